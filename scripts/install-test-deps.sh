@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the test suites need when it is missing, from Debian's
+# packages: the real clients the end-to-end tests drive (swaks, openssl,
+# python3 is already on the machine). Later suites add slapd, MariaDB and
+# PostgreSQL here. Safe to run again: it installs only what is absent.
+set -euo pipefail
+
+need=()
+command -v swaks >/dev/null || need+=(swaks)
+command -v openssl >/dev/null || need+=(openssl)
+command -v python3 >/dev/null || need+=(python3)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-test-deps: missing ${need[*]}; run as root or install them with apt-get" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# The package lists may be missing on a fresh machine; refresh them once.
+apt-get update -qq || true
+for i in 1 2 3 4 5 6; do
+  if apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
+    exit 0
+  fi
+  echo "install-test-deps: apt-get busy or failed, retrying in 5 s" >&2
+  sleep 5
+done
+echo "install-test-deps: could not install ${need[*]}" >&2
+exit 1
