@@ -370,4 +370,3 @@ func TestCrashUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d acknowledged before the kill, %d delivered after restart, %d duplicates", len(want), len(got), dups)
 }
-
