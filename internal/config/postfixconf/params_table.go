@@ -37,6 +37,7 @@ var paramTable = []ParamInfo{
 	{Name: "sendmail_path", Default: "/usr/sbin/sendmail", Kind: KindString, Status: ignored, Doc: "path of the sendmail command"},
 	{Name: "newaliases_path", Default: "/usr/bin/newaliases", Kind: KindString, Status: ignored, Doc: "path of the newaliases command"},
 	{Name: "mailq_path", Default: "/usr/bin/mailq", Kind: KindString, Status: ignored, Doc: "path of the mailq command"},
+	{Name: "service_name", Kind: KindString, Status: impl, Doc: "read-only: the master.cf service name of the process", dynamic: func(m *Main, _ *expander) string { return m.service }},
 	{Name: "mail_owner", Default: "postfix", Kind: KindString, Status: notYet, Doc: "owner of the queue and of unprivileged processes"},
 	{Name: "setgid_group", Default: "postdrop", Kind: KindString, Status: ignored, Doc: "group for mail submission and queue control"},
 	{Name: "default_privs", Default: "nobody", Kind: KindString, Status: notYet, Doc: "rights of local delivery to external files and commands"},
