@@ -40,6 +40,11 @@ type Recipient struct {
 	Status   RecipientStatus
 	Attempts int
 	LastErr  string // last delivery reply, for bounces and mailq
+
+	// Delivery detail kept for delivery status notifications (RFC 3464).
+	DSN        string // last enhanced status code (RFC 3463), e.g. "4.4.1"
+	Diagnostic string // Diagnostic-Code value with its type, e.g. "smtp; 550 5.1.1 No such user"
+	RemoteMTA  string // Remote-MTA host name, "" when the failure was local
 }
 
 // RecipientStatus says what has happened to a recipient so far.

@@ -1,0 +1,318 @@
+package queue
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type noticeKind int
+
+const (
+	noticeFailure noticeKind = iota // RFC 3464 Action: failed
+	noticeDelay                     // RFC 3464 Action: delayed
+)
+
+// wantsNotice applies RFC 3461 4.1 NOTIFY: NEVER means no notice at all;
+// a list names the events wanted; without NOTIFY, failures are reported
+// and, as Postfix does, delays too (when delay_warning_time is set).
+func wantsNotice(notify string, kind noticeKind) bool {
+	if notify == "" {
+		return true
+	}
+	want := "FAILURE"
+	if kind == noticeDelay {
+		want = "DELAY"
+	}
+	for _, k := range strings.Split(notify, ",") {
+		k = strings.ToUpper(strings.TrimSpace(k))
+		if k == "NEVER" {
+			return false
+		}
+		if k == want {
+			return true
+		}
+	}
+	return false
+}
+
+// failureNotice builds the non-delivery report for the recipients in
+// failed, or returns nil when none is due (null sender, NOTIFY).
+func (q *Queue) failureNotice(env *Envelope, failed []int, msg *Message, now time.Time) *pending {
+	return q.notice(noticeFailure, env, failed, msg, now)
+}
+
+// delayNotice builds a delay warning for the recipients in deferred.
+func (q *Queue) delayNotice(env *Envelope, deferred []int, msg *Message, now time.Time) *pending {
+	return q.notice(noticeDelay, env, deferred, msg, now)
+}
+
+func (q *Queue) notice(kind noticeKind, env *Envelope, idx []int, msg *Message, now time.Time) *pending {
+	if env.Sender == "" {
+		return nil // never a notice about a notice (RFC 3461 6.2, RFC 5321 4.5.5)
+	}
+	var which []int
+	for _, i := range idx {
+		if wantsNotice(env.Recipients[i].DSNNotify, kind) {
+			which = append(which, i)
+		}
+	}
+	if len(which) == 0 {
+		return nil
+	}
+	id := q.NewID()
+	content, eightBit := q.buildNotice(kind, id, env, which, msg, now)
+	benv := &Envelope{
+		ID:         id,
+		Sender:     "",
+		Recipients: []Recipient{{Address: env.Sender, OrigAddress: env.Sender}},
+		Arrival:    now,
+		ClientName: "localhost",
+		ClientAddr: "127.0.0.1",
+		Helo:       q.opts.Hostname,
+		Protocol:   "local",
+		SMTPUTF8:   env.SMTPUTF8,
+	}
+	if eightBit {
+		benv.BodyType = "8BITMIME"
+	}
+	p := q.messageRecord(benv, content, int64(len(content)), false)
+	return &p
+}
+
+// buildNotice writes an RFC 3464 report: multipart/report with a human
+// part in Postfix's wording, a message/delivery-status part, and the
+// original message (message/rfc822) or its header (text/rfc822-headers,
+// for RET=HDRS, delay warnings, or originals over bounce_size_limit).
+func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, msg *Message, now time.Time) ([]byte, bool) {
+	host := q.opts.Hostname
+	orig, full, crlf := q.originalForNotice(kind, env, msg)
+	nl := "\n"
+	if crlf {
+		nl = "\r\n"
+	}
+	eightBit := has8bit(orig)
+	for _, i := range which {
+		if has8bit([]byte(env.Recipients[i].LastErr)) {
+			eightBit = true
+		}
+	}
+	cte := "7bit"
+	if eightBit {
+		cte = "8bit"
+	}
+	boundary := fmt.Sprintf("%s.%d/%s", id, now.Unix(), host)
+	var b bytes.Buffer
+	w := func(format string, args ...any) {
+		fmt.Fprintf(&b, format, args...)
+		b.WriteString(nl)
+	}
+	subject := "Undelivered Mail Returned to Sender"
+	if kind == noticeDelay {
+		subject = "Delayed Mail (still being retried)"
+	}
+	w("Date: %s", now.Format("Mon, 2 Jan 2006 15:04:05 -0700 (MST)"))
+	w("From: MAILER-DAEMON@%s (Mail Delivery System)", host)
+	w("Subject: %s", subject)
+	w("To: %s", headerAddr(env.Sender))
+	w("Auto-Submitted: auto-replied")
+	w("MIME-Version: 1.0")
+	w("Content-Type: multipart/report; report-type=delivery-status;")
+	w("\tboundary=\"%s\"", boundary)
+	w("Content-Transfer-Encoding: %s", cte)
+	w("Message-Id: <%s.%s@%s>", now.UTC().Format("20060102150405"), id, host)
+	w("")
+	w("This is a MIME-encapsulated message.")
+	w("")
+	w("--%s", boundary)
+	w("Content-Description: Notification")
+	w("Content-Type: text/plain; charset=us-ascii")
+	w("")
+	w("This is the mail system at host %s.", host)
+	w("")
+	if kind == noticeDelay {
+		w("####################################################################")
+		w("# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #")
+		w("####################################################################")
+		w("")
+		w("Your message could not be delivered for %s.", plural(now.Sub(env.Arrival).Hours(), "hour"))
+		w("It will be retried until it is %s old.", plural(q.opts.MaximalQueueLifetime.Hours()/24, "day"))
+	} else {
+		w("I'm sorry to have to inform you that your message could not")
+		w("be delivered to one or more recipients. It's attached below.")
+	}
+	w("")
+	w("For further assistance, please send mail to postmaster.")
+	w("")
+	w("If you do so, please include this problem report. You can")
+	w("delete your own text from the attached returned message.")
+	w("")
+	w("                   The mail system")
+	for _, i := range which {
+		rc := &env.Recipients[i]
+		w("")
+		who := "<" + oneLine(rc.Address) + ">"
+		if rc.OrigAddress != "" && rc.OrigAddress != rc.Address {
+			who += " (expanded from <" + oneLine(rc.OrigAddress) + ">)"
+		}
+		w("%s: %s", who, oneLine(rc.LastErr))
+	}
+	w("")
+	w("--%s", boundary)
+	w("Content-Description: Delivery report")
+	w("Content-Type: message/delivery-status")
+	w("")
+	// RFC 3464 2.2: per-message fields.
+	if env.DSNEnvID != "" {
+		w("Original-Envelope-Id: %s", oneLine(xtextDecode(env.DSNEnvID)))
+	}
+	w("Reporting-MTA: dns; %s", host)
+	w("X-Postfix-Queue-ID: %s", env.ID)
+	w("X-Postfix-Sender: rfc822; %s", oneLine(env.Sender))
+	w("Arrival-Date: %s", env.Arrival.Format("Mon, 2 Jan 2006 15:04:05 -0700 (MST)"))
+	// RFC 3464 2.3: per-recipient fields, one block each.
+	for _, i := range which {
+		rc := &env.Recipients[i]
+		w("")
+		w("Final-Recipient: rfc822; %s", oneLine(rc.Address))
+		if rc.DSNORcpt != "" {
+			w("Original-Recipient: %s", oneLine(xtextDecode(rc.DSNORcpt)))
+		}
+		if kind == noticeDelay {
+			w("Action: delayed")
+			w("Status: %s", defaultDSN(rc.DSN, '4'))
+		} else {
+			w("Action: failed")
+			w("Status: %s", defaultDSN(rc.DSN, '5'))
+		}
+		if rc.RemoteMTA != "" {
+			w("Remote-MTA: dns; %s", oneLine(rc.RemoteMTA))
+		}
+		diag := rc.Diagnostic
+		if diag == "" {
+			diag = "X-Postfix; " + rc.LastErr
+		}
+		w("Diagnostic-Code: %s", oneLine(diag))
+		if kind == noticeDelay {
+			w("Will-Retry-Until: %s", env.Arrival.Add(q.opts.MaximalQueueLifetime).Format("Mon, 2 Jan 2006 15:04:05 -0700 (MST)"))
+		}
+	}
+	w("")
+	w("--%s", boundary)
+	if full {
+		w("Content-Description: Undelivered Message")
+		w("Content-Type: message/rfc822")
+	} else {
+		w("Content-Description: Undelivered Message Headers")
+		w("Content-Type: text/rfc822-headers")
+	}
+	w("Content-Transfer-Encoding: %s", cte)
+	w("")
+	b.Write(orig)
+	if len(orig) > 0 && orig[len(orig)-1] != '\n' {
+		b.WriteString(nl)
+	}
+	w("")
+	w("--%s--", boundary)
+	return b.Bytes(), eightBit
+}
+
+// originalForNotice reads what to return of the original: all of it
+// (message/rfc822) or its header section (text/rfc822-headers). It also
+// reports whether the original uses CRLF line ends, so the notice matches.
+func (q *Queue) originalForNotice(kind noticeKind, env *Envelope, msg *Message) (data []byte, full, crlf bool) {
+	rc, err := msg.Open()
+	if err != nil {
+		q.logf("bounce", "warning: %s: cannot read original for notice: %v", msg.ID, err)
+		return nil, false, false
+	}
+	defer rc.Close()
+	full = kind == noticeFailure && !strings.EqualFold(env.DSNRet, "HDRS") && msg.Size <= q.opts.BounceSizeLimit
+	if full {
+		data, err = io.ReadAll(io.LimitReader(rc, q.opts.BounceSizeLimit))
+		if err != nil {
+			q.logf("bounce", "warning: %s: read original: %v", msg.ID, err)
+			return nil, false, false
+		}
+		return data, true, bytes.Contains(firstLine(data), []byte("\r\n"))
+	}
+	br := bufio.NewReader(io.LimitReader(rc, q.opts.BounceSizeLimit))
+	var out bytes.Buffer
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimRight(line, "\r\n")) == 0 && len(line) > 0 {
+			break // the empty line that ends the header section
+		}
+		out.Write(line)
+		if err != nil {
+			break
+		}
+	}
+	data = out.Bytes()
+	return data, false, bytes.Contains(firstLine(data), []byte("\r\n"))
+}
+
+func firstLine(b []byte) []byte {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i+1]
+	}
+	return b
+}
+
+func has8bit(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// oneLine keeps a value on one header line: CR, LF and other controls
+// (but tab) become spaces, and the length is capped.
+func oneLine(s string) string {
+	const max = 900
+	if len(s) > max {
+		s = s[:max]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// headerAddr renders an envelope address for a To: header.
+func headerAddr(addr string) string {
+	return "<" + oneLine(addr) + ">"
+}
+
+// xtextDecode undoes RFC 3461 4 xtext ("+2B" is '+'); malformed escapes
+// are kept as they are.
+func xtextDecode(s string) string {
+	if !strings.Contains(s, "+") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '+' && i+2 < len(s)+0 && i+2 <= len(s)-1 {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// plural prints "4 hour(s)" as Postfix's templates do.
+func plural(v float64, unit string) string {
+	return fmt.Sprintf("%d %s(s)", int64(v), unit)
+}

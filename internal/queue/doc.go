@@ -1,0 +1,75 @@
+// Package queue is postcote's durable mail queue: Postfix's incoming,
+// active, deferred and hold queues, its qmgr scheduler and its bounce
+// daemon, in one package.
+//
+// # On disk
+//
+//	DIR/lock                    flock(2): one process per spool
+//	DIR/spool/NNNNNNNNNNNN.seg  append-only segment log, numbered from 1
+//	DIR/large/ID                content of a message over LargeThreshold (1 MiB)
+//	DIR/corrupt/                damaged segments, moved aside for the administrator
+//
+// A segment is a sequence of records: magic "PCQ1", type (1 byte), payload
+// length (4 bytes), CRC-32C of type, length and payload (4 bytes), payload.
+// Types: message (envelope, recipient states, hold/warned flags, next retry,
+// then the content inline unless large), update (per-recipient results and
+// the next retry time), hold, release, remove (done: delivered, bounced or
+// deleted). A message's state is its last message record plus the records
+// after it; so every message is in exactly one state (pending, deferred,
+// hold, done) at every point of the log. The index in memory holds
+// envelopes and content offsets, never bodies.
+//
+// # Durability and speed
+//
+// One committer goroutine owns the current segment. Callers hand it
+// records through a channel; it takes everything waiting, writes it with
+// one pwrite, calls fdatasync once, applies the records to the index, and
+// only then answers every waiter. N concurrent Enqueue calls therefore
+// cost one fsync, not N. Appending never creates a directory entry: a new
+// segment is created, and the spool directory fsynced, once per segment
+// (64 MiB); a large message's file and directory are fsynced before its
+// record is written. So when Enqueue returns, the message can be read back
+// after a crash at any instant. A crash may leave an incomplete last
+// record (never acknowledged: its fsync had not returned); Open truncates
+// it. A bad record with good ones after it is damage, not a torn write:
+// Open logs it, salvages every good record, copies the live messages into
+// a new segment and moves the damaged segment to corrupt/. Delivery
+// results are recorded the same way before a message counts as done, so a
+// crash can repeat a delivery but never lose a message.
+//
+// Segments are removed from the oldest on once no live message record is
+// in them (only a prefix of the log may go: a later segment may hold
+// records about messages of an earlier one). When a new segment starts,
+// old segments that are mostly dead have their live messages copied
+// forward, state included, into the new one; long-deferred mail thus does
+// not pin old segments, and the spool stays within about twice its live
+// data.
+//
+// # Scheduling
+//
+// Run hands due messages to an Agent (the transports), at most Concurrency
+// at once; Enqueue wakes it, so new mail starts at once; deferred mail
+// waits in a heap ordered by retry time, behind a timer. The retry
+// interval is Postfix's: the message's age clamped to [MinimalBackoff,
+// MaximalBackoff], which doubles from the minimum. After an attempt that
+// leaves recipients deferred past MaximalQueueLifetime (BounceQueueLifetime
+// for mail from <>), they are returned to the sender.
+//
+// # Notifications
+//
+// Bounces and delay warnings are RFC 3464 reports (multipart/report with a
+// human part in Postfix's wording, message/delivery-status, and the
+// original message or, for RET=HDRS, delay warnings and originals over
+// BounceSizeLimit, its header as text/rfc822-headers). A notice is
+// queued from <> in the same commit that records the failure. NOTIFY
+// (RFC 3461) is honoured: NEVER, or a list without FAILURE/DELAY, means no
+// notice; mail from <> never gets one: a notice that cannot be delivered
+// is dropped with a log line when its lifetime ends. Not done yet (later
+// issues): double bounces to postmaster, NOTIFY=SUCCESS delivery notices
+// ("relayed"/"delivered" DSNs), and message/global-delivery-status
+// (RFC 6533) for SMTPUTF8 mail.
+//
+// Log lines follow Postfix: "cleanup: ID: message-id=<…>", "qmgr: ID:
+// from=<…>, size=N, nrcpt=N (queue active)", "ID: to=<…>, relay=…,
+// delay=…, delays=a/b/c/d, dsn=…, status=sent (…)", "qmgr: ID: removed".
+package queue

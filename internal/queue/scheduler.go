@@ -1,0 +1,273 @@
+package queue
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// Agent delivers messages: the transports implement it. Deliver tries the
+// recipients rcpts (indexes into msg.Envelope.Recipients, all pending) and
+// returns one Result per recipient. A recipient without a result is
+// deferred. It should return promptly when ctx is done.
+type Agent interface {
+	Deliver(ctx context.Context, msg *Message, rcpts []int) []Result
+}
+
+// AgentFunc adapts a function to Agent.
+type AgentFunc func(ctx context.Context, msg *Message, rcpts []int) []Result
+
+// Deliver calls f.
+func (f AgentFunc) Deliver(ctx context.Context, msg *Message, rcpts []int) []Result {
+	return f(ctx, msg, rcpts)
+}
+
+// Message is a queued message handed to an Agent.
+type Message struct {
+	ID       ID
+	Envelope Envelope // a copy; changing it changes nothing in the queue
+	Size     int64
+	q        *Queue
+}
+
+// Open returns the message content (exactly as received).
+func (m *Message) Open() (io.ReadCloser, error) { return m.q.openContent(m.ID) }
+
+// Status is the outcome of one delivery attempt for one recipient.
+type Status int
+
+// Delivery outcomes.
+const (
+	StatusSent     Status = iota + 1 // delivered; the recipient is done
+	StatusDeferred                   // temporary failure: retry later
+	StatusBounced                    // permanent failure: return to sender
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusSent:
+		return "sent"
+	case StatusDeferred:
+		return "deferred"
+	case StatusBounced:
+		return "bounced"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// Result is what happened to one recipient.
+type Result struct {
+	Rcpt   int
+	Status Status
+	DSN    string // enhanced status code (RFC 3463), e.g. "2.0.0", "4.4.1", "5.1.1"
+	// Reply is the text Postfix shows in parentheses in the log and in
+	// bounces: "250 2.0.0 Ok: queued as 4cYv…", "host mx[1.2.3.4] said:
+	// 550 5.1.1 No such user (in reply to RCPT TO command)",
+	// "connect to mx[1.2.3.4]:25: Connection refused".
+	Reply string
+	// RemoteReply is the remote server's own reply when the verdict came
+	// from one (Diagnostic-Code: smtp; …, RFC 3464 2.3.6), else "".
+	RemoteReply string
+	RemoteMTA   string        // the remote host name for Remote-MTA, "" if none
+	Relay       string        // "mail.example.com[192.0.2.1]:25", "private/dovecot-lmtp", "virtual", "local", "none"
+	Transport   string        // program name for the log line: "smtp", "lmtp", "virtual"…; default "qmgr"
+	ConnDelay   time.Duration // connection setup (delays=…/…/c/…)
+	Delay       time.Duration // transmission (delays=…/…/…/d)
+}
+
+// Run delivers queued messages through agent until ctx is done, then
+// waits for deliveries under way to be recorded and returns nil. New
+// messages start at once (Enqueue wakes the scheduler); deferred ones
+// when their retry time comes; at most Concurrency at a time.
+func (q *Queue) Run(ctx context.Context, agent Agent) error {
+	q.mu.Lock()
+	if q.running {
+		q.mu.Unlock()
+		return errors.New("queue: Run is already running")
+	}
+	if q.closed {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	q.running = true
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.running = false
+		q.mu.Unlock()
+	}()
+
+	var wg sync.WaitGroup
+	finished := make(chan struct{}, q.opts.Concurrency)
+	active := 0
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		q.mu.Lock()
+		now := q.now()
+		q.promoteDue(now)
+		for active < q.opts.Concurrency && len(q.ready) > 0 {
+			id := q.ready[0]
+			q.ready[0] = ""
+			q.ready = q.ready[1:]
+			e := q.msgs[id]
+			if e == nil {
+				continue
+			}
+			e.queued = false
+			rcpts := e.pendingRcpts()
+			if e.inflight || e.held || len(rcpts) == 0 || e.nextRetry.After(now) {
+				continue
+			}
+			e.inflight = true
+			msg := &Message{ID: id, Envelope: cloneEnvelope(&e.env), Size: e.size, q: q}
+			readyAt := e.readyAt
+			enq := e.enqueued
+			active++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				q.deliver(ctx, agent, msg, rcpts, enq, readyAt)
+				finished <- struct{}{}
+			}()
+		}
+		if len(q.ready) == 0 {
+			q.ready = nil // let the backing array go
+		}
+		sleep := q.opts.QueueRunDelay
+		if len(q.retry) > 0 {
+			if d := q.retry[0].at.Sub(now); d < sleep {
+				sleep = d
+			}
+		}
+		q.mu.Unlock()
+		if sleep < time.Millisecond {
+			sleep = time.Millisecond
+		}
+		timer.Reset(sleep)
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case <-finished:
+			active--
+		case <-q.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+func (e *entry) pendingRcpts() []int {
+	var idx []int
+	for i := range e.env.Recipients {
+		if e.env.Recipients[i].Status == Pending {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// kick wakes the scheduler.
+func (q *Queue) kick() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// schedule puts e where the scheduler will find it: the ready list when
+// due, the retry heap otherwise. Messages held, in delivery or without
+// pending recipients are left alone. q.mu is held.
+func (q *Queue) schedule(e *entry, now time.Time) {
+	if e.held || e.inflight || e.queued {
+		return
+	}
+	if !e.nextRetry.After(now) {
+		if len(e.pendingRcpts()) == 0 {
+			return
+		}
+		e.queued = true
+		e.readyAt = now
+		q.ready = append(q.ready, e.env.ID)
+		return
+	}
+	heap.Push(&q.retry, retryItem{e.nextRetry, e.env.ID})
+}
+
+// promoteDue moves deferred messages whose time has come to the ready
+// list. Heap items that no longer match their message are dropped.
+func (q *Queue) promoteDue(now time.Time) {
+	for len(q.retry) > 0 && !q.retry[0].at.After(now) {
+		it := heap.Pop(&q.retry).(retryItem)
+		e := q.msgs[it.id]
+		if e == nil || !e.nextRetry.Equal(it.at) {
+			continue
+		}
+		q.schedule(e, now)
+	}
+}
+
+type retryItem struct {
+	at time.Time
+	id ID
+}
+
+type retryHeap []retryItem
+
+func (h retryHeap) Len() int           { return len(h) }
+func (h retryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *retryHeap) Push(x any)        { *h = append(*h, x.(retryItem)) }
+func (h *retryHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// deliver runs one delivery attempt and records its outcome.
+func (q *Queue) deliver(ctx context.Context, agent Agent, msg *Message, rcpts []int, enqueued, readyAt time.Time) {
+	start := q.now()
+	results := agent.Deliver(ctx, msg, rcpts)
+	q.finish(msg, rcpts, results, attemptTimes{arrival: msg.Envelope.Arrival, enqueued: enqueued, ready: readyAt, start: start})
+}
+
+type attemptTimes struct{ arrival, enqueued, ready, start time.Time }
+
+// backoff is Postfix's retry interval (qmgr_active.c): the time the
+// message has been queued, clamped to [minimal_backoff_time,
+// maximal_backoff_time]. As retries happen at that age, the interval
+// doubles from the minimum until it reaches the maximum.
+func (q *Queue) backoff(age time.Duration) time.Duration {
+	if age < q.opts.MinimalBackoff {
+		return q.opts.MinimalBackoff
+	}
+	if age > q.opts.MaximalBackoff {
+		return q.opts.MaximalBackoff
+	}
+	return age
+}
+
+// Flush makes every deferred message due now (postqueue -f).
+func (q *Queue) Flush() {
+	q.mu.Lock()
+	now := q.now()
+	for _, e := range q.msgs {
+		if e.nextRetry.After(now) {
+			e.nextRetry = time.Time{}
+			q.schedule(e, now)
+		}
+	}
+	q.mu.Unlock()
+	q.kick()
+}
