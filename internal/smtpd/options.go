@@ -1,0 +1,196 @@
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/netip"
+	"time"
+
+	"postcote/internal/maillog"
+	"postcote/internal/queue"
+)
+
+// TLS security levels of smtpd_tls_security_level.
+const (
+	TLSNone    = "none"    // no STARTTLS offered
+	TLSMay     = "may"     // STARTTLS offered, not required
+	TLSEncrypt = "encrypt" // MAIL and AUTH refused before STARTTLS
+)
+
+// Options is everything one SMTP service needs, named after the main.cf
+// (or master.cf -o) parameter each field comes from. Zero values mean the
+// Postfix default, filled in by New.
+type Options struct {
+	// Hostname is myhostname: the name in the greeting, EHLO reply and
+	// Received header.
+	Hostname string
+	// Banner is smtpd_banner after $name expansion, without the "220 ".
+	// Empty means "$myhostname ESMTP postcote".
+	Banner string
+	// ServiceName is the master.cf service name ("smtp", "submission",
+	// "submissions", "127.0.0.1:10025"). Log lines go to
+	// "postcote/<service>/smtpd", or "postcote/smtpd" for "smtp".
+	ServiceName string
+
+	// TLS holds the certificate (smtpd_tls_cert_file, smtpd_tls_key_file)
+	// and protocol settings. Nil means no TLS.
+	TLS *tls.Config
+	// TLSLevel is smtpd_tls_security_level: TLSNone, TLSMay or TLSEncrypt.
+	// Empty means TLSMay when TLS is set, else TLSNone.
+	TLSLevel string
+	// WrapperMode is smtpd_tls_wrappermode: TLS from the first byte
+	// (submissions, port 465).
+	WrapperMode bool
+	// ReceivedHeaderTLS is smtpd_tls_received_header: name the protocol and
+	// cipher in the Received header.
+	ReceivedHeaderTLS bool
+
+	// SASLEnable is smtpd_sasl_auth_enable.
+	SASLEnable bool
+	// TLSAuthOnly is smtpd_tls_auth_only: offer and accept AUTH only over
+	// TLS.
+	TLSAuthOnly bool
+	// SASLMechanisms lists the mechanisms offered; empty means
+	// sasl.Mechanisms.
+	SASLMechanisms []string
+	// BrokenSASLAuthClients is broken_sasl_auth_clients: also advertise
+	// the pre-RFC "AUTH=PLAIN LOGIN" form for old Outlook clients.
+	BrokenSASLAuthClients bool
+	// SASLAuthenticatedHeader is smtpd_sasl_authenticated_header: add
+	// "(Authenticated sender: user)" to the Received header (default no).
+	SASLAuthenticatedHeader bool
+
+	// MessageSizeLimit is message_size_limit in bytes (default 10240000);
+	// negative means no limit (Postfix's 0).
+	MessageSizeLimit int64
+	// RecipientLimit is smtpd_recipient_limit (default 1000).
+	RecipientLimit int
+	// MaxLineLength is line_length_limit (default 2048): the longest
+	// command line accepted. Longer message lines are passed through in
+	// pieces, never buffered whole.
+	MaxLineLength int
+	// Timeouts are smtpd_timeout for commands and for message data.
+	Timeouts Timeouts
+
+	// HardErrorLimit is smtpd_hard_error_limit (default 20): after this
+	// many errors the session ends with 421.
+	HardErrorLimit int
+	// SoftErrorLimit is smtpd_soft_error_limit (default 10): beyond it
+	// every reply waits ErrorSleepTime.
+	SoftErrorLimit int
+	// ErrorSleepTime is smtpd_error_sleep_time (default 1s); a negative
+	// value means no sleep (for tests).
+	ErrorSleepTime time.Duration
+	// HeloRequired is smtpd_helo_required (default no).
+	HeloRequired bool
+	// DisableVRFY is disable_vrfy_command (default no).
+	DisableVRFY bool
+
+	// MyNetworks is mynetworks (after mynetworks_style), the trusted
+	// clients of permit_mynetworks.
+	MyNetworks []netip.Prefix
+	// ClientRestrictions, HeloRestrictions, SenderRestrictions,
+	// RelayRestrictions and RecipientRestrictions are
+	// smtpd_client_restrictions … smtpd_recipient_restrictions, one
+	// restriction name (or "name argument" pair) per element. A nil
+	// RelayRestrictions means Postfix's default "permit_mynetworks,
+	// permit_sasl_authenticated, defer_unauth_destination"; an empty
+	// non-nil slice means none.
+	ClientRestrictions    []string
+	HeloRestrictions      []string
+	SenderRestrictions    []string
+	RelayRestrictions     []string
+	RecipientRestrictions []string
+	// NoDelayReject is smtpd_delay_reject = no. By default (yes) client,
+	// helo and sender restrictions are evaluated at RCPT time, with the
+	// recipient known; with NoDelayReject they run at connect, HELO/EHLO
+	// and MAIL. (Inverted so that the zero value is Postfix's default.)
+	NoDelayReject bool
+	// SenderLoginMaps is smtpd_sender_login_maps, used by
+	// reject_sender_login_mismatch; nil when not configured.
+	SenderLoginMaps Table
+	// OpenTable opens a lookup table named "type:name" for check_*_access
+	// restrictions; nil means such restrictions are a configuration error.
+	OpenTable func(name string) (Table, error)
+
+	// MaxConnections is the master.cf process limit
+	// (default_process_limit, default 100): concurrent sessions beyond it
+	// get "421 4.7.0" and are closed.
+	MaxConnections int
+
+	// LookupAddr finds the client's reverse DNS name; nil means every
+	// client is "unknown" (and tests do no DNS).
+	LookupAddr func(ctx context.Context, ip string) (string, error)
+	// Logger receives the Postfix-shaped log lines; nil discards them.
+	Logger *maillog.Logger
+	// Now is the clock for Received headers; nil means time.Now.
+	Now func() time.Time
+}
+
+// Timeouts bounds every read and write of a session.
+type Timeouts struct {
+	// Command is smtpd_timeout (default 300s): the wait for each command
+	// line and for each reply write.
+	Command time.Duration
+	// Data is the wait for each read during DATA or BDAT (default: the
+	// Command timeout).
+	Data time.Duration
+}
+
+// Class is the address class of a domain, as Postfix's trivial-rewrite
+// resolves it (ADDRESS_CLASS_README).
+type Class int
+
+// Address classes.
+const (
+	Other          Class = iota // default class: relaying needs a permit
+	Local                       // mydestination
+	VirtualAlias                // virtual_alias_domains
+	VirtualMailbox              // virtual_mailbox_domains
+	Relay                       // relay_domains
+)
+
+// String names the class as Postfix's recipient table messages do.
+func (c Class) String() string {
+	switch c {
+	case Local:
+		return "local"
+	case VirtualAlias:
+		return "virtual alias"
+	case VirtualMailbox:
+		return "virtual mailbox"
+	case Relay:
+		return "relay"
+	}
+	return "default"
+}
+
+// Queue is where accepted mail goes.
+type Queue interface {
+	// NewID returns a fresh queue ID.
+	NewID() queue.ID
+	// Enqueue reads content to EOF and returns only when the message is
+	// durable (fsynced). When reading content fails (client gone, size
+	// limit, timeout) it returns that error and queues nothing.
+	Enqueue(ctx context.Context, env *queue.Envelope, content io.Reader) error
+}
+
+// Addresses answers routing questions for the restrictions.
+type Addresses interface {
+	// Classify says which address class the domain (lower case, no
+	// trailing dot; "[1.2.3.4]" for address literals) belongs to.
+	Classify(ctx context.Context, domain string) (Class, error)
+	// KnownRecipient says whether address (in one of our domains) is a
+	// user or alias that exists.
+	KnownRecipient(ctx context.Context, address string) (bool, error)
+}
+
+// Table is a Postfix lookup table as internal/lookup provides it: the
+// values for key, none when the key is absent.
+type Table interface {
+	Lookup(ctx context.Context, key string) ([]string, error)
+}
+
+// queueEnvelope is shorthand inside the package.
+type queueEnvelope = queue.Envelope
