@@ -59,5 +59,5 @@
 // configuration under another directory (checking a copied /etc tree).
 //
 // All parsing is bounded: files over 16 MiB, logical lines over 1 MiB
-// and expansions over 1 MiB or 100 levels are errors, never a hang.
+// and expansions over 256 KiB, 100 levels or 1M steps are errors, never a hang.
 package postfixconf

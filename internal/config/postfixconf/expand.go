@@ -10,7 +10,7 @@ import (
 // "a = $b$b$b…" chains from growing without bound.
 const (
 	maxExpandDepth  = 100
-	maxExpandLength = 1 << 20
+	maxExpandLength = 256 << 10
 )
 
 // expandProblem is something wrong found while expanding a value: an
@@ -32,7 +32,7 @@ type expander struct {
 
 // maxExpandWork bounds the total effort of one expansion, conditionals
 // included, so that nested ${a?...} chains cannot take exponential time.
-const maxExpandWork = 8 << 20
+const maxExpandWork = 1 << 20
 
 func newExpander(m *Main) *expander {
 	w := maxExpandWork
@@ -121,7 +121,11 @@ func (e *expander) param(name string, depth int) {
 func (e *expander) value(name string, depth int) string {
 	sub := &expander{m: e.m, stack: append([]string(nil), e.stack...), work: e.work}
 	sub.param(name, depth)
-	e.problems = append(e.problems, sub.problems...)
+	for _, p := range sub.problems {
+		if len(e.problems) < 20 {
+			e.problems = append(e.problems, p)
+		}
+	}
 	if sub.overflow {
 		e.overflow = true
 	}

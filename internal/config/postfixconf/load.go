@@ -135,6 +135,7 @@ func (c *Config) referenced() map[string]bool {
 func (c *Config) checkMaster(ck *checker) []config.Diagnostic {
 	var ds []config.Diagnostic
 	seen := map[string]config.Pos{}
+	used := c.usedTransports()
 	for _, s := range c.Master.Services {
 		key := s.Name + "/" + s.Type
 		if prev, dup := seen[key]; dup {
@@ -146,7 +147,7 @@ func (c *Config) checkMaster(ck *checker) []config.Diagnostic {
 		if s.PortErr != "" {
 			ds = append(ds, config.Diagnostic{Pos: s.Pos, Severity: config.Error, Message: s.PortErr})
 		}
-		ds = append(ds, checkCommand(s, c.usedTransports())...)
+		ds = append(ds, checkCommand(s, used)...)
 		if len(s.Overrides) == 0 {
 			continue
 		}
