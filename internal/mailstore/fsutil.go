@@ -1,0 +1,231 @@
+package mailstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Dovecot's dotlock protocol (lib/file-dotlock.c): the lock for FILE is
+// FILE.lock created with O_EXCL; the holder may write the new contents
+// into the lock file and rename it over FILE, which releases the lock and
+// replaces the file atomically. A lock older than the stale timeout is
+// taken over. Dovecot uses two minutes for dovecot-uidlist.
+const (
+	lockStaleAge = 2 * time.Minute
+	lockTimeout  = lockStaleAge + 2*time.Second
+)
+
+// owner says who should own what the store creates.
+type owner struct {
+	uid, gid int
+}
+
+// chown gives path to the mailbox owner when running as root.
+func (o owner) chown(path string) error {
+	if os.Geteuid() != 0 || o.uid < 0 {
+		return nil
+	}
+	gid := o.gid
+	if gid < 0 {
+		gid = -1
+	}
+	if err := os.Lchown(path, o.uid, gid); err != nil {
+		return fmt.Errorf("chown %s: %w", path, err)
+	}
+	return nil
+}
+
+// mkdirAll creates dir and missing parents with mode 0700, owned by o.
+func (o owner) mkdirAll(dir string) error {
+	if st, err := os.Stat(dir); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("mkdir %s: not a directory", dir)
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := o.mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil
+		}
+		return fmt.Errorf("mkdir: %w", err)
+	}
+	return o.chown(dir)
+}
+
+// dotlock is a held Dovecot-style lock.
+type dotlock struct {
+	path string // the locked file
+	f    *os.File
+}
+
+// lockFile takes FILE.lock, waiting while another holder has it.
+func lockFile(ctx context.Context, path string, o owner) (*dotlock, error) {
+	lp := path + ".lock"
+	deadline := time.Now().Add(lockTimeout)
+	wait := time.Millisecond
+	for {
+		f, err := os.OpenFile(lp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			if err := o.chown(lp); err != nil {
+				f.Close()
+				os.Remove(lp)
+				return nil, err
+			}
+			return &dotlock{path: path, f: f}, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if st, err := os.Stat(lp); err == nil && time.Since(st.ModTime()) > lockStaleAge {
+			// Stale: its holder died. Remove it only if it is still the
+			// same file.
+			if st2, err := os.Stat(lp); err == nil && os.SameFile(st, st2) {
+				os.Remove(lp)
+			}
+			continue
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("lock %s: timed out after %s", path, lockTimeout)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
+		case <-t.C:
+		}
+		if wait < 50*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+// unlock releases the lock without changing the file.
+func (l *dotlock) unlock() {
+	if l.f != nil {
+		l.f.Close()
+		os.Remove(l.path + ".lock")
+		l.f = nil
+	}
+}
+
+// replace writes data into the lock file, fsyncs it and renames it over
+// the locked file, releasing the lock. With syncDir the directory is
+// fsynced too, so the new contents survive a crash.
+func (l *dotlock) replace(data []byte, syncDir bool) error {
+	defer l.unlock()
+	if _, err := l.f.Write(data); err != nil {
+		return fmt.Errorf("write %s.lock: %w", l.path, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s.lock: %w", l.path, err)
+	}
+	if err := l.f.Close(); err != nil {
+		l.f = nil
+		os.Remove(l.path + ".lock")
+		return fmt.Errorf("close %s.lock: %w", l.path, err)
+	}
+	l.f = nil
+	if err := os.Rename(l.path+".lock", l.path); err != nil {
+		os.Remove(l.path + ".lock")
+		return fmt.Errorf("rename %s.lock: %w", l.path, err)
+	}
+	if syncDir {
+		return fsyncDir(filepath.Dir(l.path))
+	}
+	return nil
+}
+
+// fsyncDir makes directory entries durable.
+func fsyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// writeFileLocked replaces path under Dovecot's dotlock.
+func writeFileLocked(ctx context.Context, path string, data []byte, o owner) error {
+	l, err := lockFile(ctx, path, o)
+	if err != nil {
+		return err
+	}
+	return l.replace(data, true)
+}
+
+// readFile reads a small control file; a missing file is empty.
+func readFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// allocUIDValidity hands out a new UIDVALIDITY from the account-wide
+// counter Dovecot keeps (lib-storage/mailbox-uidvalidity.c): the file
+// dovecot-uidvalidity holds the last value in hex and an empty marker
+// file dovecot-uidvalidity.<hex> names it too. The first value is the
+// current time; each next one is one more.
+func allocUIDValidity(ctx context.Context, root string, o owner) (uint32, error) {
+	path := filepath.Join(root, "dovecot-uidvalidity")
+	if err := o.mkdirAll(root); err != nil {
+		return 0, err
+	}
+	l, err := lockFile(ctx, path, o)
+	if err != nil {
+		return 0, err
+	}
+	cur := uint32(0)
+	if b, _ := os.ReadFile(path); len(b) > 0 {
+		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 16, 32); err == nil {
+			cur = uint32(v)
+		}
+	}
+	if ents, err := os.ReadDir(root); err == nil {
+		for _, e := range ents {
+			if hexv, ok := strings.CutPrefix(e.Name(), "dovecot-uidvalidity."); ok && hexv != "lock" {
+				if v, err := strconv.ParseUint(hexv, 16, 32); err == nil && uint32(v) > cur {
+					cur = uint32(v)
+				}
+			}
+		}
+	}
+	next := uint32(time.Now().Unix())
+	if cur >= next {
+		next = cur + 1
+	}
+	if next == 0 {
+		next = 1
+	}
+	oldMarker := filepath.Join(root, fmt.Sprintf("dovecot-uidvalidity.%08x", cur))
+	newMarker := filepath.Join(root, fmt.Sprintf("dovecot-uidvalidity.%08x", next))
+	if cur == 0 || os.Rename(oldMarker, newMarker) != nil {
+		if f, err := os.OpenFile(newMarker, os.O_CREATE|os.O_WRONLY, 0o444); err == nil {
+			f.Close()
+			_ = o.chown(newMarker)
+		}
+	}
+	if err := l.replace([]byte(fmt.Sprintf("%08x", next)), false); err != nil {
+		return 0, err
+	}
+	return next, nil
+}
