@@ -81,7 +81,15 @@ func (q *Queue) notice(kind noticeKind, env *Envelope, idx []int, msg *Message, 
 		benv.BodyType = "8BITMIME"
 	}
 	p := q.messageRecord(benv, content, int64(len(content)), false)
+	p.logs = []logLine{
+		{"cleanup", fmt.Sprintf("%s: message-id=%s", id, noticeMessageID(id, now, q.opts.Hostname))},
+		{"qmgr", fmt.Sprintf("%s: from=<>, size=%d, nrcpt=1 (queue active)", id, len(content))},
+	}
 	return &p
+}
+
+func noticeMessageID(id ID, now time.Time, host string) string {
+	return fmt.Sprintf("<%s.%s@%s>", now.UTC().Format("20060102150405"), id, host)
 }
 
 // buildNotice writes an RFC 3464 report: multipart/report with a human
@@ -124,7 +132,7 @@ func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, 
 	w("Content-Type: multipart/report; report-type=delivery-status;")
 	w("\tboundary=\"%s\"", boundary)
 	w("Content-Transfer-Encoding: %s", cte)
-	w("Message-Id: <%s.%s@%s>", now.UTC().Format("20060102150405"), id, host)
+	w("Message-Id: %s", noticeMessageID(id, now, host))
 	w("")
 	w("This is a MIME-encapsulated message.")
 	w("")

@@ -278,7 +278,7 @@ func (q *Queue) compaction() ([]pending, error) {
 		}
 		data, coff := encodeMessage(s.id, &s.env, s.flags, s.next, s.size, content)
 		rec := &record{typ: recMessage, id: s.id, env: s.env, flags: s.flags, nextRetry: s.next, size: s.size, contentOff: coff}
-		out = append(out, pending{data, rec})
+		out = append(out, pending{data: data, rec: rec})
 	}
 	q.logf("qmgr", "compaction: copying %d message(s) forward from %d segment(s)", len(out), len(pick))
 	return out, nil

@@ -79,7 +79,7 @@ func (q *Queue) messageRecord(env *Envelope, inline []byte, size int64, large bo
 	}
 	c := cloneEnvelope(env)
 	data, coff := encodeMessage(env.ID, &c, flags, time.Time{}, size, inline)
-	return pending{data, &record{typ: recMessage, id: env.ID, env: c, flags: flags, size: size, contentOff: coff}}
+	return pending{data: data, rec: &record{typ: recMessage, id: env.ID, env: c, flags: flags, size: size, contentOff: coff}}
 }
 
 // readContent reads the message. Up to LargeThreshold bytes stay in

@@ -121,7 +121,7 @@ func (q *Queue) finish(msg *Message, rcpts []int, results []Result, t attemptTim
 			}
 		}
 	}
-	recs = append(recs, pending{encodeUpdate(id, warned, nextRetry, ups), &record{typ: recUpdate, id: id, flags: flagsIf(warned, flagWarned), nextRetry: nextRetry, updates: ups}})
+	recs = append(recs, pending{data: encodeUpdate(id, warned, nextRetry, ups), rec: &record{typ: recUpdate, id: id, flags: flagsIf(warned, flagWarned), nextRetry: nextRetry, updates: ups}})
 	done := true
 	for i := range env.Recipients {
 		if env.Recipients[i].Status == Pending {
@@ -129,7 +129,7 @@ func (q *Queue) finish(msg *Message, rcpts []int, results []Result, t attemptTim
 		}
 	}
 	if done {
-		recs = append(recs, pending{encodeSimple(recRemove, id), &record{typ: recRemove, id: id}})
+		recs = append(recs, pending{data: encodeSimple(recRemove, id), rec: &record{typ: recRemove, id: id}})
 		after = append(after, logLine{"qmgr", fmt.Sprintf("%s: removed", id)})
 	}
 
@@ -153,6 +153,11 @@ func (q *Queue) finish(msg *Message, rcpts []int, results []Result, t attemptTim
 	}
 	for _, l := range after {
 		q.logf(l.program, "%s", l.text)
+	}
+	for _, p := range recs {
+		for _, l := range p.logs {
+			q.logf(l.program, "%s", l.text)
+		}
 	}
 }
 

@@ -118,7 +118,7 @@ func (q *Queue) manage(id ID, typ byte, verb string, applies func(*entry) bool) 
 	q.mu.Lock()
 	for _, m := range ids {
 		if e := q.msgs[m]; e != nil && applies(e) {
-			recs = append(recs, pending{encodeSimple(typ, m), &record{typ: typ, id: m}})
+			recs = append(recs, pending{data: encodeSimple(typ, m), rec: &record{typ: typ, id: m}})
 			done = append(done, m)
 		}
 	}

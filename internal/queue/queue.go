@@ -175,6 +175,7 @@ type request struct {
 type pending struct {
 	data []byte
 	rec  *record
+	logs []logLine // to log once durable (notices)
 }
 
 // Open creates the spool in dir or recovers the one there: it replays
