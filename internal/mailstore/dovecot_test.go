@@ -1,0 +1,226 @@
+package mailstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// dovecotIMAP is the imap binary of Debian's dovecot-imapd package. The
+// interoperability test runs it in PREAUTH mode on stdin/stdout, as the
+// unprivileged user nobody (Dovecot refuses root), against the Maildir
+// postcote wrote.
+const dovecotIMAP = "/usr/lib/dovecot/imap"
+
+type dovecotEnv struct {
+	dir      string // Dovecot's config and state
+	maildir  string
+	uid, gid int
+}
+
+func newDovecotEnv(t *testing.T) *dovecotEnv {
+	t.Helper()
+	if _, err := os.Stat(dovecotIMAP); err != nil {
+		t.Skip("Dovecot not installed (apt-get install dovecot-imapd)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run Dovecot as nobody")
+	}
+	nob, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nob.Uid)
+	gid, _ := strconv.Atoi(nob.Gid)
+	dir := t.TempDir()
+	// Let nobody reach the directory: open up the test's own temp dirs.
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	env := &dovecotEnv{dir: dir, maildir: filepath.Join(dir, "Maildir"), uid: uid, gid: gid}
+	conf := fmt.Sprintf(`mail_location = maildir:%s
+base_dir = %s/run
+state_dir = %s/state
+log_path = /dev/stderr
+ssl = no
+namespace inbox {
+  inbox = yes
+  separator = /
+}
+`, env.maildir, dir, dir)
+	if err := os.WriteFile(filepath.Join(dir, "dovecot.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func (e *dovecotEnv) user() User {
+	return User{Name: "nobody", Home: e.dir, MailLocation: "maildir:" + e.maildir, UID: e.uid, GID: e.gid}
+}
+
+// run sends an IMAP script to Dovecot and returns its answer.
+func (e *dovecotEnv) run(t *testing.T, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, dovecotIMAP, "-c", filepath.Join(e.dir, "dovecot.conf"))
+	cmd.Env = []string{"USER=nobody", "HOME=" + e.dir, "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(e.uid), Gid: uint32(e.gid)}}
+	cmd.Stdin = strings.NewReader(strings.ReplaceAll(script, "\n", "\r\n") + "Z LOGOUT\r\n")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("dovecot imap: %v\n%s\n%s", err, out.String(), errb.String())
+	}
+	if strings.Contains(errb.String(), "Error") || strings.Contains(errb.String(), "Panic") {
+		t.Errorf("dovecot logged errors:\n%s", errb.String())
+	}
+	return out.String()
+}
+
+func mustContain(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("Dovecot's answer lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+// TestDovecotInterop: postcote writes, Dovecot reads the same Maildir
+// and agrees on UIDs, flags, keywords, folders and subscriptions; then
+// Dovecot changes it and postcote sees the changes.
+func TestDovecotInterop(t *testing.T) {
+	env := newDovecotEnv(t)
+	ctx := context.Background()
+	s := NewStore(Options{Hostname: "pc.example"})
+	u := env.user()
+	for i := 0; i < 2; i++ {
+		if err := s.Deliver(ctx, u, "INBOX", nil, strings.NewReader(fmt.Sprintf("Subject: m%d\r\n\r\nbody %d\r\n", i, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := openAcct(t, s, u)
+	if err := a.Create(ctx, "Archive/2024", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Create(ctx, "Sent", `\Sent`); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Subscribe(ctx, "Sent"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Subscribe(ctx, "Archive/2024"); err != nil {
+		t.Fatal(err)
+	}
+	sentUV, _, err := a.Append(ctx, "Sent", []string{FlagSeen, "$Label1"}, time.Time{}, strings.NewReader("Subject: sent\r\n\r\nx\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := a.Select(ctx, "INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	if _, _, err := mb.Store(ctx, []uint32{1}, FlagsAdd, []string{FlagFlagged, "Work"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	uv := mb.UIDValidity()
+
+	// Files postcote made belong to the user.
+	st, err := os.Stat(filepath.Join(env.maildir, ".Sent", "cur"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sys := st.Sys().(*syscall.Stat_t); int(sys.Uid) != env.uid || st.Mode().Perm() != 0o700 {
+		t.Errorf(".Sent/cur owner %d mode %v", sys.Uid, st.Mode().Perm())
+	}
+
+	out := env.run(t, `A LIST "" "*"
+B LSUB "" "*"
+C SELECT INBOX
+D UID FETCH 1:* (FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])
+E EXAMINE Sent
+F UID FETCH 1:* (FLAGS)
+G SELECT INBOX
+H UID STORE 2 +FLAGS (\Answered Dovecot)
+I APPEND INBOX (\Draft) {22+}
+Subject: dc
+
+from dc
+J CREATE Fromdovecot
+`)
+	mustContain(t, out,
+		`* LIST (\HasNoChildren) "/" INBOX`,
+		`"/" Archive/2024`,
+		`"/" Sent`,
+		`* LSUB () "/" Sent`,
+		`* LSUB () "/" Archive/2024`,
+		fmt.Sprintf("[UIDVALIDITY %d]", uv),
+		"* 2 EXISTS",
+		"UID 1 FLAGS (\\Flagged Work)",
+		fmt.Sprintf("RFC822.SIZE %d", len("Subject: m0\r\n\r\nbody 0\r\n")),
+		"Subject: m1",
+		fmt.Sprintf("[UIDVALIDITY %d]", sentUV),
+		"UID 1 FLAGS (\\Seen $Label1)",
+		"H OK",
+		"[APPENDUID "+strconv.Itoa(int(uv))+" 3]",
+		"J OK",
+	)
+
+	// The open session sees Dovecot's changes at its next Poll.
+	up, err := mb.Poll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(up.Changed) != 1 || up.Changed[0].UID != 2 || !slices.Contains(up.Changed[0].Flags, FlagAnswered) || !slices.Contains(up.Changed[0].Flags, "Dovecot") {
+		t.Errorf("Poll changed = %+v", up.Changed)
+	}
+	if len(up.New) != 1 || up.New[0].UID != 3 || !slices.Contains(up.New[0].Flags, FlagDraft) {
+		t.Errorf("Poll new = %+v", up.New)
+	}
+	if got := readAll(t, mb, 3); got != "Subject: dc\r\n\r\nfrom dc" {
+		t.Errorf("Dovecot's message reads %q", got)
+	}
+	list, err := a.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range list {
+		names = append(names, l.Name)
+		if l.Name == "Sent" && !slices.Contains(l.Attributes, `\Sent`) {
+			t.Errorf("Sent lacks \\Sent: %v", l.Attributes)
+		}
+	}
+	if !slices.Equal(names, []string{"INBOX", "Archive", "Archive/2024", "Fromdovecot", "Sent"}) {
+		t.Errorf("List = %v", names)
+	}
+
+	// postcote expunges and delivers again; Dovecot agrees on the UIDs.
+	if _, _, err := mb.Store(ctx, []uint32{1}, FlagsAdd, []string{FlagDeleted}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := mb.Expunge(ctx, nil); err != nil || !slices.Equal(gone, []uint32{1}) {
+		t.Fatalf("Expunge = %v %v", gone, err)
+	}
+	if err := s.Deliver(ctx, u, "INBOX", []string{FlagSeen}, strings.NewReader("Subject: m4\r\n\r\n4\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	out = env.run(t, "A SELECT INBOX\nB UID FETCH 1:* (FLAGS)\n")
+	mustContain(t, out, "* 3 EXISTS", "UIDNEXT 5", "UID 2 FLAGS (\\Answered Dovecot)", "UID 3 FLAGS (\\Draft)", "UID 4 FLAGS (\\Seen)")
+	if regexp.MustCompile(`UID 1 `).MatchString(out) {
+		t.Errorf("Dovecot still sees UID 1:\n%s", out)
+	}
+}
