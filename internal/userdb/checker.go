@@ -1,0 +1,444 @@
+package userdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"postcote/internal/maillog"
+	"postcote/internal/mailstore"
+	"postcote/internal/sasl"
+)
+
+// DefaultUsernameChars is Dovecot's auth_username_chars default: the only
+// bytes a user name may contain. Anything else ("*", "(", ")", "\", NUL,
+// "'", "%", ":", newline, space) fails the login before any database is
+// asked.
+const DefaultUsernameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@"
+
+// maxUsernameLen bounds a user name (Dovecot's auth protocol allows long
+// lines; no mail system has names this long).
+const maxUsernameLen = 255
+
+// CheckerOptions are the auth settings of dovecot.conf the Checker obeys.
+type CheckerOptions struct {
+	Log *maillog.Logger
+
+	UsernameFormat string // auth_username_format; "%Lu" by default
+	UsernameChars  string // auth_username_chars; "" allows every byte but NUL
+	DefaultRealm   string // auth_default_realm: domain added to names without "@"
+
+	FailureDelay    time.Duration // auth_failure_delay; 0 = no delay (tests)
+	MaxFailureDelay time.Duration // cap of the growing delay
+	FailureHalfLife time.Duration // how fast failure scores decay
+	MaxTracked      int           // most IPs + users remembered
+
+	// first_valid_uid, last_valid_uid, first_valid_gid, last_valid_gid:
+	// 0 for a "last" bound means no bound.
+	FirstValidUID, LastValidUID int
+	FirstValidGID, LastValidGID int
+
+	IDs IDResolver // uid/gid names; nil means /etc/passwd and /etc/group
+
+	Now   func() time.Time                                 // clock; nil = time.Now
+	Sleep func(ctx context.Context, d time.Duration) error // nil = real timer
+}
+
+// DefaultCheckerOptions returns Dovecot 2.3's defaults.
+func DefaultCheckerOptions() CheckerOptions {
+	return CheckerOptions{
+		UsernameFormat:  "%Lu",
+		UsernameChars:   DefaultUsernameChars,
+		FailureDelay:    2 * time.Second,
+		MaxFailureDelay: 15 * time.Second,
+		FailureHalfLife: 10 * time.Minute,
+		MaxTracked:      100000,
+		FirstValidUID:   500,
+		FirstValidGID:   1,
+	}
+}
+
+// Checker runs logins against passdbs and user lookups against userdbs,
+// in configuration order, as Dovecot's auth process does with its default
+// result_success = return-ok, result_failure = continue,
+// result_internalfail = continue: the first passdb that accepts wins; if
+// none does and any of them could not answer, the result is a temporary
+// failure, never a wrong password.
+type Checker struct {
+	passdbs []PassDB
+	userdbs []UserDB
+	opts    CheckerOptions
+	ids     IDResolver
+	fails   *failureTracker
+}
+
+// NewChecker returns a Checker over the given databases.
+func NewChecker(passdbs []PassDB, userdbs []UserDB, opts CheckerOptions) *Checker {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleepContext
+	}
+	if opts.MaxTracked <= 0 {
+		opts.MaxTracked = 100000
+	}
+	ids := opts.IDs
+	if ids == nil {
+		ids = NewSystemIDs("", "")
+	}
+	return &Checker{
+		passdbs: passdbs, userdbs: userdbs, opts: opts, ids: ids,
+		fails: newFailureTracker(opts.Now, opts.FailureHalfLife, opts.MaxTracked),
+	}
+}
+
+var _ sasl.PasswordChecker = (*Checker)(nil)
+
+// LoginRefusedError is a failed login whose password was right but that
+// the passdb refuses (nologin, allow_nets). It matches sasl.ErrAuthFailed.
+type LoginRefusedError struct {
+	Reason string // the passdb's "reason" field, or what check failed
+}
+
+func (e *LoginRefusedError) Error() string {
+	if e.Reason == "" {
+		return sasl.ErrAuthFailed.Error()
+	}
+	return sasl.ErrAuthFailed.Error() + ": " + e.Reason
+}
+
+// Is makes errors.Is(err, sasl.ErrAuthFailed) true.
+func (e *LoginRefusedError) Is(target error) bool { return target == sasl.ErrAuthFailed }
+
+// AuthResult is a successful login.
+type AuthResult struct {
+	User         string // canonical user name
+	Fields       Fields // passdb extra fields
+	UserdbFields Fields // userdb_ fields (prefetch)
+}
+
+// CheckPassword implements sasl.PasswordChecker.
+func (c *Checker) CheckPassword(ctx context.Context, req sasl.Request) (string, error) {
+	res, err := c.Authenticate(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	return res.User, nil
+}
+
+// addrParts returns the IP and port of a network address ("" for unix
+// sockets and nil).
+func addrParts(a net.Addr) (ip, port string) {
+	switch v := a.(type) {
+	case *net.TCPAddr:
+		return v.IP.String(), strconv.Itoa(v.Port)
+	case *net.UDPAddr:
+		return v.IP.String(), strconv.Itoa(v.Port)
+	case nil:
+		return "", ""
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().String(), strconv.Itoa(int(ap.Port()))
+	}
+	return "", ""
+}
+
+// normalizeUser applies auth_default_realm, auth_username_chars and
+// auth_username_format (Dovecot's auth_request_fix_username). The format is
+// expanded once: a "%" in the name is never taken as a variable.
+func (c *Checker) normalizeUser(name string) (string, error) {
+	if name == "" {
+		return "", errors.New("empty user name")
+	}
+	if len(name) > maxUsernameLen {
+		return "", fmt.Errorf("user name longer than %d bytes", maxUsernameLen)
+	}
+	if c.opts.DefaultRealm != "" && !strings.Contains(name, "@") {
+		name += "@" + c.opts.DefaultRealm
+	}
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if b == 0 || (c.opts.UsernameChars != "" && strings.IndexByte(c.opts.UsernameChars, b) < 0) {
+			return "", fmt.Errorf("username character disallowed by auth_username_chars: 0x%02x", b)
+		}
+	}
+	if c.opts.UsernameFormat != "" {
+		name = Expand(c.opts.UsernameFormat, Vars{User: name})
+	}
+	if name == "" {
+		return "", errors.New("user name empty after auth_username_format")
+	}
+	return name, nil
+}
+
+// logUser renders a user name for a log line without letting control
+// characters forge lines.
+func logUser(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return strconv.Quote(s)[1 : len(strconv.Quote(s))-1]
+}
+
+// Authenticate checks req.User's password against the passdbs.
+func (c *Checker) Authenticate(ctx context.Context, sreq sasl.Request) (AuthResult, error) {
+	rip, rport := addrParts(sreq.Remote)
+	lip, lport := addrParts(sreq.Local)
+	user, err := c.normalizeUser(sreq.User)
+	if err != nil {
+		c.log("auth(%s,%s): %v", logUser(sreq.User), rip, err)
+		return AuthResult{}, c.failed(ctx, rip, "", sasl.ErrAuthFailed)
+	}
+	req := Request{
+		User: user, OrigUser: sreq.User, Service: sreq.Service,
+		RemoteIP: rip, RemotePort: rport, LocalIP: lip, LocalPort: lport,
+		Secured: sreq.Secured,
+	}
+	var tempErr error
+	for i, db := range c.passdbs {
+		if err := ctx.Err(); err != nil {
+			return AuthResult{}, fmt.Errorf("%w: %v", sasl.ErrTempFail, err)
+		}
+		res, err := db.Verify(ctx, req, sreq.Password)
+		if err != nil {
+			c.log("Error: passdb #%d(%s,%s): %v", i+1, user, rip, err)
+			if tempErr == nil {
+				tempErr = err
+			}
+			continue
+		}
+		switch res.Status {
+		case PassUnknownUser:
+			c.log("passdb #%d(%s,%s): unknown user", i+1, user, rip)
+			continue
+		case PassMismatch:
+			c.log("passdb #%d(%s,%s): %s", i+1, user, rip, res.Reason)
+			continue
+		}
+		// PassOK.
+		if err := checkAllowNets(res.Fields, rip); err != nil {
+			c.log("passdb #%d(%s,%s): %v", i+1, user, rip, err)
+			return AuthResult{}, c.failed(ctx, rip, user, &LoginRefusedError{Reason: "allow_nets check failed"})
+		}
+		if res.Fields.Has("nologin") {
+			reason := res.Fields.Value("reason")
+			c.log("passdb #%d(%s,%s): login refused by nologin (reason: %q)", i+1, user, rip, reason)
+			return AuthResult{}, &LoginRefusedError{Reason: reason}
+		}
+		canonical := user
+		if u := res.Fields.Value("user"); u != "" {
+			canonical = u
+		}
+		c.fails.clear("user:" + user)
+		return AuthResult{User: canonical, Fields: res.Fields, UserdbFields: res.UserdbFields}, nil
+	}
+	if tempErr != nil {
+		return AuthResult{}, fmt.Errorf("%w: %v", sasl.ErrTempFail, tempErr)
+	}
+	return AuthResult{}, c.failed(ctx, rip, user, sasl.ErrAuthFailed)
+}
+
+// failed records a failure for the client and user, waits the delay and
+// returns err.
+func (c *Checker) failed(ctx context.Context, rip, user string, err error) error {
+	keys := []string{"ip:" + rip}
+	if user != "" {
+		keys = append(keys, "user:"+user)
+	}
+	prev := c.fails.fail(keys...)
+	d := failureDelay(c.opts.FailureDelay, c.opts.MaxFailureDelay, prev)
+	if d > 0 {
+		_ = c.opts.Sleep(ctx, d) // a cancelled wait still fails the login
+	}
+	return err
+}
+
+// NextFailureDelay returns how long the next failed login from rip for
+// user would wait (for tests and doveadm).
+func (c *Checker) NextFailureDelay(rip, user string) time.Duration {
+	prev := max(c.fails.score("ip:"+rip), c.fails.score("user:"+user))
+	return failureDelay(c.opts.FailureDelay, c.opts.MaxFailureDelay, prev)
+}
+
+// checkAllowNets applies the allow_nets passdb field: a comma- or
+// space-separated list of IPs and networks; "local" matches connections
+// without an IP (unix sockets).
+func checkAllowNets(f Fields, rip string) error {
+	nets, ok := f.Get("allow_nets")
+	if !ok {
+		return nil
+	}
+	var addr netip.Addr
+	if rip != "" {
+		a, err := netip.ParseAddr(rip)
+		if err != nil {
+			return fmt.Errorf("allow_nets: bad remote IP %q", rip)
+		}
+		addr = a.Unmap()
+	}
+	for _, n := range strings.FieldsFunc(nets, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if n == "local" {
+			if rip == "" {
+				return nil
+			}
+			continue
+		}
+		if !addr.IsValid() {
+			continue
+		}
+		if p, err := netip.ParsePrefix(n); err == nil {
+			if p.Contains(addr) {
+				return nil
+			}
+			continue
+		}
+		if a, err := netip.ParseAddr(n); err == nil && a.Unmap() == addr {
+			return nil
+		}
+	}
+	return fmt.Errorf("allow_nets check failed: IP %s not in %s", rip, nets)
+}
+
+func (c *Checker) log(format string, args ...any) {
+	c.opts.Log.Printf("auth", format, args...)
+}
+
+// UserInfo is a userdb answer in the mail store's terms, with all fields.
+type UserInfo struct {
+	mailstore.User
+	Fields Fields // every userdb field (uid, gid, home, mail, quota_rule, ...)
+}
+
+// LookupUser finds name in the userdbs for service ("lmtp", "imap",
+// "doveadm", ...). found is false for an unknown user or a name that
+// auth_username_chars refuses. An error (wrapping sasl.ErrTempFail) means a
+// back end could not answer or the answer is unusable (bad uid, uid
+// outside first_valid_uid..last_valid_uid).
+func (c *Checker) LookupUser(ctx context.Context, service, name string) (UserInfo, bool, error) {
+	user, err := c.normalizeUser(name)
+	if err != nil {
+		c.log("userdb(%s): %v", logUser(name), err)
+		return UserInfo{}, false, nil
+	}
+	req := Request{User: user, OrigUser: name, Service: service}
+	var tempErr error
+	for i, db := range c.userdbs {
+		if err := ctx.Err(); err != nil {
+			return UserInfo{}, false, fmt.Errorf("%w: %v", sasl.ErrTempFail, err)
+		}
+		fields, found, err := db.Lookup(ctx, req)
+		if err != nil {
+			c.log("Error: userdb #%d(%s): %v", i+1, user, err)
+			if tempErr == nil {
+				tempErr = err
+			}
+			continue
+		}
+		if !found {
+			continue
+		}
+		if needsUserCheck(db) {
+			exists, err := c.passdbHasUser(ctx, req)
+			if err != nil {
+				if tempErr == nil {
+					tempErr = err
+				}
+				continue
+			}
+			if !exists {
+				continue
+			}
+		}
+		info, err := c.userInfo(user, fields)
+		if err != nil {
+			c.log("Error: userdb #%d(%s): %v", i+1, user, err)
+			return UserInfo{}, false, fmt.Errorf("%w: %v", sasl.ErrTempFail, err)
+		}
+		return info, true, nil
+	}
+	if tempErr != nil {
+		return UserInfo{}, false, fmt.Errorf("%w: %v", sasl.ErrTempFail, tempErr)
+	}
+	return UserInfo{}, false, nil
+}
+
+// passdbHasUser asks the passdbs that can look users up whether req.User
+// exists (for a static userdb without allow_all_users).
+func (c *Checker) passdbHasUser(ctx context.Context, req Request) (bool, error) {
+	asked := false
+	for _, db := range c.passdbs {
+		cdb, ok := db.(CredentialsDB)
+		if !ok {
+			continue
+		}
+		if _, isStatic := db.(*staticPassDB); isStatic {
+			continue // says yes to everyone
+		}
+		asked = true
+		_, _, res, err := cdb.LookupCredentials(ctx, req)
+		if err != nil {
+			return false, err
+		}
+		if res.Status == PassOK {
+			return true, nil
+		}
+	}
+	if !asked {
+		c.log("Error: userdb static(%s): no passdb can confirm the user exists; set allow_all_users=yes", req.User)
+	}
+	return false, nil
+}
+
+// userInfo converts the fields into the mail store's user.
+func (c *Checker) userInfo(user string, f Fields) (UserInfo, error) {
+	info := UserInfo{Fields: f}
+	info.Name = user
+	if u := f.Value("user"); u != "" {
+		info.Name = u
+	}
+	info.UID, info.GID = -1, -1
+	if s, ok := f.Get("uid"); ok {
+		info.UID = parseID(s, c.ids.LookupUID)
+		if info.UID < 0 {
+			return info, fmt.Errorf("invalid uid %q", s)
+		}
+		info.Fields.Set("uid", strconv.Itoa(info.UID))
+		if info.UID < c.opts.FirstValidUID || (c.opts.LastValidUID != 0 && info.UID > c.opts.LastValidUID) {
+			return info, fmt.Errorf("mail access for users with UID %d not permitted (see first_valid_uid in config file)", info.UID)
+		}
+	}
+	if s, ok := f.Get("gid"); ok {
+		info.GID = parseID(s, c.ids.LookupGID)
+		if info.GID < 0 {
+			return info, fmt.Errorf("invalid gid %q", s)
+		}
+		info.Fields.Set("gid", strconv.Itoa(info.GID))
+		if info.GID < c.opts.FirstValidGID || (c.opts.LastValidGID != 0 && info.GID > c.opts.LastValidGID) {
+			return info, fmt.Errorf("mail access for users with GID %d not permitted (see first_valid_gid in config file)", info.GID)
+		}
+	}
+	info.Home = f.Value("home")
+	info.MailLocation = f.Value("mail")
+	return info, nil
+}
+
+// IterateUsers calls fn with every user of every userdb that can list
+// its users (doveadm user '*'); userdbs that cannot are skipped.
+func (c *Checker) IterateUsers(ctx context.Context, fn func(user string) error) error {
+	for i, db := range c.userdbs {
+		err := db.Iterate(ctx, fn)
+		if errors.Is(err, ErrIterateUnsupported) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("userdb #%d: %w", i+1, err)
+		}
+	}
+	return nil
+}
