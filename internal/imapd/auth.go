@@ -337,6 +337,7 @@ func (s *session) authFailed(err error) (status, error) {
 // loggedOutAfter marks the session to end after the tagged reply.
 func (s *session) loggedOutAfter(st status) {
 	s.loggedOut = true
+	s.byeText = "Too many invalid authentication attempts."
 	s.reason = "auth failed"
 }
 

@@ -44,9 +44,12 @@ type parser struct {
 	// cont sends the "+ OK" continuation request for a synchronising
 	// literal (RFC 3501 7.5) and flushes it.
 	cont func() error
+	// lineDone is set once the command's final CRLF was read, so an
+	// error found afterwards does not discard the next command.
+	lineDone bool
 }
 
-func (p *parser) reset(limit int) { p.budget = limit }
+func (p *parser) reset(limit int) { p.budget, p.lineDone = limit, false }
 
 func (p *parser) take(n int) error {
 	p.budget -= n
@@ -105,6 +108,7 @@ func (p *parser) crlf() error {
 		p.budget++
 		return badSyntax("expected end of line")
 	}
+	p.lineDone = true
 	return nil
 }
 
@@ -235,6 +239,7 @@ func (p *parser) literalHeader() (int64, bool, error) {
 	if err := p.crlf(); err != nil {
 		return 0, false, err
 	}
+	p.lineDone = false // the command goes on after the literal
 	return n, sync, nil
 }
 
@@ -429,6 +434,10 @@ func (p *parser) flagList() ([]string, error) {
 // (a synchronising one is never sent, as no "+" went out). It returns
 // errLineTooLong when the line does not end within the budget.
 func (p *parser) discardLine() error {
+	if p.lineDone {
+		return nil
+	}
+	p.lineDone = true
 	var tail []byte
 	for {
 		b, err := p.readByte()

@@ -55,7 +55,7 @@ type Options struct {
 	// commands included (imap_max_line_length, default 64 KiB).
 	MaxLineLength int
 	// MaxLiteralSize bounds an APPENDed message and is advertised as
-	// APPENDLIMIT when set (default 0: 50 MiB, not advertised).
+	// APPENDLIMIT (RFC 7889; default 50 MiB).
 	MaxLiteralSize int64
 	// MaxConnections bounds concurrent connections to this server
 	// (default_client_limit, default 1000).

@@ -119,6 +119,7 @@ type session struct {
 	localIP   string
 	state     state
 	loggedOut bool
+	byeText   string // BYE sent after the tagged reply that ends the session
 	reason    string // why the connection ended, for the log
 
 	// authentication
@@ -313,6 +314,9 @@ func (s *session) readCommand(ctx context.Context) bool {
 	}
 	if s.loggedOut {
 		s.tagged(c, st)
+		if s.byeText != "" {
+			s.bye(s.byeText)
+		}
 		s.flush()
 		return false
 	}
