@@ -12,6 +12,7 @@ package devsetup
 
 import (
 	"bufio"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -19,8 +20,6 @@ import (
 	"strings"
 	"text/template"
 	"time"
-
-	"postcote/internal/server"
 )
 
 // Ports are the unprivileged ports the dev set-up listens on.
@@ -35,7 +34,7 @@ var DefaultPorts = Ports{SMTP: 2525, Submission: 2587, Submissions: 2465, IMAP: 
 type Options struct {
 	Dir      string // the data folder, created when missing
 	User     string // demo user's address, e.g. "demo@example.test"
-	Password string // demo user's password in clear text
+	Password string // demo user's password in clear text; "" keeps an existing user or makes a random one
 	Hash     func(password string) (string, error)
 	Ports    Ports
 	Address  string // listen address, "127.0.0.1"
@@ -45,7 +44,7 @@ type Options struct {
 type Result struct {
 	Dir      string
 	User     string
-	Password string // "" when the existing user was kept and no password given
+	Password string // the demo password, "" when an existing user was kept and its password is unknown
 	Created  []string
 }
 
@@ -99,31 +98,47 @@ func Write(opts Options) (*Result, error) {
 
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	if _, err := os.Stat(cert); errors.Is(err, os.ErrNotExist) {
-		if err := server.WriteSelfSigned(cert, key, []string{"localhost", "127.0.0.1", "::1"}, 825*24*time.Hour); err != nil {
+		if err := WriteSelfSigned(cert, key, []string{"localhost", "127.0.0.1", "::1"}, 825*24*time.Hour); err != nil {
 			return nil, err
 		}
 		res.Created = append(res.Created, "cert.pem", "key.pem")
 	}
 
 	users := filepath.Join(dir, "users")
+	passFile := filepath.Join(dir, "demo-password")
 	exists, err := hasUser(users, opts.User)
 	if err != nil {
 		return nil, err
 	}
-	if !exists || opts.Password != "" {
-		if opts.Password == "" {
-			return nil, errors.New("a password is needed for a new demo user")
+	if exists && opts.Password == "" {
+		// Reuse the folder as it is; show the password we chose last time
+		// if it is still the one we wrote down.
+		if b, err := os.ReadFile(passFile); err == nil {
+			if u, pw, ok := strings.Cut(strings.TrimSpace(string(b)), " "); ok && u == opts.User {
+				res.Password = pw
+			}
 		}
-		hash, err := opts.Hash(opts.Password)
-		if err != nil {
-			return nil, err
-		}
-		if err := setUser(users, opts.User, hash); err != nil {
-			return nil, err
-		}
-		res.Password = opts.Password
-		res.Created = append(res.Created, "users")
+		return res, nil
 	}
+	pass := opts.Password
+	if pass == "" {
+		if pass, err = randomPassword(); err != nil {
+			return nil, err
+		}
+	}
+	hash, err := opts.Hash(pass)
+	if err != nil {
+		return nil, err
+	}
+	if err := setUser(users, opts.User, hash); err != nil {
+		return nil, err
+	}
+	// Kept for the next `postcote dev` to print; mode 0600 like the key.
+	if err := os.WriteFile(passFile, []byte(opts.User+" "+pass+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	res.Password = pass
+	res.Created = append(res.Created, "users")
 	return res, nil
 }
 
@@ -173,4 +188,18 @@ type templateData struct {
 	Domain  string
 	Address string
 	Ports   Ports
+}
+
+// randomPassword makes a password for the demo user: 16 letters and
+// digits, easy to type.
+func randomPassword() (string, error) {
+	const alphabet = "abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b), nil
 }

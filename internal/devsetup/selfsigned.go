@@ -1,4 +1,4 @@
-package server
+package devsetup
 
 import (
 	"crypto/ecdsa"

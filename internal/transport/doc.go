@@ -1,0 +1,21 @@
+// Package transport holds the delivery agents the queue hands messages
+// to, and the router that picks one per recipient as Postfix's qmgr and
+// trivial-rewrite do: virtual_transport for virtual mailbox domains,
+// local_transport for mydestination, relay_transport for relay_domains,
+// default_transport for the rest. A transport setting is Postfix's
+// "name:nexthop" ("error: Local delivery only!", "lmtp:unix:private/dovecot-lmtp",
+// "smtp:[relay.example]:587").
+//
+// Agents are small: one method that delivers a message to some of its
+// recipients and says, per recipient, sent, deferred or bounced (with the
+// enhanced status code and the text Postfix would log). The agent never
+// talks SMTP to the client that sent the message, and the SMTP server
+// never delivers: the queue stands between them.
+//
+// Implemented here: "virtual" (in-process delivery into the mailbox
+// role's Maildir through internal/mailstore, the same code path as LMTP
+// delivery), "error" and "discard". A transport that is configured but
+// not implemented yet (smtp, lmtp, local, pipe) defers its recipients
+// with "4.3.0 mail transport unavailable", as Postfix does for a
+// transport it cannot run: the mail waits in the queue, it is not lost.
+package transport
