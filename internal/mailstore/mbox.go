@@ -255,8 +255,7 @@ func (mb *mbox) rescan(ctx context.Context) error {
 		sort.Slice(unassigned, func(i, j int) bool { return lessFileName(unassigned[i], unassigned[j]) })
 		next := ul.nextUID()
 		for _, base := range unassigned {
-			f := files[base]
-			ul.Recs = append(ul.Recs, uidRec{UID: next, Name: f.name})
+			ul.Recs = append(ul.Recs, uidRec{UID: next, Name: base})
 			next++
 		}
 		ul.NextUID = next

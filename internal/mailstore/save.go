@@ -140,7 +140,7 @@ func (mb *mbox) appendUIDs(ctx context.Context, group []*saveReq) error {
 		if mb.byBase[r.base] != nil {
 			continue
 		}
-		appendRecord(&buf, uidRec{UID: next, Name: r.name})
+		appendRecord(&buf, uidRec{UID: next, Name: r.base})
 		add = append(add, &msg{uid: next, base: r.base, name: r.name, inNew: r.inNew, letters: r.letters, size: r.size, vsize: r.vsize, date: r.date})
 		next++
 	}

@@ -31,7 +31,7 @@ type uidList struct {
 type uidRec struct {
 	UID  uint32
 	Ext  []string // extension fields such as "W1234", "S1200", kept as read
-	Name string   // file name as last written (base is what matters)
+	Name string   // file name; Dovecot and postcote write the base (no ":2,")
 }
 
 // parseUIDList parses a whole dovecot-uidlist. A last line without its
