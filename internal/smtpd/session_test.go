@@ -273,7 +273,9 @@ func TestQueueFailure(t *testing.T) {
 	c.send("x", ".")
 	c.expect("451 4.3.0 Error: queue file write error")
 	c.cmd("QUIT", "221 *")
-	waitFor(t, "warning", func() bool { return strings.Contains(ts.log.String(), "queue file write error for message from unknown[127.0.0.1]: disk full") })
+	waitFor(t, "warning", func() bool {
+		return strings.Contains(ts.log.String(), "queue file write error for message from unknown[127.0.0.1]: disk full")
+	})
 }
 
 func TestTooManyRecipients(t *testing.T) {
