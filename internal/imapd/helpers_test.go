@@ -76,12 +76,22 @@ func startServer(t testing.TB, opts Options, store mailstore.Store) *testServer 
 	}
 	log := &syncBuffer{}
 	if opts.Logger == nil {
-		opts.Logger = maillog.New(log, "test", false)
+		opts.Logger = newTestLogger(log)
 	}
 	if opts.AuthFailureDelay == 0 {
 		opts.AuthFailureDelay = time.Millisecond
 	}
-	srv := New(opts, store, testChecker{}, testUsers{root: t.TempDir()})
+	ts := serveWith(t, New(opts, store, testChecker{}, testUsers{root: t.TempDir()}))
+	ts.store, ts.log = store, log
+	return ts
+}
+
+func newTestLogger(w *syncBuffer) *maillog.Logger { return maillog.New(w, "test", false) }
+
+// serveWith serves srv on a loopback port and shuts it down when the
+// test ends.
+func serveWith(t testing.TB, srv *Server) *testServer {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +106,7 @@ func startServer(t testing.TB, opts Options, store mailstore.Store) *testServer 
 		cancel()
 		<-done
 	})
-	return &testServer{srv: srv, addr: l.Addr().String(), store: store, log: log}
+	return &testServer{srv: srv, addr: l.Addr().String()}
 }
 
 // selfSigned returns a TLS config with a fresh certificate for

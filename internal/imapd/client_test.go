@@ -1,0 +1,248 @@
+package imapd
+
+import (
+	"context"
+	"crypto/tls"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"postcote/internal/mailstore"
+)
+
+// storeKind builds a mail store and a delivery function for a test.
+type storeKind struct {
+	name string
+	make func(t *testing.T, root string) (mailstore.Store, func(user, mailbox, data string))
+}
+
+var storeKinds = []storeKind{
+	{"mem", func(t *testing.T, root string) (mailstore.Store, func(string, string, string)) {
+		st := newMemStore()
+		return st, func(user, mailbox, data string) { st.deliver(user, mailbox, nil, data) }
+	}},
+	{"maildir", func(t *testing.T, root string) (mailstore.Store, func(string, string, string)) {
+		st := mailstore.NewStore(mailstore.Options{Hostname: "test"})
+		return st, func(user, mailbox, data string) {
+			u, _ := testUsers{root: root}.LookupUser(context.Background(), "lmtp", user)
+			if err := st.Deliver(context.Background(), u, mailbox, nil, strings.NewReader(data)); err != nil {
+				t.Errorf("deliver: %v", err)
+			}
+		}
+	}},
+}
+
+// startStoreServer starts a server whose users live under one root, so
+// the delivery function and the server see the same mailboxes.
+func startStoreServer(t *testing.T, kind storeKind, opts Options) (*testServer, func(user, mailbox, data string)) {
+	t.Helper()
+	root := t.TempDir()
+	store, deliver := kind.make(t, root)
+	log := &syncBuffer{}
+	if opts.Logger == nil {
+		opts.Logger = newTestLogger(log)
+	}
+	if opts.AuthFailureDelay == 0 {
+		opts.AuthFailureDelay = time.Millisecond
+	}
+	ts := serveWith(t, New(opts, store, testChecker{}, testUsers{root: root}))
+	ts.store, ts.log = store, log
+	return ts, deliver
+}
+
+// TestClientSession drives every common command through go-imap's
+// client, against the in-memory store and the real Maildir store.
+func TestClientSession(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			ts, deliver := startStoreServer(t, kind, Options{TLS: selfSigned(t)})
+			var mu sync.Mutex
+			var exists uint32
+			existsCh := make(chan struct{}, 10)
+			c, err := imapclient.DialStartTLS(ts.addr, &imapclient.Options{
+				TLSConfig: &tls.Config{InsecureSkipVerify: true},
+				UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+					Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+						if d.NumMessages != nil {
+							mu.Lock()
+							exists = *d.NumMessages
+							mu.Unlock()
+							existsCh <- struct{}{}
+						}
+					},
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Login("alice", "secret").Wait(); err != nil {
+				t.Fatalf("login: %v", err)
+			}
+			if !c.Caps().Has(imap.CapMove) || !c.Caps().Has(imap.CapUIDPlus) {
+				t.Errorf("caps after login: %v", c.Caps())
+			}
+			if err := c.Create("Archive", nil).Wait(); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			list, err := c.List("", "*", nil).Collect()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, l := range list {
+				names = append(names, l.Mailbox)
+			}
+			if strings.Join(names, ",") != "INBOX,Archive" {
+				t.Errorf("LIST = %v", names)
+			}
+
+			// APPEND, then a delivery.
+			msg := sampleMessage
+			ap := c.Append("INBOX", int64(len(msg)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDraft}})
+			ap.Write([]byte(msg))
+			ap.Close()
+			ad, err := ap.Wait()
+			if err != nil {
+				t.Fatalf("append: %v", err)
+			}
+			if ad.UID != 1 || ad.UIDValidity == 0 {
+				t.Errorf("APPENDUID = %+v", ad)
+			}
+			deliver("alice", "INBOX", transcriptFixture[1].data)
+
+			sel, err := c.Select("INBOX", nil).Wait()
+			if err != nil {
+				t.Fatalf("select: %v", err)
+			}
+			if sel.NumMessages != 2 || sel.UIDNext != 3 {
+				t.Errorf("select: %+v", sel)
+			}
+
+			msgs, err := c.Fetch(imap.SeqSetNum(1, 2), &imap.FetchOptions{
+				Envelope: true, Flags: true, UID: true, RFC822Size: true,
+				BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
+				BodySection:   []*imap.FetchItemBodySection{{Peek: true}},
+			}).Collect()
+			if err != nil {
+				t.Fatalf("fetch: %v", err)
+			}
+			if len(msgs) != 2 {
+				t.Fatalf("fetch returned %d messages", len(msgs))
+			}
+			if got := msgs[0].Envelope.Subject; got != "Hello there" {
+				t.Errorf("subject = %q", got)
+			}
+			if got := msgs[0].Envelope.From[0].Addr(); got != "alice@example.org" {
+				t.Errorf("from = %q", got)
+			}
+			if got := string(msgs[0].BodySection[0].Bytes); got != msg {
+				t.Errorf("BODY[] = %q", got)
+			}
+			if msgs[0].RFC822Size != int64(len(msg)) {
+				t.Errorf("RFC822.SIZE = %d", msgs[0].RFC822Size)
+			}
+			mp, ok := msgs[1].BodyStructure.(*imap.BodyStructureMultiPart)
+			if !ok || len(mp.Children) != 2 || mp.Subtype != "mixed" {
+				t.Fatalf("BODYSTRUCTURE = %#v", msgs[1].BodyStructure)
+			}
+			att := mp.Children[1].(*imap.BodyStructureSinglePart)
+			if att.Disposition().Value != "attachment" || att.Filename() != "a.pdf" {
+				t.Errorf("attachment = %#v", att)
+			}
+
+			sd, err := c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "grüße"}}}, &imap.SearchOptions{}).Wait()
+			if err != nil {
+				t.Fatalf("search: %v", err)
+			}
+			if got := sd.AllSeqNums(); len(got) != 1 || got[0] != 2 {
+				t.Errorf("search = %v", got)
+			}
+			sd, err = c.Search(&imap.SearchCriteria{Body: []string{"SCHÖNE"}}, nil).Wait()
+			if err != nil || len(sd.AllSeqNums()) != 1 {
+				t.Errorf("body search = %v, %v", sd, err)
+			}
+
+			st, err := c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Collect()
+			if err != nil || len(st) != 1 || !hasFlag(st[0].Flags, imap.FlagFlagged) || !hasFlag(st[0].Flags, imap.FlagDraft) {
+				t.Errorf("store = %+v, %v", st, err)
+			}
+
+			cd, err := c.Copy(imap.SeqSetNum(1), "Archive").Wait()
+			if err != nil {
+				t.Fatalf("copy: %v", err)
+			}
+			if cd.SourceUIDs.String() != "1" || cd.DestUIDs.String() != "1" {
+				t.Errorf("COPYUID = %+v", cd)
+			}
+			if err := c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+				t.Fatal(err)
+			}
+			exp, err := c.Expunge().Collect()
+			if err != nil || len(exp) != 1 || exp[0] != 1 {
+				t.Errorf("expunge = %v, %v", exp, err)
+			}
+
+			// IDLE sees a delivery.
+			for len(existsCh) > 0 {
+				<-existsCh
+			}
+			idle, err := c.Idle()
+			if err != nil {
+				t.Fatalf("idle: %v", err)
+			}
+			deliver("alice", "INBOX", sampleMessage)
+			select {
+			case <-existsCh:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no EXISTS during IDLE")
+			}
+			mu.Lock()
+			if exists != 2 {
+				t.Errorf("EXISTS %d during IDLE, want 2", exists)
+			}
+			mu.Unlock()
+			if err := idle.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := idle.Wait(); err != nil {
+				t.Fatalf("idle end: %v", err)
+			}
+
+			md, err := c.Move(imap.SeqSetNum(2), "Archive").Wait()
+			if err != nil {
+				t.Fatalf("move: %v", err)
+			}
+			if md.DestUIDs.String() != "2" {
+				t.Errorf("MOVE COPYUID = %+v", md)
+			}
+			sts, err := c.Status("Archive", &imap.StatusOptions{NumMessages: true, UIDNext: true}).Wait()
+			if err != nil || *sts.NumMessages != 2 || sts.UIDNext != 3 {
+				t.Errorf("status = %+v, %v", sts, err)
+			}
+			uidMsgs, err := c.Fetch(imap.UIDSetNum(2), &imap.FetchOptions{Flags: true}).Collect()
+			if err != nil || len(uidMsgs) != 1 || uidMsgs[0].UID != 2 {
+				t.Errorf("uid fetch = %+v, %v", uidMsgs, err)
+			}
+			if err := c.Unselect().Wait(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Logout().Wait(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func hasFlag(flags []imap.Flag, f imap.Flag) bool {
+	for _, x := range flags {
+		if strings.EqualFold(string(x), string(f)) {
+			return true
+		}
+	}
+	return false
+}
