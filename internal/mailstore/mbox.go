@@ -520,11 +520,10 @@ func (mb *mbox) cleanTmp(now time.Time) {
 		if err != nil || info.IsDir() {
 			continue
 		}
+		// Like Dovecot, judge by the last access (and the last write:
+		// with noatime mounts the atime says little).
 		newest := info.ModTime()
 		if sys, ok := info.Sys().(*syscall.Stat_t); ok {
-			if c := time.Unix(sys.Ctim.Sec, sys.Ctim.Nsec); c.After(newest) {
-				newest = c
-			}
 			if a := time.Unix(sys.Atim.Sec, sys.Atim.Nsec); a.After(newest) {
 				newest = a
 			}

@@ -69,6 +69,9 @@ func (ul *uidList) parseHeader(line string) (int, error) {
 		if err1 != nil || err2 != nil {
 			return 0, fmt.Errorf("dovecot-uidlist: bad version 1 header %q", line)
 		}
+		if v == 0 {
+			return 0, fmt.Errorf("dovecot-uidlist: UIDVALIDITY 0")
+		}
 		ul.UIDValidity, ul.NextUID = uint32(v), uint32(n)
 		return 1, nil
 	case "3":
