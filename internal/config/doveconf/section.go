@@ -1,0 +1,216 @@
+package doveconf
+
+import (
+	"strings"
+
+	"postcote/internal/config"
+)
+
+// Setting is one "key = value" line.
+type Setting struct {
+	Key string
+	// Value is the effective value: unquoted, $variables expanded, and
+	// for "key = <path" the content of the file.
+	Value string
+	// File is the path of a "key = <path" value ("" otherwise);
+	// WriteNonDefault prints "<path" instead of the content.
+	File string
+	// Raw is the value as written when it had $variables ("" otherwise).
+	Raw string
+	// Quoted is true when the value was written in quotes.
+	Quoted bool
+	Pos    config.Pos
+}
+
+// Section is a "type name { ... }" block, or the top level of the
+// configuration (Type == "").
+type Section struct {
+	Type string // service, inet_listener, passdb, namespace, protocol, ...
+	Name string // "" for unnamed sections such as passdb { }
+	Pos  config.Pos
+
+	Settings []Setting
+	Sections []*Section
+	Parent   *Section `json:"-"`
+}
+
+// Filter section types: their settings are global settings that apply
+// only to matching connections.
+var filterTypes = map[string]bool{"protocol": true, "local": true, "remote": true, "local_name": true}
+
+// IsFilter reports whether s is a protocol/local/remote/local_name filter.
+func (s *Section) IsFilter() bool { return filterTypes[s.Type] }
+
+// child returns the subsection typ/name, creating it. Named sections
+// of the same type are merged, as in Dovecot ("service imap-login"
+// written twice is one service); unnamed ones are separate (each
+// "passdb {" is another passdb).
+func (s *Section) child(typ, name string, pos config.Pos) *Section {
+	if name != "" {
+		for _, c := range s.Sections {
+			if c.Type == typ && c.Name == name {
+				return c
+			}
+		}
+	}
+	c := &Section{Type: typ, Name: name, Pos: pos, Parent: s}
+	s.Sections = append(s.Sections, c)
+	return c
+}
+
+// label names the section for messages: "service imap-login".
+func (s *Section) label() string {
+	switch {
+	case s.Type == "":
+		return "top level"
+	case s.Name == "":
+		return s.Type
+	}
+	return s.Type + " " + s.Name
+}
+
+// Label names the section as written: `service imap-login`, `passdb`.
+func (s *Section) Label() string { return s.label() }
+
+// Path returns the labels from the top down to s, for messages:
+// "service auth / unix_listener /var/spool/postfix/private/auth".
+func (s *Section) Path() string {
+	var parts []string
+	for c := s; c != nil && c.Type != ""; c = c.Parent {
+		parts = append([]string{c.label()}, parts...)
+	}
+	return strings.Join(parts, " / ")
+}
+
+// Setting returns the last assignment of key in this section (not its
+// parents).
+func (s *Section) Setting(key string) (Setting, bool) {
+	for i := len(s.Settings) - 1; i >= 0; i-- {
+		if s.Settings[i].Key == key {
+			return s.Settings[i], true
+		}
+	}
+	return Setting{}, false
+}
+
+// Get returns the value of key set in this section.
+func (s *Section) Get(key string) (string, bool) {
+	st, ok := s.Setting(key)
+	return st.Value, ok
+}
+
+// PosOf returns where key was set in this section, or a zero Pos.
+func (s *Section) PosOf(key string) config.Pos {
+	st, _ := s.Setting(key)
+	return st.Pos
+}
+
+// GetDefault returns the value of key set in this section, else the
+// Dovecot default for this section type (filters and the top level use
+// the global defaults), else "".
+func (s *Section) GetDefault(key string) string {
+	if v, ok := s.Get(key); ok {
+		return v
+	}
+	if info, ok := LookupSetting(s.scope(), key); ok {
+		return info.Default
+	}
+	return ""
+}
+
+// scope is the registry scope of the section's settings.
+func (s *Section) scope() string {
+	if s.IsFilter() {
+		return ""
+	}
+	return s.Type
+}
+
+// lookupVar finds the current value of name for "$name" expansion: the
+// last earlier assignment in this section or an enclosing one, else a
+// known default.
+func (s *Section) lookupVar(name string) (string, bool) {
+	for c := s; c != nil; c = c.Parent {
+		if v, ok := c.Get(name); ok {
+			return v, true
+		}
+	}
+	for c := s; c != nil; c = c.Parent {
+		if info, ok := LookupSetting(c.scope(), name); ok {
+			return info.Default, true
+		}
+	}
+	return "", false
+}
+
+// SectionsOf returns the direct subsections of the given type (the
+// Sections field holds them all).
+func (s *Section) SectionsOf(typ string) []*Section {
+	var out []*Section
+	for _, c := range s.Sections {
+		if c.Type == typ {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Section returns the direct subsection typ/name, or nil.
+func (s *Section) Section(typ, name string) *Section {
+	for _, c := range s.Sections {
+		if c.Type == typ && c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// EffectiveFor returns the top-level settings as a service of the
+// given protocol ("imap", "pop3", "lmtp", "lda", "sieve", ...) sees
+// them: global settings, then those of every "protocol NAME { }" filter
+// whose name list includes the protocol (or excludes it with "!name"),
+// later ones winning. Sections inside matching filters (passdb, userdb,
+// namespace, ...) are added to the global ones. The result is a new
+// Section; s is unchanged.
+func (s *Section) EffectiveFor(protocol string) *Section {
+	eff := &Section{Type: s.Type, Name: s.Name, Pos: s.Pos, Parent: s.Parent}
+	eff.Settings = append(eff.Settings, s.Settings...)
+	for _, c := range s.Sections {
+		if c.Type != "protocol" {
+			eff.Sections = append(eff.Sections, c)
+		}
+	}
+	for _, c := range s.SectionsOf("protocol") {
+		if !protocolMatches(c.Name, protocol) {
+			continue
+		}
+		eff.Settings = append(eff.Settings, c.Settings...)
+		eff.Sections = append(eff.Sections, c.Sections...)
+	}
+	return eff
+}
+
+// protocolMatches reports whether a protocol filter name ("imap",
+// "imap pop3", "!lmtp") applies to protocol.
+func protocolMatches(filter, protocol string) bool {
+	words := strings.Fields(filter)
+	negOnly := len(words) > 0
+	for _, w := range words {
+		if n, ok := strings.CutPrefix(w, "!"); ok {
+			if n == protocol {
+				return false
+			}
+			continue
+		}
+		negOnly = false
+		if w == protocol {
+			return true
+		}
+	}
+	return negOnly
+}
+
+// ProtocolList returns the "protocols" setting split into names.
+func (c *Config) ProtocolList() []string {
+	return strings.Fields(c.GetDefault("protocols"))
+}
