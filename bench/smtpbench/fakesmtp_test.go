@@ -95,7 +95,14 @@ func (s *fakeSMTP) serve() {
 func (s *fakeSMTP) session(c net.Conn) {
 	s.sessions.Add(1)
 	n := s.active.Add(1)
-	defer s.active.Add(-1)
+	left := false
+	leave := func() { // counted out before 221, when the client may move on
+		if !left {
+			left = true
+			s.active.Add(-1)
+		}
+	}
+	defer leave()
 	for {
 		p := s.peak.Load()
 		if n <= p || s.peak.CompareAndSwap(p, n) {
@@ -156,6 +163,7 @@ func (s *fakeSMTP) session(c net.Conn) {
 			rcptOK = false
 			say("250 2.0.0 Ok")
 		case "QUIT":
+			leave()
 			say("221 2.0.0 Bye")
 			return
 		default:

@@ -31,6 +31,8 @@ type options struct {
 	postfix     bool
 	only        string
 	keep        bool
+	addr        string // an already running server to load instead
+	to          string
 }
 
 func main() {
@@ -71,6 +73,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.postfix, "postfix", err == nil, "also measure a private Postfix, and Postfix→LMTP→Dovecot (needs root)")
 	fs.StringVar(&o.only, "only", "", "measure only postcote or only postfix")
 	fs.BoolVar(&o.keep, "keep", false, "keep the servers' temporary folders (configurations, logs, Maildirs)")
+	fs.StringVar(&o.addr, "addr", "", "load this running server (127.0.0.1:port) instead, accept rate only, as smtp-source would")
+	fs.StringVar(&o.to, "to", benchRecipient, "recipient, with -addr")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./bench/smtpbench [flags]\n\nSMTP accept and delivered-to-Maildir throughput of postcote and of Postfix (+ Dovecot), measured in the same run.\n\n")
 		fs.PrintDefaults()
@@ -91,6 +95,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-size must be from 512 bytes to 64 MiB")
 	case o.timeout <= 0:
 		return o, errors.New("-timeout must be positive")
+	}
+	if o.addr != "" {
+		if o.only != "" {
+			return o, errors.New("-addr and -only exclude each other")
+		}
+		o.postfix = false
+		o.only = "addr"
+		return o, nil
+	}
+	if o.to != benchRecipient {
+		return o, errors.New("-to goes with -addr: the servers started here know only " + benchRecipient)
 	}
 	switch o.only {
 	case "":
@@ -118,7 +133,13 @@ type kind struct {
 // from the same minutes.
 func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	var kinds []kind
-	if o.only != "postfix" {
+	if o.addr != "" {
+		kinds = append(kinds, kind{"addr", o.addr, func(context.Context) (*target, error) {
+			return &target{key: "addr", label: o.addr, setup: "running server, not started here", addr: o.addr,
+				stop: func(context.Context) error { return nil }}, nil
+		}})
+	}
+	if o.only == "" || o.only == "postcote" {
 		kinds = append(kinds, kind{"postcote", "postcote", func(ctx context.Context) (*target, error) {
 			return startPostcote(ctx, o.postcote, benchRecipient, o.keep)
 		}})
@@ -157,7 +178,7 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			for _, k := range kinds {
 				load := Load{
 					Sessions: c, Messages: o.messages, PerSession: o.perSession, Size: o.size,
-					From: benchSender, To: benchRecipient, Helo: "smtpbench.localhost",
+					From: benchSender, To: o.to, Helo: "smtpbench.localhost",
 					RunID: fmt.Sprintf("%d-%s-c%d-r%d", time.Now().UnixNano(), k.key, c, round),
 				}
 				m, err := runFresh(ctx, k, load, o.timeout, rep.setup)

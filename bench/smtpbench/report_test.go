@@ -138,6 +138,11 @@ func TestParseFlags(t *testing.T) {
 		{"tiny size", []string{"-size", "10"}, "-size", nil},
 		{"stray argument", []string{"extra"}, "unexpected", nil},
 		{"bad timeout", []string{"-timeout", "-1s"}, "timeout", nil},
+		{"addr", []string{"-addr", "127.0.0.1:25", "-to", "a@b.test"}, "", func(o options) bool {
+			return o.addr == "127.0.0.1:25" && o.to == "a@b.test" && !o.postfix && o.only == "addr"
+		}},
+		{"addr and only", []string{"-addr", "127.0.0.1:25", "-only", "postfix"}, "exclude", nil},
+		{"to without addr", []string{"-to", "a@b.test"}, "goes with -addr", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,5 +160,28 @@ func TestParseFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+}
+
+// TestMainAgainstRunningServer runs the whole program with -addr against
+// the fake server: flags, runs at two concurrencies, the report.
+func TestMainAgainstRunningServer(t *testing.T) {
+	srv := newFakeSMTP(t, nil)
+	var stdout, stderr strings.Builder
+	code := mainErr([]string{"-addr", srv.addr(), "-n", "30", "-c", "2,5", "-size", "1024", "-rounds", "2"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	if got := len(srv.received()); got != 4*30 {
+		t.Errorf("server got %d messages, want 120 (2 rounds × 2 concurrencies × 30)", got)
+	}
+	out := stdout.String()
+	for _, want := range []string{"2 concurrent sessions", "5 concurrent sessions", "30 messages of 1024 bytes", srv.addr()} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "ratio") || strings.Contains(out, "note:") {
+		t.Errorf("report has ratios or notes for a lone server that accepted everything:\n%s", out)
 	}
 }
