@@ -17,3 +17,9 @@ func dialErr(addr string) (net.Conn, error) {
 	}
 	return c, err
 }
+
+// nopConn is a net.Conn whose deadlines do nothing, for fuzzing readers.
+type nopConn struct{ net.Conn }
+
+func (nopConn) SetReadDeadline(time.Time) error  { return nil }
+func (nopConn) SetWriteDeadline(time.Time) error { return nil }
