@@ -398,7 +398,8 @@ func (p *parser) setting(key, value string, pos config.Pos) error {
 // value of that setting (its last earlier assignment in this section or
 // an enclosing one, else its default), "$ENV:name" by an environment
 // variable, and "$SET:name" (Dovecot 2.4 spelling) like "$name". Words
-// are joined with single spaces.
+// are joined with single spaces. A "$" that does not start a word is
+// kept as is.
 func (p *parser) expand(key, value string, pos config.Pos) (string, error) {
 	var out []string
 	for _, w := range strings.Fields(value) {
@@ -408,9 +409,8 @@ func (p *parser) expand(key, value string, pos config.Pos) (string, error) {
 		}
 		name := w[1:]
 		if env, ok := strings.CutPrefix(name, "ENV:"); ok {
-			if v, ok := p.c.opts.lookup(env); ok {
-				out = append(out, v)
-			}
+			v, _ := p.c.opts.lookup(env)
+			out = append(out, v)
 			continue
 		}
 		name = strings.TrimPrefix(name, "SET:")
@@ -418,9 +418,10 @@ func (p *parser) expand(key, value string, pos config.Pos) (string, error) {
 		if !ok {
 			return "", config.Errorf(pos, key, "unknown variable $%s: no earlier setting or known default has that name", name)
 		}
-		if v != "" {
-			out = append(out, v)
-		}
+		// An empty value still takes its place, so "protocols =
+		// $protocols imap" with an empty default gives " imap", as in
+		// Dovecot.
+		out = append(out, v)
 	}
 	s := strings.Join(out, " ")
 	if len(s) > maxLineLength {
