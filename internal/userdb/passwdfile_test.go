@@ -46,7 +46,7 @@ func testOptions(t *testing.T) (Options, *syncBuffer) {
 	return Options{Log: maillog.New(buf, "test", false), IDs: testIDs}, buf
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
