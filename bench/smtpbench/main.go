@@ -52,6 +52,9 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if err := bench(ctx, opts, stdout, stderr); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted; the servers it started are stopped (%w)", err)
+		}
 		fmt.Fprintln(stderr, "smtpbench:", err)
 		return 1
 	}

@@ -162,10 +162,12 @@ func startPostfix(ctx context.Context, rcpt string, deliver, keep bool) (*target
 	}
 	// "postfix start" runs "postfix check" first, which creates the queue
 	// folders with their owners and modes.
-	if _, err := run(ctx, postfixBinary, "-c", etc, "start"); err != nil {
+	// Not cut short by Ctrl-C: a half-started master would be left behind.
+	// Whatever the outcome, cleanup stops a master that came up.
+	started = true
+	if _, err := run(context.WithoutCancel(ctx), postfixBinary, "-c", etc, "start"); err != nil {
 		return fail(fmt.Errorf("%w\n(log: %s)", err, tail(maillog, 10)))
 	}
-	started = true
 	t.addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
 	if err := waitDial(ctx, "tcp", t.addr, nil); err != nil {
 		return fail(fmt.Errorf("postfix smtpd did not answer: %w", err))
@@ -187,6 +189,9 @@ func stopPostfix(ctx context.Context, dir string) error {
 	pid := 0
 	if b, err := os.ReadFile(filepath.Join(dir, "queue", "pid", "master.pid")); err == nil {
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	if pid == 0 || processGone(pid) {
+		return nil // never started, or already gone
 	}
 	if _, err := run(ctx, postfixBinary, "-c", etc, "stop"); err != nil {
 		return err
