@@ -234,6 +234,9 @@ func (mb *mbox) rescan(ctx context.Context) error {
 	}
 	unassigned := mb.unassigned(ul, files)
 	if ul == nil || len(unassigned) > 0 {
+		if err := mb.own.mkdirAll(mb.paths.Control); err != nil {
+			return err
+		}
 		l, err := lockFile(ctx, filepath.Join(mb.paths.Control, uidListName), mb.own)
 		if err != nil {
 			return err

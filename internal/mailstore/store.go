@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,10 @@ import (
 type Options struct {
 	// Hostname goes into new Maildir file names; default os.Hostname().
 	Hostname string
+	// IdleMailboxes is how many mailboxes no session has open are kept
+	// in memory, so that STATUS and re-SELECT need not reread them
+	// (about 350 bytes per message). Default 8; negative means none.
+	IdleMailboxes int
 }
 
 // MaildirStore is the Maildir implementation of Store and Deliverer. One
@@ -25,8 +30,10 @@ type MaildirStore struct {
 	pid  int
 	seq  atomic.Uint64
 
-	mu    sync.Mutex
-	boxes map[string]*mbox // by Maildir path
+	mu      sync.Mutex
+	boxes   map[string]*mbox // by Maildir path
+	idle    []*mbox          // unreferenced states kept for reuse, oldest first
+	maxIdle int
 }
 
 var (
@@ -42,7 +49,13 @@ func NewStore(opts Options) *MaildirStore {
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	return &MaildirStore{host: hostnameForFile(host), pid: os.Getpid(), boxes: map[string]*mbox{}}
+	maxIdle := opts.IdleMailboxes
+	if maxIdle == 0 {
+		maxIdle = 8
+	} else if maxIdle < 0 {
+		maxIdle = 0
+	}
+	return &MaildirStore{host: hostnameForFile(host), pid: os.Getpid(), boxes: map[string]*mbox{}, maxIdle: maxIdle}
 }
 
 // Open returns the account of u. It parses u.MailLocation (its %
@@ -87,23 +100,38 @@ func (s *MaildirStore) acquire(a *account, bp boxPaths) *mbox {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	mb := s.boxes[bp.Dir]
+	if mb != nil && mb.paths != bp {
+		// Another location reaches the same Maildir differently
+		// (other CONTROL= or INDEX=): do not share.
+		mb = nil
+	}
 	if mb == nil {
 		mb = &mbox{s: s, paths: bp, uvRoot: a.loc.controlRoot(), own: a.own, views: map[*view]struct{}{}}
 		s.boxes[bp.Dir] = mb
+	}
+	if mb.refs == 0 {
+		s.idle = slices.DeleteFunc(s.idle, func(m *mbox) bool { return m == mb })
 	}
 	mb.refs++
 	return mb
 }
 
-// release drops a reference; the last one writes the index and forgets
-// the state.
+// release drops a reference. The last one writes the index; the state
+// stays in memory among the idle ones until pushed out.
 func (s *MaildirStore) release(mb *mbox) {
 	s.mu.Lock()
 	mb.refs--
-	last := mb.refs == 0
-	if last {
-		delete(s.boxes, mb.paths.Dir)
+	if mb.refs == 0 {
+		s.idle = append(s.idle, mb)
+		for len(s.idle) > s.maxIdle {
+			old := s.idle[0]
+			s.idle = s.idle[1:]
+			if s.boxes[old.paths.Dir] == old {
+				delete(s.boxes, old.paths.Dir)
+			}
+		}
 	}
+	last := mb.refs == 0
 	s.mu.Unlock()
 	if last {
 		mb.mu.Lock()
