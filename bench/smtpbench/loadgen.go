@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,8 +82,14 @@ func (l Load) Run(ctx context.Context) (*Result, error) {
 	if l.CmdTimeout <= 0 {
 		l.CmdTimeout = 60 * time.Second
 	}
+	if l.Helo == "" {
+		l.Helo = "localhost"
+	}
+	if l.RunID == "" {
+		l.RunID = strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
 	header := l.header()
-	hlen := len(fmt.Sprintf(header, 0, l.RunID, 0))
+	hlen := len(fmt.Sprintf(header, l.RunID, 0))
 	if hlen+2 > l.Size {
 		return nil, fmt.Errorf("message size %d is below the %d bytes of the header and an empty body", l.Size, hlen+2)
 	}
@@ -231,7 +238,7 @@ func (l Load) send(c *client, i int, header string, body []byte) (time.Duration,
 		return 0, err
 	}
 	c.deadline()
-	c.bw.WriteString(fmt.Sprintf(header, i, l.RunID, i))
+	fmt.Fprintf(c.bw, header, l.RunID, i)
 	writeDotStuffed(c.bw, body)
 	// RFC 5321 4.1.1.4: the mail data ends with CRLF.CRLF; body ends in CRLF.
 	c.bw.WriteString(".\r\n")
@@ -244,15 +251,16 @@ func (l Load) send(c *client, i int, header string, body []byte) (time.Duration,
 	return time.Since(start), nil
 }
 
-// header returns the message header as a format with the message number
-// (twice) and the run ID; numbers are zero-padded so every message has
-// the same size.
+// header returns the message header as a format taking the run ID and
+// the message number; numbers are zero-padded so every message of a run
+// has the same size, and the two make Subject and Message-ID unique.
 func (l Load) header() string {
 	date := time.Now().Format(time.RFC1123Z)
-	return "From: <" + l.From + ">\r\n" +
-		"To: <" + l.To + ">\r\n" +
-		"Subject: smtpbench message %08d\r\n" +
-		"Message-ID: <%s.%08d@smtpbench.invalid>\r\n" +
+	esc := strings.NewReplacer("%", "%%") // '%' is allowed in a local part
+	return "From: <" + esc.Replace(l.From) + ">\r\n" +
+		"To: <" + esc.Replace(l.To) + ">\r\n" +
+		"Subject: smtpbench %[1]s message %08[2]d\r\n" +
+		"Message-ID: <%[1]s.%08[2]d@smtpbench.invalid>\r\n" +
 		"Date: " + date + "\r\n" +
 		"MIME-Version: 1.0\r\n" +
 		"Content-Type: text/plain; charset=us-ascii\r\n" +

@@ -34,12 +34,16 @@ func TestLoadRunDelivers(t *testing.T) {
 		{"more sessions than messages", 8, 3, 1, 5120},
 		{"small messages", 2, 6, 1, 400},
 		{"large messages", 2, 4, 2, 200000},
+		{"percent in address", 2, 4, 1, 5120},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newFakeSMTP(t, nil)
 			l := testLoad(srv.addr())
 			l.Sessions, l.Messages, l.PerSession, l.Size = tt.sessions, tt.messages, tt.perSession, tt.size
+			if strings.HasPrefix(tt.name, "percent") {
+				l.To = "a%d%s@example.test"
+			}
 			res, err := l.Run(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -73,6 +77,9 @@ func TestLoadRunDelivers(t *testing.T) {
 					t.Errorf("Message-ID %s sent twice", m[1])
 				}
 				ids[string(m[1])] = true
+				if !bytes.Contains(msg, []byte("\r\nTo: <"+l.To+">\r\n")) {
+					t.Errorf("To header does not name %s: %q", l.To, msg[:120])
+				}
 				if !bytes.Contains(msg, []byte("\r\n\r\n")) || !bytes.HasSuffix(msg, []byte("\r\n")) {
 					t.Errorf("message lacks header/body separator or final CRLF")
 				}
