@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -223,4 +224,77 @@ J CREATE Fromdovecot
 	if regexp.MustCompile(`UID 1 `).MatchString(out) {
 		t.Errorf("Dovecot still sees UID 1:\n%s", out)
 	}
+}
+
+// TestDovecotConcurrentDelivery: Dovecot's LDA and postcote deliver to
+// the same INBOX at the same time. Both follow the dovecot-uidlist lock
+// protocol, so every message is there once with its own UID, and both
+// programs agree on the UIDs.
+func TestDovecotConcurrentDelivery(t *testing.T) {
+	env := newDovecotEnv(t)
+	lda := "/usr/lib/dovecot/dovecot-lda"
+	if _, err := os.Stat(lda); err != nil {
+		t.Skip("no dovecot-lda")
+	}
+	ctx := context.Background()
+	s := NewStore(Options{})
+	u := env.user()
+	openAcct(t, s, u)
+	const procs, each = 3, 6
+	errs := make(chan error, 2*procs*each)
+	var wg sync.WaitGroup
+	for p := 0; p < procs; p++ {
+		wg.Add(2)
+		go func(p int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				cmd := exec.Command(lda, "-c", filepath.Join(env.dir, "dovecot.conf"))
+				cmd.Env = []string{"USER=nobody", "HOME=" + env.dir, "PATH=/usr/bin:/bin"}
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(env.uid), Gid: uint32(env.gid)}}
+				cmd.Stdin = strings.NewReader(fmt.Sprintf("Subject: dovecot %d-%d\n\nbody\n", p, i))
+				if out, err := cmd.CombinedOutput(); err != nil {
+					errs <- fmt.Errorf("dovecot-lda: %v: %s", err, out)
+				} else if strings.Contains(string(out), "Error") {
+					errs <- fmt.Errorf("dovecot-lda: %s", out)
+				}
+			}
+		}(p)
+		go func(p int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := s.Deliver(ctx, u, "INBOX", nil, strings.NewReader(fmt.Sprintf("Subject: postcote %d-%d\r\n\r\nbody\r\n", p, i))); err != nil {
+					errs <- err
+				}
+			}
+		}(p)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	mb, err := openAcct(t, NewStore(Options{}), u).Select(ctx, "INBOX", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	msgs := mb.Messages()
+	subjects := map[string]bool{}
+	for _, m := range msgs {
+		body := readAll(t, mb, m.UID)
+		subj, _, _ := strings.Cut(body, "\r\n")
+		if subjects[subj] {
+			t.Errorf("%s twice", subj)
+		}
+		subjects[subj] = true
+	}
+	if len(msgs) != 2*procs*each || len(subjects) != 2*procs*each {
+		t.Fatalf("%d messages, %d distinct; want %d", len(msgs), len(subjects), 2*procs*each)
+	}
+	out := env.run(t, "A EXAMINE INBOX\nB UID SEARCH ALL\n")
+	var ours []string
+	for _, m := range msgs {
+		ours = append(ours, strconv.Itoa(int(m.UID)))
+	}
+	mustContain(t, out, fmt.Sprintf("* %d EXISTS", len(msgs)), "* SEARCH "+strings.Join(ours, " ")+"\r\n")
 }
