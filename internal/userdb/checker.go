@@ -207,7 +207,7 @@ func (c *Checker) Authenticate(ctx context.Context, sreq sasl.Request) (AuthResu
 		}
 		res, err := db.Verify(ctx, req, sreq.Password)
 		if err != nil {
-			c.log("Error: passdb #%d(%s,%s): %v", i+1, user, rip, err)
+			c.log("Error: %s(%s,%s): %v", dbName(db, "passdb", i), logUser(user), rip, err)
 			if tempErr == nil {
 				tempErr = err
 			}
@@ -215,20 +215,20 @@ func (c *Checker) Authenticate(ctx context.Context, sreq sasl.Request) (AuthResu
 		}
 		switch res.Status {
 		case PassUnknownUser:
-			c.log("passdb #%d(%s,%s): unknown user", i+1, user, rip)
+			c.log("%s(%s,%s): unknown user", dbName(db, "passdb", i), logUser(user), rip)
 			continue
 		case PassMismatch:
-			c.log("passdb #%d(%s,%s): %s", i+1, user, rip, res.Reason)
+			c.log("%s(%s,%s): %s", dbName(db, "passdb", i), logUser(user), rip, res.Reason)
 			continue
 		}
 		// PassOK.
 		if err := checkAllowNets(res.Fields, rip); err != nil {
-			c.log("passdb #%d(%s,%s): %v", i+1, user, rip, err)
+			c.log("%s(%s,%s): %v", dbName(db, "passdb", i), logUser(user), rip, err)
 			return AuthResult{}, c.failed(ctx, rip, user, &LoginRefusedError{Reason: "allow_nets check failed"})
 		}
 		if res.Fields.Has("nologin") {
 			reason := res.Fields.Value("reason")
-			c.log("passdb #%d(%s,%s): login refused by nologin (reason: %q)", i+1, user, rip, reason)
+			c.log("%s(%s,%s): login refused by nologin (reason: %q)", dbName(db, "passdb", i), logUser(user), rip, reason)
 			return AuthResult{}, &LoginRefusedError{Reason: reason}
 		}
 		canonical := user
@@ -305,6 +305,20 @@ func checkAllowNets(f Fields, rip string) error {
 	return fmt.Errorf("allow_nets check failed: IP %s not in %s", rip, nets)
 }
 
+// Named is implemented by databases that can say which driver they are,
+// for log lines in Dovecot's "driver(user,ip): message" shape.
+type Named interface {
+	DriverName() string
+}
+
+// dbName names the i-th database of a kind for the log.
+func dbName(db any, kind string, i int) string {
+	if n, ok := db.(Named); ok {
+		return n.DriverName()
+	}
+	return fmt.Sprintf("%s #%d", kind, i+1)
+}
+
 func (c *Checker) log(format string, args ...any) {
 	c.opts.Log.Printf("auth", format, args...)
 }
@@ -334,7 +348,7 @@ func (c *Checker) LookupUser(ctx context.Context, service, name string) (UserInf
 		}
 		fields, found, err := db.Lookup(ctx, req)
 		if err != nil {
-			c.log("Error: userdb #%d(%s): %v", i+1, user, err)
+			c.log("Error: %s(%s): %v", dbName(db, "userdb", i), logUser(user), err)
 			if tempErr == nil {
 				tempErr = err
 			}
@@ -357,7 +371,7 @@ func (c *Checker) LookupUser(ctx context.Context, service, name string) (UserInf
 		}
 		info, err := c.userInfo(user, fields)
 		if err != nil {
-			c.log("Error: userdb #%d(%s): %v", i+1, user, err)
+			c.log("Error: %s(%s): %v", dbName(db, "userdb", i), logUser(user), err)
 			return UserInfo{}, false, fmt.Errorf("%w: %v", sasl.ErrTempFail, err)
 		}
 		return info, true, nil
@@ -390,7 +404,7 @@ func (c *Checker) passdbHasUser(ctx context.Context, req Request) (bool, error) 
 		}
 	}
 	if !asked {
-		c.log("Error: userdb static(%s): no passdb can confirm the user exists; set allow_all_users=yes", req.User)
+		c.log("Error: userdb static(%s): no passdb can confirm the user exists; set allow_all_users=yes", logUser(req.User))
 	}
 	return false, nil
 }

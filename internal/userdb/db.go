@@ -28,6 +28,7 @@ func (r Request) Vars() Vars {
 		User: r.User, OrigUser: r.OrigUser, Service: r.Service,
 		RemoteIP: r.RemoteIP, LocalIP: r.LocalIP,
 		RemotePort: r.RemotePort, LocalPort: r.LocalPort, Home: r.Home,
+		Secured: r.Secured,
 	}
 }
 
@@ -174,6 +175,12 @@ func NewUserDB(driver, args, defaultFields, overrideFields string, opts Options)
 		return nil, err
 	}
 	def, over := ParseTemplate(defaultFields), ParseTemplate(overrideFields)
+	if err := def.check("default_fields"); err != nil {
+		return nil, fmt.Errorf("userdb %s: %w", driver, err)
+	}
+	if err := over.check("override_fields"); err != nil {
+		return nil, fmt.Errorf("userdb %s: %w", driver, err)
+	}
 	if def.Empty() && over.Empty() {
 		return db, nil
 	}
@@ -206,6 +213,18 @@ func (t *templateUserDB) Lookup(ctx context.Context, req Request) (Fields, bool,
 	return out, true, nil
 }
 
+// DriverName implements Named.
+func (t *templateUserDB) DriverName() string { return dbName(t.inner, "userdb", 0) }
+
 func (t *templateUserDB) Iterate(ctx context.Context, fn func(string) error) error {
 	return t.inner.Iterate(ctx, fn)
+}
+
+// checkTemplate reports an unknown %variable in a setting's value, so
+// that a typo fails at start-up instead of at every lookup.
+func checkTemplate(setting, value string) error {
+	if _, err := ExpandCheck(value, Vars{}); err != nil {
+		return fmt.Errorf("%s: %w", setting, err)
+	}
+	return nil
 }

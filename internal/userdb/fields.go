@@ -120,3 +120,13 @@ func (t Template) ApplyTo(dst *Fields, v Vars) {
 		dst.Set(kv.Key, Expand(kv.Value, vv))
 	}
 }
+
+// check reports unknown %variables in the template's values.
+func (t Template) check(setting string) error {
+	for _, kv := range t.fields {
+		if err := checkTemplate(setting+" "+kv.Key, kv.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}

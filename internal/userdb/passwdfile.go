@@ -24,7 +24,8 @@ import (
 // "data[13]" (CRYPT) / "data[34]" (PLAIN-MD5). uid and gid are numbers or
 // names from /etc/passwd and /etc/group; for a userdb, 0 (root) and
 // unknown names make the line invalid. The gecos and shell fields are
-// ignored. Everything after the shell field is joined back with ":" (so
+// ignored. A line that stops before the gid field is for the passdb only:
+// a userdb does not find that user. Everything after the shell field is joined back with ":" (so
 // "userdb_mail=maildir:~/Maildir" survives) and split on spaces into
 // key=value extra fields; keys starting "userdb_" go to the userdb, the
 // others to the passdb. An empty field after the shell is the old format:
@@ -46,6 +47,9 @@ type Entry struct {
 	Home     string // "" when not given
 	Extra    []string
 	Line     int
+	// NoUserdb is set when the line stops before the gid field: Dovecot
+	// then treats the user as passdb-only and userdb lookups fail.
+	NoUserdb bool
 }
 
 // ParsePasswdLine parses one line. It returns (nil, nil) for a line that
@@ -108,6 +112,8 @@ func ParsePasswdLine(line string, forUserdb bool, ids IDResolver) (*Entry, error
 			}
 		}
 		args = args[1:]
+	} else {
+		e.NoUserdb = true
 	}
 	// gecos
 	if len(args) > 0 {
@@ -238,6 +244,9 @@ func (f *passwdFile) parse(r io.Reader) (map[string]*Entry, []string, error) {
 		if prev, dup := users[e.User]; dup {
 			f.logf("passwd-file %s: user %s exists more than once (first at line %d)", where, e.User, prev.Line)
 			continue
+		}
+		if e.NoUserdb && f.forUserdb {
+			f.logf("passwd-file %s: user %s is missing userdb info (no gid field): userdb lookups will not find it", where, e.User)
 		}
 		users[e.User] = e
 		order = append(order, e.User)

@@ -70,6 +70,12 @@ func newPasswdFileDB(kind, args string, forUserdb bool, opts Options) (*passwdFi
 	if err != nil {
 		return nil, err
 	}
+	if err := checkTemplate(kind+" passwd-file username_format", format); err != nil {
+		return nil, err
+	}
+	if err := checkTemplate(kind+" passwd-file path", path); err != nil {
+		return nil, err
+	}
 	if scheme == "" {
 		scheme = opts.DefaultPassScheme
 	}
@@ -148,14 +154,14 @@ func (db *passwdFileDB) entry(ctx context.Context, req Request) (*Entry, error) 
 	}
 	f, err := db.fileFor(req)
 	if err != nil {
-		db.opts.logf("passwd-file(%s,%s): no passwd file: %v", req.User, req.RemoteIP, err)
+		db.opts.logf("passwd-file(%s,%s): no passwd file: %v", logUser(req.User), req.RemoteIP, err)
 		return nil, nil
 	}
 	users, _, err := f.sync()
 	if err != nil {
 		if db.hasVars && errors.Is(err, errNoFile) {
 			// With variables a missing file just means an unknown user.
-			db.opts.logf("passwd-file(%s,%s): no passwd file: %s", req.User, req.RemoteIP, f.path)
+			db.opts.logf("passwd-file(%s,%s): no passwd file: %s", logUser(req.User), req.RemoteIP, f.path)
 			return nil, nil
 		}
 		db.opts.logf("Error: %v", err)
@@ -225,12 +231,12 @@ func verifyStored(opts Options, lim Limits, driver string, req Request, password
 		if _, data := SplitScheme(stored); data == "" {
 			return res
 		}
-		opts.logf("Error: %s(%s,%s): nopassword set but password is non-empty", driver, req.User, req.RemoteIP)
+		opts.logf("Error: %s(%s,%s): nopassword set but password is non-empty", driver, logUser(req.User), req.RemoteIP)
 	}
 	ok, err := VerifyPassword(password, stored, scheme, lim)
 	if err != nil {
 		res.Status, res.Reason = PassMismatch, err.Error()
-		opts.logf("Error: %s(%s,%s): %v", driver, req.User, req.RemoteIP, err)
+		opts.logf("Error: %s(%s,%s): %v", driver, logUser(req.User), req.RemoteIP, err)
 		return res
 	}
 	if !ok {
@@ -238,6 +244,9 @@ func verifyStored(opts Options, lim Limits, driver string, req Request, password
 	}
 	return res
 }
+
+// DriverName implements Named.
+func (p *passwdFilePassDB) DriverName() string { return "passwd-file" }
 
 // passwdFileUserDB is the userdb side.
 type passwdFileUserDB struct{ db *passwdFileDB }
@@ -255,7 +264,7 @@ func (u *passwdFileUserDB) Lookup(ctx context.Context, req Request) (Fields, boo
 	if err != nil {
 		return nil, false, fmt.Errorf("userdb passwd-file: %w", err)
 	}
-	if e == nil || e.UID == 0 {
+	if e == nil || e.NoUserdb {
 		return nil, false, nil
 	}
 	var f Fields
@@ -277,17 +286,23 @@ func (u *passwdFileUserDB) Lookup(ctx context.Context, req Request) (Fields, boo
 	return f, true, nil
 }
 
+// DriverName implements Named.
+func (u *passwdFileUserDB) DriverName() string { return "passwd-file" }
+
 func (u *passwdFileUserDB) Iterate(ctx context.Context, fn func(string) error) error {
 	if u.db.hasVars {
 		return fmt.Errorf("userdb passwd-file %s: %w with %%variable paths", u.db.path, ErrIterateUnsupported)
 	}
-	_, order, err := u.db.single.sync()
+	users, order, err := u.db.single.sync()
 	if err != nil {
 		return fmt.Errorf("userdb passwd-file: %w", err)
 	}
 	for _, name := range order {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if users[name].NoUserdb {
+			continue // passdb-only line, as Lookup says
 		}
 		if err := fn(name); err != nil {
 			return err

@@ -67,10 +67,11 @@ func TestParsePasswdLine(t *testing.T) {
 		{"blank", "", true, nil, ""},
 		{"comment", "# a comment:x", true, nil, ""},
 		{"no user", ":pass:1:1", true, nil, ""},
-		{"user only", "alice", true, &Entry{User: "alice", UID: -1, GID: -1}, ""},
-		{"user and password", "alice:{PLAIN}pw", true, &Entry{User: "alice", Password: "{PLAIN}pw", HasPass: true, UID: -1, GID: -1}, ""},
-		{"empty password", "alice:", true, &Entry{User: "alice", HasPass: true, UID: -1, GID: -1}, ""},
-		{"uid only", "alice:pw:1000", true, &Entry{User: "alice", Password: "pw", HasPass: true, UID: 1000, GID: -1}, ""},
+		{"user only", "alice", true, &Entry{User: "alice", UID: -1, GID: -1, NoUserdb: true}, ""},
+		{"user and password", "alice:{PLAIN}pw", true, &Entry{User: "alice", Password: "{PLAIN}pw", HasPass: true, UID: -1, GID: -1, NoUserdb: true}, ""},
+		{"empty password", "alice:", true, &Entry{User: "alice", HasPass: true, UID: -1, GID: -1, NoUserdb: true}, ""},
+		{"uid only", "alice:pw:1000", true, &Entry{User: "alice", Password: "pw", HasPass: true, UID: 1000, GID: -1, NoUserdb: true}, ""},
+		{"empty uid gid", "alice:pw::", true, &Entry{User: "alice", Password: "pw", HasPass: true, UID: -1, GID: -1}, ""},
 		{"uid gid", "alice:pw:1000:1001", true, &Entry{User: "alice", Password: "pw", HasPass: true, UID: 1000, GID: 1001}, ""},
 		{"names", "alice:pw:vmail:mail", true, &Entry{User: "alice", Password: "pw", HasPass: true, UID: 5000, GID: 8}, ""},
 		{"passdb ignores uid", "alice:pw:bogus:bogus::/home/a", false, &Entry{User: "alice", Password: "pw", HasPass: true, UID: -1, GID: -1}, ""},
@@ -84,10 +85,10 @@ func TestParsePasswdLine(t *testing.T) {
 				Home: "/home/vmail/%d/%n", Extra: []string{"userdb_mail=sdbox:~/dbox"}}, ""},
 		{"old format mail", "bob:pw:1000:1000::/home/bob:::maildir:~/Mail", true,
 			&Entry{User: "bob", Password: "pw", HasPass: true, UID: 1000, GID: 1000, Home: "/home/bob", Extra: []string{"userdb_mail=maildir:~/Mail"}}, ""},
-		{"pam crypt", "bob:abcdefghijklm[13]", true, &Entry{User: "bob", Password: "{CRYPT}abcdefghijklm", HasPass: true, UID: -1, GID: -1}, ""},
-		{"pam md5", "bob:0cc175b9c0f1b6a831c399e269772661[34]", true, &Entry{User: "bob", Password: "{PLAIN-MD5}0cc175b9c0f1b6a831c399e269772661", HasPass: true, UID: -1, GID: -1}, ""},
+		{"pam crypt", "bob:abcdefghijklm[13]", true, &Entry{User: "bob", Password: "{CRYPT}abcdefghijklm", HasPass: true, UID: -1, GID: -1, NoUserdb: true}, ""},
+		{"pam md5", "bob:0cc175b9c0f1b6a831c399e269772661[34]", true, &Entry{User: "bob", Password: "{PLAIN-MD5}0cc175b9c0f1b6a831c399e269772661", HasPass: true, UID: -1, GID: -1, NoUserdb: true}, ""},
 		{"nopassword", "bob::::::: nopassword", true, &Entry{User: "bob", HasPass: true, UID: -1, GID: -1, Extra: []string{"nopassword"}}, ""},
-		{"crlf", "bob:pw\r", true, &Entry{User: "bob", Password: "pw", HasPass: true, UID: -1, GID: -1}, ""},
+		{"crlf", "bob:pw\r", true, &Entry{User: "bob", Password: "pw", HasPass: true, UID: -1, GID: -1, NoUserdb: true}, ""},
 		{"root uid", "bob:pw:0:100", true, nil, "invalid UID '0'"},
 		{"unknown uid name", "bob:pw:nobody-here:100", true, nil, "invalid UID 'nobody-here'"},
 		{"bad gid", "bob:pw:1000:-5", true, nil, "invalid GID '-5'"},
@@ -150,6 +151,7 @@ info@example.jp:{PLAIN}duplicate
 open@example.jp::::::: nopassword userdb_mail=maildir:%h/mail-%n
 closed@example.jp:{PLAIN}pw:::::: nologin reason=Moved
 renamed@example.jp:{PLAIN}pw:::::: user=canonical@example.jp
+passonly@example.jp:{PLAIN}pw
 `
 
 func TestPasswdFilePassDB(t *testing.T) {
@@ -221,12 +223,16 @@ func TestPasswdFileUserDB(t *testing.T) {
 		{"open@example.jp", true, "uid=vmail gid=vmail home=/home/vmail/example.jp/open mail=maildir:/home/vmail/example.jp/open/mail-open"},
 		{"bad@example.jp", false, ""},
 		{"nobody@example.jp", false, ""},
+		{"passonly@example.jp", false, ""},
 	}
 	for _, tt := range tests {
 		f, found, err := db.Lookup(ctx, Request{User: tt.user, Service: "lmtp"})
 		if err != nil || found != tt.found || f.String() != tt.want {
 			t.Errorf("Lookup(%s) = %q, %v, %v; want %q, %v", tt.user, f.String(), found, err, tt.want, tt.found)
 		}
+	}
+	if !strings.Contains(logBuf.String(), path+":11: user passonly@example.jp is missing userdb info") {
+		t.Errorf("passdb-only line not reported:\n%s", logBuf.String())
 	}
 	if !strings.Contains(logBuf.String(), path+":5: user bad@example.jp has invalid UID '0'") {
 		t.Errorf("bad line not reported with file:line:\n%s", logBuf.String())
@@ -390,6 +396,19 @@ func TestNewDBErrors(t *testing.T) {
 	}
 	if _, err := NewUserDB("static", "allow_all_users=maybe", "", "", opts); err == nil {
 		t.Error("bad allow_all_users accepted")
+	}
+	for _, bad := range [][3]string{
+		{"passwd-file", "username_format=%q /x", ""},
+		{"passwd-file", "/etc/%{nosuch}/passwd", ""},
+		{"passwd-file", "/x", "home=/home/%z"},
+		{"static", "uid=1 home=/home/%{bogus}", ""},
+	} {
+		if _, err := NewUserDB(bad[0], bad[1], bad[2], "", opts); err == nil || !strings.Contains(err.Error(), "unknown variable") {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+	if _, err := NewPassDB("static", "password=%{x}", opts); err == nil {
+		t.Error("bad static password template accepted")
 	}
 	if _, err := NewPassDB("passwd-file", "scheme=NOPE /x", opts); !errors.Is(err, ErrUnknownScheme) {
 		t.Errorf("bad scheme: %v", err)

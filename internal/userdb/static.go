@@ -46,6 +46,12 @@ func newStaticPassDB(args string, opts Options) (*staticPassDB, error) {
 		}
 	}
 	db.tmpl = Template{fields: f}
+	if err := db.tmpl.check("passdb static args"); err != nil {
+		return nil, err
+	}
+	if err := checkTemplate("passdb static args password", db.password); err != nil {
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -79,6 +85,9 @@ func (s *staticPassDB) Verify(ctx context.Context, req Request, password string)
 	return verifyStored(s.opts, s.limits, "static", req, password, stored, scheme, res), nil
 }
 
+// DriverName implements Named.
+func (s *staticPassDB) DriverName() string { return "static" }
+
 type staticUserDB struct {
 	tmpl          Template
 	allowAllUsers bool
@@ -98,6 +107,9 @@ func newStaticUserDB(args string, _ Options) (*staticUserDB, error) {
 		f.Delete("allow_all_users")
 	}
 	db.tmpl = Template{fields: f}
+	if err := db.tmpl.check("userdb static args"); err != nil {
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -109,6 +121,9 @@ func (s *staticUserDB) Lookup(ctx context.Context, req Request) (Fields, bool, e
 	s.tmpl.ApplyTo(&f, req.Vars())
 	return f, true, nil
 }
+
+// DriverName implements Named.
+func (s *staticUserDB) DriverName() string { return "static" }
 
 func (s *staticUserDB) Iterate(context.Context, func(string) error) error {
 	return fmt.Errorf("userdb static: %w", ErrIterateUnsupported)

@@ -37,6 +37,7 @@ type Vars struct {
 	Session    string // %{session}
 	OrigUser   string // %{orig_user}: the name the client sent, before username_format
 	UID, GID   string // %{uid} %{gid} (mail process context)
+	Secured    bool   // %c %{secured}: "secured" on TLS or local connections
 	// Fields answers %{passdb:name} and %{userdb:name} lookups; may be nil.
 	Fields func(kind, name string) (string, bool)
 	// Escape, when set, is applied to every substituted value: a back end
@@ -92,6 +93,11 @@ func (v *Vars) lookup(key string) (string, bool) {
 	case "domain_last":
 		_, d := splitUser(v.User)
 		return d[strings.LastIndexByte(d, '.')+1:], true
+	case "c", "secured":
+		if v.Secured {
+			return "secured", true
+		}
+		return "", true
 	case "uid", "i":
 		return v.UID, true
 	case "gid":

@@ -42,6 +42,7 @@ func TestExpand(t *testing.T) {
 		{"%{rip}/%{lip}", "192.0.2.7/127.0.0.1", false},
 		{"%r %l", "192.0.2.7 127.0.0.1", false},
 		{"%{orig_user}", "INFO@example.jp", false},
+		{"[%c]", "[]", false},
 		{"%{userdb:quota}", "1G", false},
 		{"%{userdb:missing:5G}", "5G", false},
 		{"/home/vmail/%d/%n", "/home/vmail/Example.JP/Info", false},
@@ -109,5 +110,11 @@ func TestTemplate(t *testing.T) {
 	ParseTemplate("home=/h/%n mail=maildir:%h/Maildir").ApplyTo(&f, Vars{User: "bob@x"})
 	if f.Value("mail") != "maildir:/h/bob/Maildir" {
 		t.Errorf("mail = %q", f.Value("mail"))
+	}
+}
+
+func TestExpandSecured(t *testing.T) {
+	if got := Expand("%c %{secured}", Vars{Secured: true}); got != "secured secured" {
+		t.Errorf("got %q", got)
 	}
 }
