@@ -10,9 +10,10 @@ import (
 type imapBuf struct{ bytes.Buffer }
 
 // str writes a quoted string or, when it cannot be quoted (8-bit, CR/LF),
-// a literal (RFC 3501 4.3).
+// a literal (RFC 3501 4.3). Like Dovecot, strings with a quote or a
+// backslash go as literals too.
 func (b *imapBuf) str(s string) {
-	if !quoteSafe(s) {
+	if !quoteSafe(s) || strings.ContainsAny(s, `"\`) {
 		b.WriteByte('{')
 		b.WriteString(strconv.Itoa(len(s)))
 		b.WriteString("}\r\n")

@@ -72,21 +72,32 @@ func writeAddressList(b *imapBuf, addrs []address) {
 
 // addrToken is a lexical token of an address header.
 type addrToken struct {
-	kind byte // 'a' atom, 'q' quoted string, 'd' domain literal, or the special itself
-	text string
+	kind  byte // 'a' atom, 'q' quoted string, 'd' domain literal, or the special itself
+	text    string
+	space   bool   // white space or a comment came before it
+	comment string // a comment that followed it
 }
 
 // tokenizeAddresses splits an address header into RFC 5322 3.2 tokens,
 // dropping comments and white space.
 func tokenizeAddresses(s string) []addrToken {
 	var toks []addrToken
+	space := false
+	add := func(t addrToken) {
+		t.space = space
+		space = false
+		toks = append(toks, t)
+	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			space = true
 			i++
 		case c == '(':
+			space = true
 			depth := 0
+			start := i
 			for ; i < len(s); i++ {
 				if s[i] == '\\' {
 					i++
@@ -102,6 +113,9 @@ func tokenizeAddresses(s string) []addrToken {
 					}
 				}
 			}
+			if len(toks) > 0 && depth == 0 {
+				toks[len(toks)-1].comment = strings.TrimSpace(s[start+1 : i-1])
+			}
 		case c == '"':
 			var sb strings.Builder
 			i++
@@ -112,23 +126,23 @@ func tokenizeAddresses(s string) []addrToken {
 				sb.WriteByte(s[i])
 			}
 			i++
-			toks = append(toks, addrToken{'q', sb.String()})
+			add(addrToken{kind: 'q', text: sb.String()})
 		case c == '[':
 			j := strings.IndexByte(s[i:], ']')
 			if j < 0 {
 				j = len(s) - i - 1
 			}
-			toks = append(toks, addrToken{'d', s[i : i+j+1]})
+			add(addrToken{kind: 'd', text: s[i : i+j+1]})
 			i += j + 1
 		case strings.IndexByte("<>@,;:.", c) >= 0:
-			toks = append(toks, addrToken{c, string(c)})
+			add(addrToken{kind: c, text: string(c)})
 			i++
 		default:
 			j := i
 			for j < len(s) && strings.IndexByte(" \t\r\n()\"[<>@,;:.", s[j]) < 0 {
 				j++
 			}
-			toks = append(toks, addrToken{'a', s[i:j]})
+			add(addrToken{kind: 'a', text: s[i:j]})
 			i = j
 		}
 	}
@@ -190,7 +204,13 @@ func parseAddressList(s string) []address {
 			if local == "" {
 				local = "MISSING_MAILBOX"
 			}
-			out = append(out, address{mailbox: local, host: host})
+			// RFC 822's "addr (Full Name)": the comment names the
+			// address, as in Dovecot.
+			name := ""
+			if k > j+1 {
+				name = toks[k-1].comment
+			}
+			out = append(out, address{name: name, mailbox: local, host: host})
 			i = k
 		default: // ',' '>' or end
 			if len(words) > 0 {
@@ -247,11 +267,12 @@ func parseAngleAddr(toks []addrToken, i int) (address, int) {
 	return a, end + 1
 }
 
-// joinPhrase joins display-name words with single spaces.
+// joinPhrase joins display-name words, with one space where the header
+// had white space between them.
 func joinPhrase(toks []addrToken) string {
 	var sb strings.Builder
 	for i, t := range toks {
-		if i > 0 && t.kind != '.' && toks[i-1].kind != '.' {
+		if i > 0 && t.space {
 			sb.WriteByte(' ')
 		}
 		sb.WriteString(t.text)
@@ -260,16 +281,10 @@ func joinPhrase(toks []addrToken) string {
 }
 
 // joinLocal joins local-part or domain tokens without spaces; a quoted
-// local part keeps its quotes when it needs them.
+// local part loses its quotes, as Dovecot gives it.
 func joinLocal(toks []addrToken) string {
 	var sb strings.Builder
 	for _, t := range toks {
-		if t.kind == 'q' && (strings.ContainsAny(t.text, ` "(),:;<>@[\]`) || t.text == "") {
-			sb.WriteByte('"')
-			sb.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(t.text))
-			sb.WriteByte('"')
-			continue
-		}
 		sb.WriteString(t.text)
 	}
 	return sb.String()

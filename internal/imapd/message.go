@@ -67,6 +67,10 @@ func (mp *messageParser) entity(start, end, depth int, digest bool) *part {
 	} else {
 		p.params = []param{{"charset", "us-ascii"}}
 	}
+	if p.isText() && p.param("charset") == "" {
+		// Dovecot shows the RFC 2045 5.2 default for text parts.
+		p.params = append(p.params, param{"charset", "us-ascii"})
+	}
 	if depth >= maxMIMEDepth || mp.parts >= maxMIMEParts {
 		if p.isMultipart() || p.isMessage() {
 			p.mtype, p.subtype, p.params = "application", "octet-stream", nil
@@ -81,7 +85,14 @@ func (mp *messageParser) entity(start, end, depth int, digest bool) *part {
 				if mp.parts >= maxMIMEParts {
 					break
 				}
-				p.children = append(p.children, mp.entity(r[0], r[1], depth+1, strings.EqualFold(p.subtype, "digest")))
+				c := mp.entity(r[0], r[1], depth+1, strings.EqualFold(p.subtype, "digest"))
+				if c.msg != nil && c.msg.isMultipart() {
+					// Dovecot leaves the line end before the next
+					// boundary in an encapsulated multipart message
+					// (its epilogue), so sizes and line counts agree.
+					c.end, c.msg.end = r[2], r[2]
+				}
+				p.children = append(p.children, c)
 			}
 		}
 		if len(p.children) == 0 {
@@ -177,9 +188,10 @@ func (p *part) headerValue(data []byte, name string) (string, bool) {
 // data[start:end] (RFC 2046 5.1.1): the CRLF before a delimiter line
 // belongs to the delimiter; the preamble and epilogue are dropped; a
 // missing close delimiter ends the last part at end.
-func splitMultipart(data []byte, start, end int, boundary string) [][2]int {
+// Each part is [start, end, end with the line end before the delimiter].
+func splitMultipart(data []byte, start, end int, boundary string) [][3]int {
 	delim := []byte("--" + boundary)
-	var parts [][2]int
+	var parts [][3]int
 	inPart := false
 	partStart := 0
 	pos := start
@@ -205,7 +217,7 @@ func splitMultipart(data []byte, start, end int, boundary string) [][2]int {
 							pe--
 						}
 					}
-					parts = append(parts, [2]int{partStart, pe})
+					parts = append(parts, [3]int{partStart, pe, max(pos, partStart)})
 				}
 				if closing {
 					return parts
@@ -217,7 +229,7 @@ func splitMultipart(data []byte, start, end int, boundary string) [][2]int {
 		pos = next
 	}
 	if inPart {
-		parts = append(parts, [2]int{partStart, end})
+		parts = append(parts, [3]int{partStart, end, end})
 	}
 	return parts
 }
@@ -341,12 +353,9 @@ func stripComments(s string) string {
 	return sb.String()
 }
 
-// countLines counts body lines the way RFC 3501 BODYSTRUCTURE does: the
-// number of line ends, plus one for a last line without one.
+// countLines counts body lines for BODYSTRUCTURE (RFC 3501 7.4.2) as
+// Dovecot does: the number of line ends, so a last line without one (the
+// usual case before a MIME boundary) does not count.
 func countLines(b []byte) int {
-	n := bytes.Count(b, []byte{'\n'})
-	if len(b) > 0 && b[len(b)-1] != '\n' {
-		n++
-	}
-	return n
+	return bytes.Count(b, []byte{'\n'})
 }
