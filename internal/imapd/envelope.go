@@ -72,7 +72,7 @@ func writeAddressList(b *imapBuf, addrs []address) {
 
 // addrToken is a lexical token of an address header.
 type addrToken struct {
-	kind  byte // 'a' atom, 'q' quoted string, 'd' domain literal, or the special itself
+	kind    byte // 'a' atom, 'q' quoted string, 'd' domain literal, or the special itself
 	text    string
 	space   bool   // white space or a comment came before it
 	comment string // a comment that followed it
