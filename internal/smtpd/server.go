@@ -84,10 +84,12 @@ func New(opts Options, q Queue, a Addresses, auth sasl.PasswordChecker) (*Server
 	if opts.Logger == nil {
 		opts.Logger = maillog.Discard()
 	}
-	if len(opts.SASLMechanisms) == 0 {
-		opts.SASLMechanisms = sasl.Mechanisms
+	mechs := opts.SASLMechanisms
+	if len(mechs) == 0 {
+		mechs = sasl.Mechanisms
 	}
-	for i, m := range opts.SASLMechanisms {
+	opts.SASLMechanisms = make([]string, len(mechs)) // never alias the caller's slice
+	for i, m := range mechs {
 		opts.SASLMechanisms[i] = strings.ToUpper(m)
 		if sasl.NewServer(m, auth, sasl.Request{}) == nil {
 			return nil, fmt.Errorf("smtpd: SASL mechanism %q is not supported", m)

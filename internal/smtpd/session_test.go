@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -433,5 +434,54 @@ func TestShutdownForced(t *testing.T) {
 	busy.expect("421 4.3.2 Service shutting down")
 	if n := len(ts.queue.messages()); n != 0 {
 		t.Errorf("%d messages queued from an interrupted DATA", n)
+	}
+}
+
+func TestReverseNameAndErrorSleep(t *testing.T) {
+	opts := baseOptions()
+	opts.LookupAddr = func(_ context.Context, ip string) (string, error) {
+		if ip != "127.0.0.1" {
+			return "", fmt.Errorf("no PTR for %s", ip)
+		}
+		return "client.example.", nil
+	}
+	opts.SoftErrorLimit = 1
+	opts.ErrorSleepTime = 150 * time.Millisecond
+	opts.HardErrorLimit = 10
+	ts := startServer(t, opts)
+	c := greet(t, ts.addr)
+	start := time.Now()
+	c.cmd("FOO", "502 *") // the first error reaches the soft limit
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("error reply after %v, want at least smtpd_error_sleep_time", d)
+	}
+	c.cmd("MAIL FROM:<>", "250 *")
+	c.cmd("RCPT TO:<user@example.com>", "250 *")
+	c.cmd("DATA", "354 *")
+	c.send("x", ".")
+	c.expect("250 *")
+	start = time.Now()
+	c.cmd("NOOP", "250 *") // delivering mail resets the error count
+	if d := time.Since(start); d >= 150*time.Millisecond {
+		t.Errorf("reply slowed down after a delivered message (%v)", d)
+	}
+	c.cmd("QUIT", "221 *")
+	m := ts.queue.messages()
+	if len(m) != 1 || m[0].env.ClientName != "client.example" ||
+		!strings.HasPrefix(m[0].content, "Received: from client.example (client.example [127.0.0.1])\r\n\tby mx.example.com (postcote) with SMTP id") {
+		t.Errorf("messages %+v", m)
+	}
+	waitFor(t, "log", func() bool { return strings.Contains(ts.log.String(), "connect from client.example[127.0.0.1]") })
+}
+
+func TestOptionsNotAliased(t *testing.T) {
+	mechs := []string{"plain", "login"}
+	opts := baseOptions()
+	opts.SASLMechanisms = mechs
+	if _, err := New(opts, &fakeQueue{}, newFakeAddrs(), fakeAuth{}); err != nil {
+		t.Fatal(err)
+	}
+	if mechs[0] != "plain" {
+		t.Errorf("New changed the caller's slice: %v", mechs)
 	}
 }
