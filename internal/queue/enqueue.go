@@ -78,7 +78,7 @@ func (q *Queue) messageRecord(env *Envelope, inline []byte, size int64, large bo
 		inline = nil
 	}
 	c := cloneEnvelope(env)
-	data, coff := encodeMessage(env.ID, &c, flags, time.Time{}, size, inline)
+	data, coff := encodeMessage(env.ID, &c, flags, zeroTime(), size, inline)
 	return pending{data: data, rec: &record{typ: recMessage, id: env.ID, env: c, flags: flags, size: size, contentOff: coff}}
 }
 
@@ -220,3 +220,5 @@ func clean(s string) string {
 	}
 	return s
 }
+
+func zeroTime() time.Time { return time.Time{} }

@@ -165,12 +165,17 @@ func (h *harness) run(a Agent) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.q.Run(ctx, a) }()
-	return func() {
-		cancel()
-		if err := <-done; err != nil {
-			h.t.Errorf("Run: %v", err)
-		}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				h.t.Errorf("Run: %v", err)
+			}
+		})
 	}
+	h.t.Cleanup(stop)
+	return stop
 }
 
 // waitFor polls cond until it holds or 5 seconds pass.
