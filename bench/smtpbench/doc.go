@@ -17,8 +17,8 @@
 //   - The Maildir watcher (maildir.go), which counts new/ and cur/ every
 //     10 ms and gives delivered messages per second: N over the time from
 //     the first connection until all N are in the Maildir.
-//   - The targets, each set up in a temporary folder and stopped at the
-//     end: postcote (postcote.go) runs `postcote serve -c DIR` on a
+//   - The targets, each set up afresh in a temporary folder for every run
+//     (empty queue, empty Maildir) and stopped after it: postcote (postcote.go) runs `postcote serve -c DIR` on a
 //     `postcote dev` configuration; Postfix (postfix.go) runs a private
 //     instance (`postfix -c DIR/etc start`) that queues each message with
 //     its fsync and then discards it, and a second one that delivers over
