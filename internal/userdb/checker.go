@@ -32,6 +32,10 @@ type CheckerOptions struct {
 	UsernameFormat string // auth_username_format; "%Lu" by default
 	UsernameChars  string // auth_username_chars; "" allows every byte but NUL
 	DefaultRealm   string // auth_default_realm: domain added to names without "@"
+	// UsernameTranslation is auth_username_translation: pairs of bytes,
+	// each first byte of a pair replaced by the second ("%@" turns
+	// "user%domain" into "user@domain"), applied before the chars check.
+	UsernameTranslation string
 
 	FailureDelay    time.Duration // auth_failure_delay; 0 = no delay (tests)
 	MaxFailureDelay time.Duration // cap of the growing delay
@@ -149,7 +153,8 @@ func addrParts(a net.Addr) (ip, port string) {
 	return "", ""
 }
 
-// normalizeUser applies auth_default_realm, auth_username_chars and
+// normalizeUser applies auth_default_realm, auth_username_translation,
+// auth_username_chars and
 // auth_username_format (Dovecot's auth_request_fix_username). The format is
 // expanded once: a "%" in the name is never taken as a variable.
 func (c *Checker) normalizeUser(name string) (string, error) {
@@ -161,6 +166,18 @@ func (c *Checker) normalizeUser(name string) (string, error) {
 	}
 	if c.opts.DefaultRealm != "" && !strings.Contains(name, "@") {
 		name += "@" + c.opts.DefaultRealm
+	}
+	if tr := c.opts.UsernameTranslation; tr != "" {
+		b := []byte(name)
+		for i := range b {
+			for j := 0; j+1 < len(tr); j += 2 {
+				if b[i] == tr[j] {
+					b[i] = tr[j+1]
+					break
+				}
+			}
+		}
+		name = string(b)
 	}
 	for i := 0; i < len(name); i++ {
 		b := name[i]

@@ -451,3 +451,11 @@ func TestDefaultRealm(t *testing.T) {
 		t.Errorf("realm: %q %v", u, err)
 	}
 }
+
+func TestUsernameTranslation(t *testing.T) {
+	c, _, _, _ := newFileChecker(t)
+	c.opts.UsernameTranslation = "%@"
+	if u, err := c.CheckPassword(context.Background(), sreq("info%example.jp", "info-pw")); err != nil || u != "info@example.jp" {
+		t.Errorf("translation: %q %v", u, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -444,5 +445,48 @@ func TestStatic(t *testing.T) {
 	f, found, err := u.Lookup(ctx, Request{User: "a@b"})
 	if err != nil || !found || f.String() != "uid=vmail gid=vmail home=/home/a@b" {
 		t.Errorf("static userdb: %q %v %v", f.String(), found, err)
+	}
+}
+
+// TestPasswdFileConcurrentReload: lookups racing with rewrites of the
+// file see either the old or the new contents, never a torn state.
+func TestPasswdFileConcurrentReload(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "users")
+	writeFile(t, path, "alice:{PLAIN}pw\n")
+	opts, _ := testOptions(t)
+	db, err := NewPassDB("passwd-file", path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				res, err := db.Verify(context.Background(), Request{User: "alice"}, "pw")
+				if err != nil || res.Status != PassOK {
+					errs <- fmt.Errorf("status %v err %v", res.Status, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 50 {
+		tmp := filepath.Join(dir, fmt.Sprintf("users.%d", i))
+		writeFile(t, tmp, fmt.Sprintf("alice:{PLAIN}pw\nuser%d:{PLAIN}x\n", i))
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
