@@ -13,7 +13,7 @@ import (
 // indexName is postcote's own per-mailbox cache, kept beside
 // dovecot-uidlist (or under INDEX=):
 //
-//	postcote-index 1 V<uidvalidity> H<highestmodseq>
+//	postcote-index 1 V<uidvalidity> H<highestmodseq> C<clean: 0 or 1>
 //	<uid> <modseq> <internaldate-unix-nanos> <vsize> <letters or "-">
 //
 // It is a cache in Dovecot's sense: delete it and nothing is lost. UIDs
@@ -27,6 +27,13 @@ import (
 // message whose state it cannot know (RFC 7162 3.1.1: mod-sequences only
 // grow), as long as fewer than a million changes per second were made
 // since the old base, which no mailbox sees.
+//
+// The C field closes the last gap, a flag changed and changed back
+// before a crash: C1 is written when the last user of the mailbox lets
+// go, and before this process hands out its first new MODSEQ it rewrites
+// the index with C0. An index found with C0 was left by a process that
+// died while it could have shown MODSEQs the index does not know, so
+// HIGHESTMODSEQ then restarts from the time floor as well.
 const indexName = "postcote-index"
 
 // indexWriteInterval bounds how often a busy mailbox rewrites its index.
@@ -42,6 +49,7 @@ type indexEntry struct {
 type indexFile struct {
 	uidValidity uint32
 	highest     uint64
+	clean       bool
 	entries     map[uint32]indexEntry
 }
 
@@ -53,7 +61,7 @@ func parseIndex(data []byte) (*indexFile, error) {
 		return nil, fmt.Errorf("postcote-index: truncated")
 	}
 	hdr := strings.Fields(string(lines[0]))
-	if len(hdr) != 4 || hdr[0] != "postcote-index" || hdr[1] != "1" || !strings.HasPrefix(hdr[2], "V") || !strings.HasPrefix(hdr[3], "H") {
+	if (len(hdr) != 4 && len(hdr) != 5) || hdr[0] != "postcote-index" || hdr[1] != "1" || !strings.HasPrefix(hdr[2], "V") || !strings.HasPrefix(hdr[3], "H") {
 		return nil, fmt.Errorf("postcote-index: bad header")
 	}
 	v, err1 := strconv.ParseUint(hdr[2][1:], 10, 32)
@@ -62,6 +70,15 @@ func parseIndex(data []byte) (*indexFile, error) {
 		return nil, fmt.Errorf("postcote-index: bad header")
 	}
 	ix := &indexFile{uidValidity: uint32(v), highest: h, entries: make(map[uint32]indexEntry, len(lines))}
+	if len(hdr) == 5 {
+		switch hdr[4] {
+		case "C1":
+			ix.clean = true
+		case "C0":
+		default:
+			return nil, fmt.Errorf("postcote-index: bad header")
+		}
+	}
 	for _, l := range lines[1 : len(lines)-1] {
 		f := strings.Fields(string(l))
 		if len(f) != 5 {
@@ -84,10 +101,14 @@ func parseIndex(data []byte) (*indexFile, error) {
 }
 
 // marshalIndex writes the state of mb. mb.mu is held.
-func (mb *mbox) marshalIndex() []byte {
+func (mb *mbox) marshalIndex(clean bool) []byte {
 	var b bytes.Buffer
 	b.Grow(64 + 48*len(mb.msgs))
-	fmt.Fprintf(&b, "postcote-index 1 V%d H%d\n", mb.uidValidity, mb.highestModSeq)
+	c := 0
+	if clean {
+		c = 1
+	}
+	fmt.Fprintf(&b, "postcote-index 1 V%d H%d C%d\n", mb.uidValidity, mb.highestModSeq, c)
 	for _, m := range mb.msgs {
 		l := m.letters
 		if l == "" {
@@ -114,11 +135,13 @@ func (mb *mbox) loadIndex() *indexFile {
 	return ix
 }
 
-// writeIndex saves the cache when it changed. It is written atomically
+// writeIndex saves the cache when it changed, at most every
+// indexWriteInterval unless forced. clean says no MODSEQ beyond what it
+// records can have been shown (see C above). It is written atomically
 // (temporary file and rename) but not fsynced: losing it costs only
-// MODSEQ precision, as explained above. mb.mu is held.
-func (mb *mbox) writeIndex(force bool) {
-	if !mb.indexDirty || mb.paths.Index == "" || !mb.exists {
+// MODSEQ precision. mb.mu is held.
+func (mb *mbox) writeIndex(force, clean bool) {
+	if mb.paths.Index == "" || !mb.exists || (!mb.indexDirty && mb.indexClean == clean) {
 		return
 	}
 	if !force && time.Since(mb.indexWritten) < indexWriteInterval {
@@ -133,14 +156,26 @@ func (mb *mbox) writeIndex(force bool) {
 	if err != nil {
 		return
 	}
-	_, werr := f.Write(mb.marshalIndex())
+	_, werr := f.Write(mb.marshalIndex(clean))
 	cerr := f.Close()
 	if werr != nil || cerr != nil || mb.own.chown(tmp) != nil || os.Rename(tmp, path) != nil {
 		os.Remove(tmp)
 		return
 	}
 	mb.indexDirty = false
+	mb.indexClean = clean
 	mb.indexWritten = time.Now()
+}
+
+// bumpModSeq returns a new MODSEQ for a change made now, first marking
+// the index on disk unclean if it said clean. mb.mu is held.
+func (mb *mbox) bumpModSeq() uint64 {
+	if mb.indexClean {
+		mb.writeIndex(true, false)
+		mb.indexClean = false
+	}
+	mb.highestModSeq++
+	return mb.highestModSeq
 }
 
 // modseqFloor is the MODSEQ a change found on disk gets when the index

@@ -470,3 +470,42 @@ func TestOwnership(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIndexAfterCrash: a process that dies after showing MODSEQs its
+// index does not record (a flag set and cleared again) leaves a C0
+// index; the next one starts HIGHESTMODSEQ above what was shown.
+func TestIndexAfterCrash(t *testing.T) {
+	ctx := context.Background()
+	u := testUser(t, "")
+	s := NewStore(Options{})
+	if err := s.Deliver(ctx, u, "", nil, strings.NewReader(testMsg)); err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := openAcct(t, s, u).Select(ctx, "INBOX", false)
+	mb.Close() // clean: C1
+	idx := filepath.Join(u.Home, "Maildir", indexName)
+	if b, _ := os.ReadFile(idx); !strings.Contains(string(b), " C1\n") {
+		t.Fatalf("index after close: %q", b)
+	}
+	crashed, _ := openAcct(t, NewStore(Options{}), u).Select(ctx, "INBOX", false)
+	defer crashed.Close()
+	crashed.Store(ctx, []uint32{1}, FlagsAdd, []string{FlagSeen}, 0)
+	up, _, _ := crashed.Store(ctx, []uint32{1}, FlagsRemove, []string{FlagSeen}, 0)
+	shown := up[0].ModSeq
+	if b, _ := os.ReadFile(idx); !strings.Contains(string(b), " C0\n") {
+		t.Fatalf("index while changing: %q", b)
+	}
+	// The process "dies" here: a new one reads the C0 index.
+	after, err := openAcct(t, NewStore(Options{}), u).Select(ctx, "INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer after.Close()
+	if after.HighestModSeq() <= shown {
+		t.Errorf("HIGHESTMODSEQ %d not above %d shown before the crash", after.HighestModSeq(), shown)
+	}
+	up, _, _ = after.Store(ctx, []uint32{1}, FlagsAdd, []string{FlagFlagged}, 0)
+	if up[0].ModSeq <= shown {
+		t.Errorf("new MODSEQ %d not above %d", up[0].ModSeq, shown)
+	}
+}

@@ -86,6 +86,7 @@ type mbox struct {
 	trusted                   bool // the cached stats describe the last scan
 	uidListRecs               int  // records in dovecot-uidlist as last read/written
 	indexDirty                bool
+	indexClean                bool // the index on disk says C1
 	indexWritten              time.Time
 	lastTmpClean              time.Time
 
@@ -110,16 +111,17 @@ func (mb *mbox) sync(ctx context.Context) error {
 	if mb.loaded && mb.trusted && stNew == mb.stNew && stCur == mb.stCur && stUID == mb.stUID && stKW == mb.stKW {
 		return nil
 	}
-	if !stCur.ok || !stNew.ok {
-		if _, err := os.Stat(dir); err == nil && !stCur.ok {
-			// A Maildir missing cur/ or new/ (made by hand): repair it.
-			if err := mb.makeDirs(); err != nil {
-				return err
-			}
-			return mb.sync(ctx)
-		}
+	if !stCur.ok {
+		// cur/ is what makes a directory a mailbox (Dovecot too).
 		mb.gone()
 		return nil
+	}
+	if !stNew.ok {
+		// A Maildir missing new/ (made by hand): repair it as Dovecot does.
+		if err := mb.makeDirs(); err != nil {
+			return err
+		}
+		stNew = statOf(filepath.Join(dir, "new"))
 	}
 	now := time.Now()
 	if !mb.loaded || stKW != mb.stKW {
@@ -305,6 +307,12 @@ func (mb *mbox) apply(ul *uidList, files map[string]found) {
 		mb.msgs = nil
 		if ix != nil {
 			mb.highestModSeq = ix.highest
+			mb.indexClean = ix.clean
+			if !ix.clean {
+				// Left by a process that died: it may have shown
+				// MODSEQs above what the index says.
+				mb.highestModSeq = modseqFloor(ix.highest)
+			}
 		} else if mb.highestModSeq == 0 || mb.uidValidity != ul.UIDValidity {
 			mb.highestModSeq = 0
 		}
@@ -318,10 +326,10 @@ func (mb *mbox) apply(ul *uidList, files map[string]found) {
 		if bump == 0 {
 			if first {
 				bump = modseqFloor(mb.highestModSeq)
+				mb.highestModSeq = bump
 			} else {
-				bump = mb.highestModSeq + 1
+				bump = mb.bumpModSeq()
 			}
-			mb.highestModSeq = bump
 		}
 		return bump
 	}

@@ -56,8 +56,7 @@ func (v *view) Store(ctx context.Context, uids []uint32, op FlagOp, flags []stri
 			}
 			if nl != m.letters {
 				if newMod == 0 {
-					mb.highestModSeq++
-					newMod = mb.highestModSeq
+					newMod = mb.bumpModSeq()
 				}
 				m.letters = nl
 				m.modseq = newMod
@@ -71,7 +70,7 @@ func (v *view) Store(ctx context.Context, uids []uint32, op FlagOp, flags []stri
 		mb.version++
 		mb.indexDirty = true
 		mb.notify(v)
-		mb.writeIndex(false)
+		mb.writeIndex(false, false)
 	}
 	return updated, failed, nil
 }
@@ -177,11 +176,11 @@ func (v *view) expungeLocked(ctx context.Context, uids []uint32) ([]uint32, erro
 		}
 		return false
 	})
-	mb.highestModSeq++ // RFC 7162 3.2.10: expunges change the mailbox's state
+	mb.bumpModSeq() // RFC 7162 3.2.10: expunges change the mailbox's state
 	mb.version++
 	mb.indexDirty = true
 	mb.notify(v)
-	mb.writeIndex(false)
+	mb.writeIndex(false, false)
 	v.msgs = slices.DeleteFunc(v.msgs, func(i MessageInfo) bool { return gone[i.UID] })
 	for _, uid := range removed {
 		delete(v.recent, uid)

@@ -114,7 +114,7 @@ func (mb *mbox) commitGroupErr(ctx context.Context, group []*saveReq) error {
 	mb.version++
 	mb.indexDirty = true
 	mb.notify(nil)
-	mb.writeIndex(false)
+	mb.writeIndex(false, false)
 	return nil
 }
 
@@ -161,11 +161,12 @@ func (mb *mbox) appendUIDs(ctx context.Context, group []*saveReq) error {
 	l.unlock()
 	mb.nextUID = next
 	mb.uidListRecs += len(add)
+	var modseq uint64
 	if len(add) > 0 {
-		mb.highestModSeq++
+		modseq = mb.bumpModSeq()
 	}
 	for _, m := range add {
-		m.modseq = mb.highestModSeq
+		m.modseq = modseq
 		if m.inNew {
 			mb.nNew++
 		}

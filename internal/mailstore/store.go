@@ -135,7 +135,7 @@ func (s *MaildirStore) release(mb *mbox) {
 	s.mu.Unlock()
 	if last {
 		mb.mu.Lock()
-		mb.writeIndex(true)
+		mb.writeIndex(true, true)
 		mb.mu.Unlock()
 	}
 }
