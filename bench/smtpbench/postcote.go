@@ -84,7 +84,7 @@ func startPostcote(ctx context.Context, bin, rcpt string, keep bool) (*target, e
 	return &target{
 		key:     "postcote",
 		label:   "postcote",
-		setup:   fmt.Sprintf("postcote %s: %s serve, `postcote dev` configuration (virtual_transport = virtual, Maildir)", version, bin),
+		setup:   fmt.Sprintf("%s serve (version %s), `postcote dev` configuration: virtual_transport = virtual, Maildir, passwd-file users", bin, version),
 		addr:    addr,
 		maildir: filepath.Join(dir, "mail", domain, local, "Maildir"),
 		logs:    logPath,
