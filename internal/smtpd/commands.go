@@ -18,7 +18,7 @@ func (s *session) cmdHELO(ctx context.Context, arg string) Reply {
 		return r
 	}
 	s.abortTx()
-	s.helo, s.esmtp = arg, false
+	s.helo, s.esmtp = printable(arg), false
 	return Reply{250, "", s.opts.Hostname}
 }
 
@@ -31,7 +31,7 @@ func (s *session) cmdEHLO(ctx context.Context, arg string) Reply {
 		return r
 	}
 	s.abortTx()
-	s.helo, s.esmtp = arg, true
+	s.helo, s.esmtp = printable(arg), true
 	lines := []string{s.opts.Hostname, "PIPELINING"}
 	if s.opts.MessageSizeLimit > 0 {
 		lines = append(lines, "SIZE "+strconv.FormatInt(s.opts.MessageSizeLimit, 10))
@@ -62,7 +62,7 @@ func (s *session) heloCheck(ctx context.Context, helo string) (Reply, bool) {
 		return Reply{}, true
 	}
 	st := s.checkState(nil)
-	st.helo = helo
+	st.helo = printable(helo)
 	d, err := s.srv.policy.evaluate(ctx, st, stageHelo)
 	if err != nil {
 		s.warnf("%s: %v", s.namaddr(), err)
@@ -173,6 +173,10 @@ func (s *session) cmdRCPT(ctx context.Context, arg string) Reply {
 	if s.tx == nil {
 		return Reply{503, "5.5.1", "Error: need MAIL command"}
 	}
+	if s.tx.bdat != nil {
+		// RFC 3030 2: the envelope is complete once BDAT begins.
+		return Reply{503, "5.5.1", "Error: RCPT after BDAT"}
+	}
 	path, params, err := parseMailArg(arg, "TO")
 	if err == errPathSyntax || (err == nil && path.Null) {
 		return Reply{501, "5.1.3", "Bad recipient address syntax"}
@@ -278,6 +282,9 @@ func (s *session) cmdQUIT(context.Context, string) Reply {
 func (s *session) cmdVRFY(ctx context.Context, arg string) Reply {
 	if s.opts.DisableVRFY {
 		return Reply{502, "5.5.1", "VRFY command is disabled"}
+	}
+	if s.opts.TLSLevel == TLSEncrypt && s.tlsState == nil {
+		return replyNeedTLS
 	}
 	if arg == "" {
 		return Reply{501, "5.5.4", "Syntax: VRFY address"}

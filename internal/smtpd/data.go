@@ -125,7 +125,7 @@ func (s *session) received(env *queueEnvelope) string {
 	if s.clientAddr.Is6() {
 		addr = "IPv6:" + addr
 	}
-	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", sanitizeHeader(helo), env.ClientName, addr)
+	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", sanitizeHeader(helo), sanitizeHeader(env.ClientName), addr)
 	if s.tlsState != nil && s.opts.ReceivedHeaderTLS {
 		fmt.Fprintf(&b, "\t(using %s)\r\n", tlsSummary(s.tlsState))
 	}
@@ -146,12 +146,7 @@ func sanitizeHeader(v string) string {
 	if len(v) > 255 {
 		v = v[:255]
 	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, v)
+	return printable(v)
 }
 
 // tlsSummary describes a TLS session as Postfix logs it:
@@ -352,11 +347,10 @@ func (s *session) cmdBDAT(ctx context.Context, arg string) Reply {
 // queue has stopped reading (it failed) the rest is read and dropped.
 func (s *session) copyChunk(b *bdatState, size int64) error {
 	buf := make([]byte, 0, 8192)
+	in := make([]byte, 4096)
 	for size > 0 {
 		s.setReadDeadline(s.opts.Timeouts.Data)
-		n := min(int64(4096), size)
-		in := make([]byte, n)
-		got, err := io.ReadFull(s.r, in)
+		got, err := io.ReadFull(s.r, in[:min(int64(len(in)), size)])
 		size -= int64(got)
 		if err != nil {
 			if err == io.EOF {

@@ -25,8 +25,9 @@ type Server struct {
 	policy  *policy
 	program string // log program name, "smtpd" or "submission/smtpd"
 
-	shutdown atomic.Bool // stop accepting, end idle sessions
-	force    atomic.Bool // Shutdown's deadline passed: end every session
+	shutdown atomic.Bool   // stop accepting, end idle sessions
+	force    atomic.Bool   // Shutdown's deadline passed: end every session
+	forced   chan struct{} // closed when force is set, to cut error sleeps short
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -120,7 +121,7 @@ func New(opts Options, q Queue, a Addresses, auth sasl.PasswordChecker) (*Server
 		program = svc + "/smtpd"
 	}
 	return &Server{
-		opts: opts, queue: q, addrs: a, auth: auth, policy: p, program: program,
+		opts: opts, queue: q, addrs: a, auth: auth, policy: p, program: program, forced: make(chan struct{}),
 		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
 	}, nil
 }
@@ -252,7 +253,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
-	s.force.Store(true)
+	if !s.force.Swap(true) {
+		close(s.forced)
+	}
 	s.kickAll()
 	<-done
 	return ctx.Err()

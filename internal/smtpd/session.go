@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"postcote/internal/queue"
 )
@@ -119,7 +120,10 @@ func (s *session) serve(ctx context.Context) {
 	defer s.close()
 	if s.opts.LookupAddr != nil && s.clientAddr.IsValid() {
 		lctx, cancel := context.WithTimeout(ctx, min(s.opts.Timeouts.Command, 10*time.Second))
-		if name, err := s.opts.LookupAddr(lctx, s.clientAddr.String()); err == nil && name != "" {
+		// Only a syntactically valid host name is used (Postfix logs
+		// anything else as "unknown").
+		if name, err := s.opts.LookupAddr(lctx, s.clientAddr.String()); err == nil && name != "" &&
+			!strings.HasPrefix(name, "[") && validDomain(name) && utf8Printable(name) {
 			s.clientName = strings.TrimSuffix(name, ".")
 		}
 		cancel()
@@ -176,7 +180,7 @@ func (s *session) dispatch(ctx context.Context, line string) {
 	h, ok := handlers[verb]
 	switch {
 	case nonSMTP[verb]:
-		s.warnf("non-SMTP command from %s: %.100s", s.namaddr(), line)
+		s.warnf("non-SMTP command from %s: %.100s", s.namaddr(), printable(line))
 		s.count("unknown", false)
 		s.closing = true
 		s.send(Reply{221, "2.7.0", "Error: I can break rules, too. Goodbye."})
@@ -222,22 +226,11 @@ func (s *session) reply(r Reply) {
 		t := time.NewTimer(s.opts.ErrorSleepTime)
 		select {
 		case <-t.C:
-		case <-s.kicked():
+		case <-s.srv.forced:
 			t.Stop()
 		}
 	}
 	s.send(r)
-}
-
-// kicked returns a channel closed when a forced shutdown began; a nil
-// channel (blocks forever) otherwise.
-func (s *session) kicked() <-chan struct{} {
-	if s.srv.force.Load() {
-		c := make(chan struct{})
-		close(c)
-		return c
-	}
-	return nil
 }
 
 // send buffers a reply; serve flushes it when the input is drained.
@@ -416,6 +409,19 @@ func (s *session) close() {
 	}
 	s.logf("disconnect from %s%s", s.namaddr(), b.String())
 }
+
+// printable replaces control characters with '?', as Postfix's
+// printable() does before client text reaches logs and headers.
+func printable(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, v)
+}
+
+func utf8Printable(v string) bool { return printable(v) == v }
 
 // checkState gathers what the restrictions look at.
 func (s *session) checkState(rcpt *Path) *checkState {
