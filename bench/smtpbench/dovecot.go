@@ -125,7 +125,7 @@ func startDovecot(ctx context.Context, dir, rcpt string) (*dovecot, error) {
 		return nil, err
 	}
 	if err := waitDial(ctx, "unix", d.socket, d.proc.exited); err != nil {
-		d.stop()
+		d.stop(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("dovecot did not come up: %w (log: %s)", err, filepath.Join(d.dir, "dovecot.log"))
 	}
 	return d, nil
@@ -139,8 +139,8 @@ func (d *dovecot) maildir(rcpt string) string {
 
 // stop ends the Dovecot master (the pid in its base_dir is our child's)
 // and waits for it.
-func (d *dovecot) stop() error {
-	if err := d.proc.stop(); err != nil {
+func (d *dovecot) stop(ctx context.Context) error {
+	if err := d.proc.stop(ctx); err != nil {
 		return fmt.Errorf("stop dovecot: %w", err)
 	}
 	return nil

@@ -30,10 +30,10 @@ func startPostcote(ctx context.Context, bin, rcpt string, keep bool) (*target, e
 		return nil, err
 	}
 	var proc *child
-	cleanup := func(context.Context) error {
+	cleanup := func(ctx context.Context) error {
 		var errs []error
 		if proc != nil {
-			errs = append(errs, proc.stop())
+			errs = append(errs, proc.stop(ctx))
 		}
 		if !keep {
 			errs = append(errs, os.RemoveAll(dir))
@@ -41,7 +41,7 @@ func startPostcote(ctx context.Context, bin, rcpt string, keep bool) (*target, e
 		return errors.Join(errs...)
 	}
 	fail := func(err error) (*target, error) {
-		if cerr := cleanup(ctx); cerr != nil {
+		if cerr := cleanup(context.WithoutCancel(ctx)); cerr != nil {
 			err = fmt.Errorf("%w; and cleaning up: %v", err, cerr)
 		}
 		return nil, err

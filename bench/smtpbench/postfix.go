@@ -105,7 +105,7 @@ func startPostfix(ctx context.Context, rcpt string, deliver, keep bool) (*target
 			errs = append(errs, stopPostfix(ctx, dir))
 		}
 		if dc != nil {
-			errs = append(errs, dc.stop())
+			errs = append(errs, dc.stop(ctx))
 		}
 		if !keep {
 			errs = append(errs, os.RemoveAll(dir))
@@ -113,7 +113,7 @@ func startPostfix(ctx context.Context, rcpt string, deliver, keep bool) (*target
 		return errors.Join(errs...)
 	}
 	fail := func(err error) (*target, error) {
-		if cerr := cleanup(context.Background()); cerr != nil {
+		if cerr := cleanup(context.WithoutCancel(ctx)); cerr != nil {
 			err = fmt.Errorf("%w; and cleaning up: %v", err, cerr)
 		}
 		return nil, err

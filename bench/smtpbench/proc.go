@@ -90,7 +90,7 @@ func startChild(name string, args []string, logPath string) (*child, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own process group, so a Ctrl-C at the terminal reaches this
-	// program only, and the server is stopped by stop() in order.
+	// program only, and the server is stopped by stop in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		log.Close()
@@ -105,9 +105,9 @@ func startChild(name string, args []string, logPath string) (*child, error) {
 	return c, nil
 }
 
-// stop sends SIGTERM and waits; a process still there after startTimeout
-// gets SIGKILL.
-func (c *child) stop() error {
+// stop sends SIGTERM and waits; a process still there after startTimeout,
+// or when ctx ends, gets SIGKILL.
+func (c *child) stop(ctx context.Context) error {
 	select {
 	case <-c.exited:
 		return nil
@@ -116,13 +116,15 @@ func (c *child) stop() error {
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("signal pid %d: %w", c.cmd.Process.Pid, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
 	select {
 	case <-c.exited:
 		return nil
-	case <-time.After(startTimeout):
+	case <-ctx.Done():
 		c.cmd.Process.Kill()
 		<-c.exited
-		return fmt.Errorf("pid %d did not stop within %v of SIGTERM; killed", c.cmd.Process.Pid, startTimeout)
+		return fmt.Errorf("pid %d did not stop after SIGTERM (%w); killed", c.cmd.Process.Pid, ctx.Err())
 	}
 }
 
