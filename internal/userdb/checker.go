@@ -246,7 +246,9 @@ func (c *Checker) Authenticate(ctx context.Context, sreq sasl.Request) (AuthResu
 		if res.Fields.Has("nologin") {
 			reason := res.Fields.Value("reason")
 			c.log("%s(%s,%s): login refused by nologin (reason: %q)", dbName(db, "passdb", i), logUser(user), rip, reason)
-			return AuthResult{}, &LoginRefusedError{Reason: reason}
+			// Delayed like any failure, so the reply's timing does not
+			// tell that the password was right.
+			return AuthResult{}, c.failed(ctx, rip, user, &LoginRefusedError{Reason: reason})
 		}
 		canonical := user
 		if u := res.Fields.Value("user"); u != "" {

@@ -315,6 +315,12 @@ func TestFailureDelayGrowth(t *testing.T) {
 	if got := c.NextFailureDelay("192.0.2.10", "someone@else"); got != 15*time.Second {
 		t.Errorf("IP after success: %v", got)
 	}
+	// nologin (right password, refused) waits like a wrong password.
+	before := len(clock.sleeps)
+	c.CheckPassword(ctx, sreq("closed@example.jp", "pw"))
+	if len(clock.sleeps) != before+1 {
+		t.Error("nologin refusal not delayed")
+	}
 	// A temporary failure is not delayed.
 	n := len(clock.sleeps)
 	down := &fakePassDB{fn: func(Request, string) (PassResult, error) { return PassResult{}, errors.New("down") }}
