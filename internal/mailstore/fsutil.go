@@ -15,8 +15,12 @@ import (
 // Dovecot's dotlock protocol (lib/file-dotlock.c): the lock for FILE is
 // FILE.lock created with O_EXCL; the holder may write the new contents
 // into the lock file and rename it over FILE, which releases the lock and
-// replaces the file atomically. A lock older than the stale timeout is
-// taken over. Dovecot uses two minutes for dovecot-uidlist.
+// replaces the file atomically. While held, the lock file says
+// "PID:HOSTNAME" (Dovecot's try_create_lock_hardlink writes the same), so
+// a lock left by a process of this host that no longer exists (kill -9)
+// is taken over at once, as Dovecot's read_local_pid check does; any
+// other lock older than the stale timeout is taken over too. Dovecot uses
+// two minutes for dovecot-uidlist.
 const (
 	lockStaleAge = 2 * time.Minute
 	lockTimeout  = lockStaleAge + 2*time.Second
@@ -84,12 +88,17 @@ func lockFile(ctx context.Context, path string, o owner) (*dotlock, error) {
 				os.Remove(lp)
 				return nil, err
 			}
+			if _, err := f.WriteString(lockOwner()); err != nil {
+				f.Close()
+				os.Remove(lp)
+				return nil, fmt.Errorf("lock %s: %w", path, err)
+			}
 			return &dotlock{path: path, f: f}, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		if st, err := os.Stat(lp); err == nil && time.Since(st.ModTime()) > lockStaleAge {
+		if st, err := os.Stat(lp); err == nil && (time.Since(st.ModTime()) > lockStaleAge || holderGone(lp)) {
 			// Stale: its holder died. Remove it only if it is still the
 			// same file.
 			if st2, err := os.Stat(lp); err == nil && os.SameFile(st, st2) {
@@ -127,7 +136,11 @@ func (l *dotlock) unlock() {
 // fsynced too, so the new contents survive a crash.
 func (l *dotlock) replace(data []byte, syncDir bool) error {
 	defer l.unlock()
-	if _, err := l.f.Write(data); err != nil {
+	// The "PID:HOST" marker goes; the new contents take its place.
+	if err := l.f.Truncate(0); err != nil {
+		return fmt.Errorf("truncate %s.lock: %w", l.path, err)
+	}
+	if _, err := l.f.WriteAt(data, 0); err != nil {
 		return fmt.Errorf("write %s.lock: %w", l.path, err)
 	}
 	if err := l.f.Sync(); err != nil {
@@ -228,4 +241,31 @@ func allocUIDValidity(ctx context.Context, root string, o owner) (uint32, error)
 		return 0, err
 	}
 	return next, nil
+}
+
+// lockOwner is what a lock file says while it is held: "PID:HOSTNAME".
+func lockOwner() string {
+	host, _ := os.Hostname()
+	return strconv.Itoa(os.Getpid()) + ":" + host
+}
+
+// holderGone tells whether the lock file names a process of this host
+// that no longer exists.
+func holderGone(lockPath string) bool {
+	b, err := os.ReadFile(lockPath)
+	if err != nil || len(b) > 300 {
+		return false
+	}
+	pidText, host, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+	if !ok {
+		return false
+	}
+	if me, _ := os.Hostname(); host != me {
+		return false
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return processGone(pid)
 }
