@@ -3,6 +3,7 @@ package smtpd
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -484,4 +485,69 @@ func TestOptionsNotAliased(t *testing.T) {
 	if mechs[0] != "plain" {
 		t.Errorf("New changed the caller's slice: %v", mechs)
 	}
+}
+
+// TestSMTPSmuggling: only CRLF.CRLF ends DATA (Postfix's
+// smtpd_forbid_bare_newline = normal), so "<LF>.<CR><LF>" cannot smuggle a
+// second message past a filter that reads the stream differently.
+func TestSMTPSmuggling(t *testing.T) {
+	ts := startServer(t, baseOptions())
+	c := greet(t, ts.addr)
+	c.cmd("EHLO c.example", "250-*")
+	c.cmd("MAIL FROM:<s@remote.example>", "250 *")
+	c.cmd("RCPT TO:<user@example.com>", "250 *")
+	c.cmd("DATA", "354 *")
+	if _, err := c.conn.Write([]byte("Subject: one\r\n\r\nbody\n.\r\nMAIL FROM:<evil@x.example>\r\n.\n\r\n.\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("250 2.0.0 Ok: queued as 4TEST0001")
+	c.cmd("RCPT TO:<user@example.com>", "503 5.5.1 Error: need MAIL command")
+	m := ts.queue.messages()
+	if len(m) != 1 || !strings.HasSuffix(m[0].content, "\r\nbody\r\n.\r\nMAIL FROM:<evil@x.example>\r\n.\r\n\r\n") {
+		t.Errorf("messages %+v", m)
+	}
+}
+
+func TestRcptAfterBDAT(t *testing.T) {
+	ts := startServer(t, baseOptions())
+	c := greet(t, ts.addr)
+	c.cmd("EHLO c.example", "250-*")
+	c.cmd("MAIL FROM:<s@remote.example>", "250 *")
+	c.cmd("RCPT TO:<user@example.com>", "250 *")
+	c.send("BDAT 3")
+	c.conn.Write([]byte("abc"))
+	c.expect("250 2.0.0 Ok: 3 bytes")
+	c.cmd("RCPT TO:<user@virtual.test>", "503 5.5.1 Error: RCPT after BDAT")
+	c.send("BDAT 0 LAST")
+	c.expect("250 2.0.0 Ok: queued as *")
+	if m := ts.queue.messages(); len(m) != 1 || len(m[0].env.Recipients) != 1 || !strings.HasSuffix(m[0].content, "\r\nabc") {
+		t.Errorf("messages %+v", m)
+	}
+}
+
+func TestServeContextCancel(t *testing.T) {
+	srv, err := New(baseOptions(), &fakeQueue{}, newFakeAddrs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	c := greet(t, l.Addr().String())
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	// The running session is not cut off by the listener going away.
+	c.cmd("NOOP", "250 2.0.0 Ok")
+	sctx, scancel := contextWithTimeout(5 * time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	c.expect("421 4.3.2 Service shutting down")
 }
