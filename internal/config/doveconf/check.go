@@ -49,7 +49,7 @@ func diag(pos config.Pos, sev config.Severity, format string, args ...any) confi
 // yet (warnings) or ignores by design (info).
 func (c *Config) Check() []config.Diagnostic {
 	ds := append([]config.Diagnostic(nil), c.notes...)
-	ds = append(ds, c.checkSection(c.Section)...)
+	ds = append(ds, c.checkSection(c.Root)...)
 	ds = append(ds, c.checkGlobal()...)
 	config.SortDiagnostics(ds)
 	return ds

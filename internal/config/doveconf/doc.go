@@ -34,9 +34,11 @@
 //   - %u, %n, %d, %h, %Lu and other %-variables are kept verbatim; the
 //     users of a value expand them per user.
 //
-// The result is a *Section tree: Type, Name, Pos, Settings (Key,
-// Value, File, Pos) and Sections (the child sections; SectionsOf(type)
-// filters them). Protocol filters ("protocol imap { ... }") are
+// The result is a Config whose Root is a *Section tree: Type, Name,
+// Pos, Settings (Key, Value, File, Pos) and Sections (the child
+// sections; SectionsOf(type) filters them). Config forwards Get,
+// GetDefault, the typed accessors, Section, SectionsOf and EffectiveFor
+// to Root. Protocol filters ("protocol imap { ... }") are
 // sections too; EffectiveFor(protocol) overlays the matching ones on
 // the global settings.
 //

@@ -46,17 +46,17 @@ func TestGuides(t *testing.T) {
 		check       func(t *testing.T, c *Config)
 	}{
 		{"g000", "dovecot.conf", func(t *testing.T, c *Config) {
-			want(t, c.Section, "mail_location", "maildir:/mailboxes/%u")
-			want(t, c.Section, "protocols", "imap lmtp")
-			want(t, c.Section, "disable_plaintext_auth", "no")
-			want(t, c.Section, "auth_mechanisms", "plain login")
+			want(t, c.Root, "mail_location", "maildir:/mailboxes/%u")
+			want(t, c.Root, "protocols", "imap lmtp")
+			want(t, c.Root, "disable_plaintext_auth", "no")
+			want(t, c.Root, "auth_mechanisms", "plain login")
 			if st, _ := c.Setting("ssl_cert"); st.File != "/cert/mail.crt" || !strings.Contains(st.Value, "BEGIN CERTIFICATE") {
 				t.Errorf("ssl_cert = %+v", st)
 			}
-			lmtp := c.Section.Section("service", "lmtp")
+			lmtp := c.Section("service", "lmtp")
 			want(t, lmtp.Section("inet_listener", "lmtp"), "address", "10.0.0.102")
 			want(t, lmtp.Section("inet_listener", "lmtp"), "port", "24")
-			auth := c.Section.Section("service", "auth")
+			auth := c.Section("service", "auth")
 			ls := auth.SectionsOf("inet_listener")
 			if len(ls) != 1 || ls[0].Name != "" {
 				t.Fatalf("auth inet listeners = %+v", ls)
@@ -83,24 +83,24 @@ func TestGuides(t *testing.T) {
 			}
 		}},
 		{"g001", "dovecot.conf", func(t *testing.T, c *Config) {
-			want(t, c.Section, "ssl", "required")
-			want(t, c.Section, "verbose_ssl", "yes")
-			want(t, c.Section, "mail_location", "maildir:~/mailbox")
-			il := c.Section.Section("service", "imap-login")
+			want(t, c.Root, "ssl", "required")
+			want(t, c.Root, "verbose_ssl", "yes")
+			want(t, c.Root, "mail_location", "maildir:~/mailbox")
+			il := c.Section("service", "imap-login")
 			want(t, il.Section("inet_listener", "imap"), "port", "0")
 			imaps := il.Section("inet_listener", "imaps")
 			if b, err := imaps.Bool("ssl"); err != nil || !b {
 				t.Errorf("imaps ssl = %v, %v", b, err)
 			}
 			want(t, il, "service_count", "1")
-			ul := c.Section.Section("service", "auth").Section("unix_listener", "/var/spool/postfix/private/auth")
+			ul := c.Section("service", "auth").Section("unix_listener", "/var/spool/postfix/private/auth")
 			if m, err := ul.Mode("mode"); err != nil || m != 0o660 {
 				t.Errorf("auth socket mode = %o, %v", m, err)
 			}
 			want(t, ul, "user", "postfix")
 			want(t, ul, "group", "postfix")
 			// An unchanged listener keeps its default.
-			want(t, c.Section.Section("service", "pop3-login").Section("inet_listener", "pop3s"), "port", "0")
+			want(t, c.Section("service", "pop3-login").Section("inet_listener", "pop3s"), "port", "0")
 			l, err := ParseLDAPFile("/etc/dovecot/dovecot-ldap.conf.ext", WithRoot("testdata/g001"))
 			if err != nil {
 				t.Fatal(err)
@@ -110,25 +110,25 @@ func TestGuides(t *testing.T) {
 			}
 		}},
 		{"g002", "dovecot.conf", func(t *testing.T, c *Config) {
-			want(t, c.Section, "protocols", "imap lmtp sieve")
-			want(t, c.Section, "mail_plugins", " notify replication")
-			want(t, c.Section, "mail_location", "sdbox:/var/mail/%n/")
-			want(t, c.Section, "doveadm_password", "replicationSecret")
+			want(t, c.Root, "protocols", "imap lmtp sieve")
+			want(t, c.Root, "mail_plugins", " notify replication")
+			want(t, c.Root, "mail_location", "sdbox:/var/mail/%n/")
+			want(t, c.Root, "doveadm_password", "replicationSecret")
 			if n, err := c.Int("replication_max_conns"); err != nil || n != 20 {
 				t.Errorf("replication_max_conns = %d, %v", n, err)
 			}
 			if n, err := c.Int("first_valid_uid"); err != nil || n != 1000 {
 				t.Errorf("first_valid_uid = %d, %v", n, err)
 			}
-			want(t, c.Section.Section("plugin", ""), "mail_replica", "tcp:server2.example.com:12345")
-			ns := c.Section.Section("namespace", "inbox")
+			want(t, c.Section("plugin", ""), "mail_replica", "tcp:server2.example.com:12345")
+			ns := c.Section("namespace", "inbox")
 			want(t, ns.Section("mailbox", "Sent"), "special_use", `\Sent`)
 			want(t, ns.Section("mailbox", "Sent"), "auto", "subscribe")
 			want(t, ns.Section("mailbox", "Important Emails"), "auto", "create")
 			want(t, ns.Section("mailbox", "Important Emails"), "special_use", "")
-			agg := c.Section.Section("service", "aggregator")
+			agg := c.Section("service", "aggregator")
 			want(t, agg.Section("fifo_listener", "replication-notify-fifo"), "user", "vmail")
-			lm := c.Section.Section("service", "lmtp")
+			lm := c.Section("service", "lmtp")
 			want(t, lm.Section("unix_listener", "lmtp"), "mode", "0600")
 			want(t, lm.Section("inet_listener", "lmtp"), "port", "24")
 			udb := c.SectionsOf("userdb")
@@ -168,11 +168,11 @@ func TestGuides(t *testing.T) {
 			}
 		}},
 		{"g003", "dovecot.conf", func(t *testing.T, c *Config) {
-			lm := c.Section.Section("service", "lmtp").Section("unix_listener", "/var/spool/postfix/private/dovecot-lmtp")
+			lm := c.Section("service", "lmtp").Section("unix_listener", "/var/spool/postfix/private/dovecot-lmtp")
 			want(t, lm, "mode", "0600")
 			want(t, lm, "user", "postfix")
 			// The stock "unix_listener lmtp" of 10-master.conf was replaced.
-			if c.Section.Section("service", "lmtp").Section("unix_listener", "lmtp") != nil {
+			if c.Section("service", "lmtp").Section("unix_listener", "lmtp") != nil {
 				t.Error("stock lmtp listener still present")
 			}
 			p := c.SectionsOf("passdb")[0]
@@ -183,16 +183,16 @@ func TestGuides(t *testing.T) {
 					t.Errorf("%s = %v, %v", k, b, err)
 				}
 			}
-			want(t, c.Section, "mail_location", "")
+			want(t, c.Root, "mail_location", "")
 		}},
 		{"g004", "dovecot.conf", func(t *testing.T, c *Config) {
-			want(t, c.Section, "ssl", "required")
-			want(t, c.Section, "mail_location", "maildir:~/Maildir")
-			want(t, c.Section.Section("namespace", "inbox"), "separator", "/")
-			want(t, c.Section.Section("namespace", "inbox"), "inbox", "yes")
+			want(t, c.Root, "ssl", "required")
+			want(t, c.Root, "mail_location", "maildir:~/Maildir")
+			want(t, c.Section("namespace", "inbox"), "separator", "/")
+			want(t, c.Section("namespace", "inbox"), "inbox", "yes")
 			want(t, c.SectionsOf("passdb")[0], "driver", "pam")
 			want(t, c.SectionsOf("userdb")[0], "driver", "passwd")
-			want(t, c.Section.Section("service", "auth").Section("unix_listener", "/var/spool/postfix/private/auth"), "mode", "0660")
+			want(t, c.Section("service", "auth").Section("unix_listener", "/var/spool/postfix/private/auth"), "mode", "0660")
 			if got := c.Files; len(got) != 2 || got[1] != "/etc/dovecot/local.conf" {
 				t.Errorf("files = %q", got)
 			}

@@ -47,8 +47,9 @@ func WithEnv(lookup func(string) (string, bool)) Option {
 type Config struct {
 	// Path is the main file.
 	Path string
-	// Root is the top level: global settings and the sections.
-	*Section
+	// Root is the top level: global settings and the sections. The
+	// methods of Config below are those of Root.
+	Root *Section
 	// Files lists every file read, in reading order.
 	Files []string
 
@@ -79,7 +80,7 @@ func Parse(name string, data []byte, opts ...Option) (*Config, error) {
 }
 
 func newConfig(path string, opts []Option) *Config {
-	c := &Config{Path: path, Section: &Section{}}
+	c := &Config{Path: path, Root: &Section{}}
 	for _, f := range opts {
 		f(&c.opts)
 	}
@@ -166,7 +167,7 @@ func unwrapPathError(err error) error {
 func (p *parser) text(name string, data []byte) error {
 	p.c.Files = append(p.c.Files, name)
 	if p.cur == nil {
-		p.cur = p.c.Section
+		p.cur = p.c.Root
 	}
 	depthAtStart := len(p.opened)
 	sc := bufio.NewScanner(bytes.NewReader(data))

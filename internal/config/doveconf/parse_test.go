@@ -64,7 +64,7 @@ passdb {
 	if st, _ := c.Setting("cont"); st.Pos.Line != 6 {
 		t.Errorf("continued line pos = %v", st.Pos)
 	}
-	il := c.Section.Section("service", "imap-login")
+	il := c.Section("service", "imap-login")
 	if il == nil || len(c.SectionsOf("service")) != 1 {
 		t.Fatalf("named sections were not merged: %+v", c.SectionsOf("service"))
 	}
@@ -74,7 +74,7 @@ passdb {
 	if len(c.SectionsOf("passdb")) != 2 {
 		t.Errorf("unnamed passdbs merged")
 	}
-	mb := c.Section.Section("namespace", "inbox").Section("mailbox", "Important Emails")
+	mb := c.Section("namespace", "inbox").Section("mailbox", "Important Emails")
 	if mb == nil || mb.Path() != "namespace inbox / mailbox Important Emails" {
 		t.Errorf("quoted section name: %+v", mb)
 	}
@@ -100,12 +100,12 @@ set = $SET:protocols
 		s         *Section
 		key, want string
 	}{
-		{c.Section, "protocols", "imap lmtp"},
-		{c.Section, "mail_plugins", " quota"},
-		{c.Section, "other", "imap lmtp and$literal $ alone"},
-		{c.Section.Section("protocol", "lmtp"), "mail_plugins", " quota sieve"},
-		{c.Section, "home", "/home/t x"},
-		{c.Section, "set", "imap lmtp"},
+		{c.Root, "protocols", "imap lmtp"},
+		{c.Root, "mail_plugins", " quota"},
+		{c.Root, "other", "imap lmtp and$literal $ alone"},
+		{c.Section("protocol", "lmtp"), "mail_plugins", " quota sieve"},
+		{c.Root, "home", "/home/t x"},
+		{c.Root, "set", "imap lmtp"},
 	}
 	for _, tt := range tests {
 		if got, _ := tt.s.Get(tt.key); got != tt.want {
@@ -176,6 +176,7 @@ func TestParseErrors(t *testing.T) {
 		{"section open in include", "!include open.conf\n", "open.conf", 2, "is not closed"},
 		{"missing <file", "a = 1\nssl_cert = </nonexistent/cert.pem\n", "main.conf", 2, "cannot read /nonexistent/cert.pem"},
 		{"unreadable <file", "ssl_key = <noperm.pem\n", "main.conf", 1, "cannot read"},
+		{"<file is a directory", "ssl_key = <" + dir + "\n", "main.conf", 1, "cannot read"},
 		{"unclosed quote name", "mailbox \"Sent {\n", "main.conf", 1, "missing closing"},
 	}
 	for _, tt := range tests {

@@ -16,7 +16,7 @@ func (c *Config) WriteNonDefault(w io.Writer) error {
 	if _, err := fmt.Fprintf(w, "# postcote doveconf -n: %s\n", c.Path); err != nil {
 		return err
 	}
-	return writeSection(w, c.Section, "")
+	return writeSection(w, c.Root, "")
 }
 
 type entry struct {

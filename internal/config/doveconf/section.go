@@ -2,6 +2,7 @@ package doveconf
 
 import (
 	"strings"
+	"time"
 
 	"postcote/internal/config"
 )
@@ -214,3 +215,39 @@ func protocolMatches(filter, protocol string) bool {
 func (c *Config) ProtocolList() []string {
 	return strings.Fields(c.GetDefault("protocols"))
 }
+
+// Forwarders: a Config answers for its top level.
+
+// Setting returns the last top-level assignment of key.
+func (c *Config) Setting(key string) (Setting, bool) { return c.Root.Setting(key) }
+
+// Get returns the value of a top-level setting as set.
+func (c *Config) Get(key string) (string, bool) { return c.Root.Get(key) }
+
+// GetDefault returns a top-level setting, else its Dovecot default.
+func (c *Config) GetDefault(key string) string { return c.Root.GetDefault(key) }
+
+// PosOf returns where a top-level setting was set.
+func (c *Config) PosOf(key string) config.Pos { return c.Root.PosOf(key) }
+
+// Bool returns a top-level boolean setting.
+func (c *Config) Bool(key string) (bool, error) { return c.Root.Bool(key) }
+
+// Int returns a top-level integer setting.
+func (c *Config) Int(key string) (int, error) { return c.Root.Int(key) }
+
+// Size returns a top-level size setting in bytes.
+func (c *Config) Size(key string) (int64, error) { return c.Root.Size(key) }
+
+// Duration returns a top-level time setting.
+func (c *Config) Duration(key string) (time.Duration, error) { return c.Root.Duration(key) }
+
+// Section returns the top-level section typ/name, or nil.
+func (c *Config) Section(typ, name string) *Section { return c.Root.Section(typ, name) }
+
+// SectionsOf returns the top-level sections of a type.
+func (c *Config) SectionsOf(typ string) []*Section { return c.Root.SectionsOf(typ) }
+
+// EffectiveFor returns the top level as a protocol sees it (see
+// Section.EffectiveFor).
+func (c *Config) EffectiveFor(protocol string) *Section { return c.Root.EffectiveFor(protocol) }

@@ -34,6 +34,7 @@ var paramTable = []ParamInfo{
 	{Name: "html_directory", Default: "no", Kind: KindString, Status: ignored, Doc: "location of Postfix HTML documentation"},
 	{Name: "manpage_directory", Default: "/usr/share/man", Kind: KindString, Status: ignored, Doc: "location of Postfix manual pages"},
 	{Name: "sample_directory", Default: "/etc/postfix", Kind: KindString, Status: ignored, Doc: "location of Postfix sample files"},
+	{Name: "debugger_command", Default: "", Kind: KindString, Status: ignored, Doc: "debugger started for -D services"},
 	{Name: "sendmail_path", Default: "/usr/sbin/sendmail", Kind: KindString, Status: ignored, Doc: "path of the sendmail command"},
 	{Name: "newaliases_path", Default: "/usr/bin/newaliases", Kind: KindString, Status: ignored, Doc: "path of the newaliases command"},
 	{Name: "mailq_path", Default: "/usr/bin/mailq", Kind: KindString, Status: ignored, Doc: "path of the mailq command"},
@@ -68,6 +69,11 @@ var paramTable = []ParamInfo{
 	{Name: "masquerade_domains", Default: "", Kind: KindList, Status: notYet, Doc: "domains whose subdomains are stripped from addresses"},
 	{Name: "transport_maps", Default: "", Kind: KindTables, Status: notYet, Doc: "recipient to transport:nexthop mappings"},
 	{Name: "sender_dependent_relayhost_maps", Default: "", Kind: KindTables, Status: notYet, Doc: "per-sender relayhost"},
+	{Name: "local_header_rewrite_clients", Default: "permit_inet_interfaces", Kind: KindList, Status: notYet, Doc: "clients whose message headers get local address rewriting"},
+	{Name: "remote_header_rewrite_domain", Default: "", Kind: KindString, Status: notYet, Doc: "domain appended to incomplete addresses in remote clients' headers"},
+	{Name: "smtp_bind_address", Default: "", Kind: KindString, Status: notYet, Doc: "local IPv4 address of outgoing SMTP connections"},
+	{Name: "smtp_bind_address6", Default: "", Kind: KindString, Status: notYet, Doc: "local IPv6 address of outgoing SMTP connections"},
+	{Name: "smtp_host_lookup", Default: "dns", Kind: KindList, Status: notYet, Doc: "how the SMTP client finds server addresses: dns, native"},
 	{Name: "empty_address_recipient", Default: "MAILER-DAEMON", Kind: KindString, Status: notYet, Doc: "recipient of mail to the null address"},
 
 	// Local delivery and aliases.
@@ -117,6 +123,8 @@ var paramTable = []ParamInfo{
 	{Name: "smtpd_sender_restrictions", Default: "", Kind: KindRestrictions, Status: impl, Doc: "restrictions on the MAIL FROM address"},
 	{Name: "smtpd_relay_restrictions", Kind: KindRestrictions, Status: impl, Doc: "relay control for RCPT TO, before smtpd_recipient_restrictions", dynamic: byCompat(1, "", "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination")},
 	{Name: "smtpd_recipient_restrictions", Default: "", Kind: KindRestrictions, Status: impl, Doc: "restrictions on the RCPT TO address"},
+	{Name: "smtpd_restriction_classes", Default: "", Kind: KindList, Status: impl, Doc: "names of user-defined restriction lists usable in restrictions"},
+	{Name: "smtpd_forbid_bare_newline", Default: "no", Kind: KindString, Status: notYet, Enum: []string{"yes", "no", "normalize", "reject", "note"}, Doc: "handling of bare <LF> in SMTP input (SMTP smuggling defence)"},
 	{Name: "smtpd_data_restrictions", Default: "", Kind: KindRestrictions, Status: notYet, Doc: "restrictions on the DATA command"},
 	{Name: "smtpd_end_of_data_restrictions", Default: "", Kind: KindRestrictions, Status: notYet, Doc: "restrictions after the message content"},
 	{Name: "smtpd_etrn_restrictions", Default: "", Kind: KindRestrictions, Status: notYet, Doc: "restrictions on the ETRN command"},
