@@ -355,3 +355,45 @@ func TestRegistry(t *testing.T) {
 		t.Error("top level must not be a section rule")
 	}
 }
+
+// TestVariableCorners follows the cases of Dovecot's own config-parser
+// test: quoted values and words not starting with "$" stay literal, a
+// whole word after $ENV: names the variable, and a setting may refer
+// to its own earlier value.
+func TestVariableCorners(t *testing.T) {
+	env := map[string]string{"foo": "test1", "bar": "test2", "FOO$ENV:FOO": "works"}
+	c := parse(t, `key=value
+key2 = \$escape \escape \"escape\"
+key3 = value
+key3 = $key3 nothervalue
+key3 = yetanother value $key3 right here
+key4 = " $key3 "
+key5 = ' $key4 '
+pop3_deleted_flag = "$Deleted"
+env_key=$ENV:foo
+env_key=$env_key $ENV:bar
+env_key=$env_key "$env_key"
+env_key2 = foo$ENV:FOO bar
+env_key3 = $ENV:FOO$ENV:FOO bar
+env_key4 = $ENV:foo $ENV:bar $key
+env_key5 = $ENV:foo $ENV:foo
+`, WithEnv(func(n string) (string, bool) { v, ok := env[n]; return v, ok }))
+	tests := []struct{ key, want string }{
+		{"key", "value"},
+		{"key2", `\$escape \escape \"escape\"`},
+		{"key3", "yetanother value value nothervalue right here"},
+		{"key4", " $key3 "},
+		{"key5", " $key4 "},
+		{"pop3_deleted_flag", "$Deleted"},
+		{"env_key", `test1 test2 "$env_key"`},
+		{"env_key2", "foo$ENV:FOO bar"},
+		{"env_key3", "works bar"},
+		{"env_key4", "test1 test2 value"},
+		{"env_key5", "test1 test1"},
+	}
+	for _, tt := range tests {
+		if got, _ := c.Get(tt.key); got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+}
