@@ -266,7 +266,13 @@ func (c *Checker) Authenticate(ctx context.Context, sreq sasl.Request) (AuthResu
 // failed records a failure for the client and user, waits the delay and
 // returns err.
 func (c *Checker) failed(ctx context.Context, rip, user string, err error) error {
-	keys := []string{"ip:" + rip}
+	// A client without an IP (unix socket, auth protocol without rip)
+	// is tracked by user name only, so that one bad local client does
+	// not slow every other one.
+	var keys []string
+	if rip != "" {
+		keys = append(keys, "ip:"+rip)
+	}
 	if user != "" {
 		keys = append(keys, "user:"+user)
 	}
@@ -281,7 +287,13 @@ func (c *Checker) failed(ctx context.Context, rip, user string, err error) error
 // NextFailureDelay returns how long the next failed login from rip for
 // user would wait (for tests and doveadm).
 func (c *Checker) NextFailureDelay(rip, user string) time.Duration {
-	prev := max(c.fails.score("ip:"+rip), c.fails.score("user:"+user))
+	var prev float64
+	if rip != "" {
+		prev = c.fails.score("ip:" + rip)
+	}
+	if user != "" {
+		prev = max(prev, c.fails.score("user:"+user))
+	}
 	return failureDelay(c.opts.FailureDelay, c.opts.MaxFailureDelay, prev)
 }
 

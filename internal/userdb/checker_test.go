@@ -465,3 +465,24 @@ func TestUsernameTranslation(t *testing.T) {
 		t.Errorf("translation: %q %v", u, err)
 	}
 }
+
+// TestFailureDelayNoIP: clients without an IP are tracked per user only.
+func TestFailureDelayNoIP(t *testing.T) {
+	c, clock, _, _ := newFileChecker(t)
+	c.opts.FailureDelay = 2 * time.Second
+	c.opts.MaxFailureDelay = 15 * time.Second
+	local := sreq("info@example.jp", "wrong")
+	local.Remote, local.Local = nil, nil
+	for range 4 {
+		c.CheckPassword(context.Background(), local)
+	}
+	if got := clock.lastSleep(); got != 15*time.Second {
+		t.Errorf("same user: %v", got)
+	}
+	other := sreq("sales@example.jp", "wrong")
+	other.Remote = nil
+	c.CheckPassword(context.Background(), other)
+	if got := clock.lastSleep(); got != 2*time.Second {
+		t.Errorf("other local user slowed: %v", got)
+	}
+}

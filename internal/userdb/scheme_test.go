@@ -308,3 +308,22 @@ func TestSplitScheme(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodingGuess: without a suffix, fixed-size digests are read as hex
+// when the length says so and as base64 otherwise (Dovecot's
+// password_decode), in either letter case for hex.
+func TestEncodingGuess(t *testing.T) {
+	lim := DefaultLimits()
+	for _, stored := range []string{
+		"{SHA}2de0774dc7faf126e5f36d53f66b706c5457f8d1",
+		"{SHA}LeB3Tcf68Sbl821T9mtwbFRX+NE=",
+		"{PLAIN-MD5}16fYdSip1JpzEPYP7PDNSQ==",
+		"{PLAIN-MD5}d7a7d87528a9d49a7310f60fecf0cd49",
+		"{SHA256}E7E0D597D95A4EE303355C0D5275881EFFAD749D95A70532515D6EC69D2FAA90",
+		"{sha256.hex}e7e0d597d95a4ee303355c0d5275881effad749d95a70532515d6ec69d2faa90",
+	} {
+		if ok, err := VerifyPassword("Secret pw 1!", stored, "", lim); !ok || err != nil {
+			t.Errorf("%s: %v %v", stored, ok, err)
+		}
+	}
+}
