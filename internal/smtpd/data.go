@@ -111,7 +111,9 @@ func (s *session) protocol(utf8 bool) string {
 // received builds Postfix's Received header (RFC 5321 4.4):
 //
 //	Received: from helo (name [addr])
-//		(using TLSv1.3 with cipher … (256/256 bits))
+//		(using TLSv1.3 with cipher … (256/256 bits)
+//		 key-exchange X25519MLKEM768)
+//		(No client certificate requested)
 //		(Authenticated sender: user)
 //		by myhostname (postcote) with ESMTPSA id QUEUEID
 //		for <rcpt>; date
@@ -127,7 +129,11 @@ func (s *session) received(env *queueEnvelope) string {
 	}
 	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", sanitizeHeader(helo), sanitizeHeader(env.ClientName), addr)
 	if s.tlsState != nil && s.opts.ReceivedHeaderTLS {
-		fmt.Fprintf(&b, "\t(using %s)\r\n", tlsSummary(s.tlsState))
+		fmt.Fprintf(&b, "\t(using %s", tlsSummary(s.tlsState))
+		if s.tlsState.CurveID != 0 {
+			fmt.Fprintf(&b, "\r\n\t key-exchange %s", s.tlsState.CurveID)
+		}
+		b.WriteString(")\r\n\t(No client certificate requested)\r\n")
 	}
 	if s.authUser != "" && s.opts.SASLAuthenticatedHeader {
 		fmt.Fprintf(&b, "\t(Authenticated sender: %s)\r\n", sanitizeHeader(s.authUser))

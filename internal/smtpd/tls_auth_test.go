@@ -48,7 +48,8 @@ func TestSTARTTLS(t *testing.T) {
 		t.Errorf("envelope %+v", m[0].env)
 	}
 	want := "Received: from c.example (unknown [127.0.0.1])\r\n" +
-		"\t(using TLSv1.3 with cipher TLS_*_* (*/* bits))\r\n" +
+		"\t(using TLSv1.3 with cipher TLS_*_* (*/* bits)\r\n\t key-exchange *)\r\n" +
+		"\t(No client certificate requested)\r\n" +
 		"\t(Authenticated sender: user@example.com)\r\n" +
 		"\tby mx.example.com (postcote) with ESMTPSA id 4TEST0001\r\n" +
 		"\tfor <friend@elsewhere.example>; Wed, 25 Nov 2026 01:02:03 +0000 (UTC)\r\nhello\r\n"
