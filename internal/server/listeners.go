@@ -96,7 +96,7 @@ func listen(e Endpoint) (net.Listener, error) {
 		}
 		return ln, nil
 	}
-	ln, err := lc.Listen(context.Background(), "tcp", e.Address)
+	ln, err := lc.Listen(context.Background(), e.Network, e.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another server using the port? change it in the configuration)", e, err)
 	}

@@ -1,0 +1,206 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"postcote/internal/config"
+	"postcote/internal/config/doveconf"
+	"postcote/internal/config/postfixconf"
+	"postcote/internal/maillog"
+	"postcote/internal/queue"
+	"postcote/internal/sasl"
+	"postcote/internal/smtpd"
+	"postcote/internal/transport"
+)
+
+// loaded is one reading of the configuration files.
+type loaded struct {
+	paths   config.Paths
+	postfix *postfixconf.Config // nil without main.cf and master.cf
+	dovecot *doveconf.Config    // nil without dovecot.conf
+	notes   []config.Diagnostic // warnings and infos of the checks
+}
+
+// loadConfig parses and checks the files. Any error-level finding stops
+// the load, with every finding listed as file:line.
+func loadConfig(p config.Paths) (*loaded, error) {
+	l := &loaded{paths: p}
+	var ds []config.Diagnostic
+	if p.MainCF != "" || p.MasterCF != "" {
+		dir := p.MainCF
+		if dir == "" {
+			dir = p.MasterCF
+		}
+		pf, err := postfixconf.Load(dir)
+		if err != nil {
+			return nil, err
+		}
+		l.postfix = pf
+		ds = append(ds, pf.Check()...)
+	}
+	if p.DovecotConf != "" {
+		dc, err := doveconf.Load(p.DovecotConf)
+		if err != nil {
+			return nil, err
+		}
+		l.dovecot = dc
+		ds = append(ds, dc.Check()...)
+	}
+	if l.postfix == nil && l.dovecot == nil {
+		return nil, errors.New("no configuration: neither main.cf/master.cf nor dovecot.conf")
+	}
+	config.SortDiagnostics(ds)
+	if config.HasErrors(ds) {
+		var b strings.Builder
+		b.WriteString("the configuration has errors (run `postcote check` for the full list):")
+		for _, d := range ds {
+			if d.Severity == config.Error {
+				b.WriteString("\n  " + d.String())
+			}
+		}
+		return nil, errors.New(b.String())
+	}
+	l.notes = ds
+	return l, nil
+}
+
+// openQueue opens the spool main.cf names, with its queue settings.
+func openQueue(l *loaded, log *maillog.Logger) (*queue.Queue, error) {
+	m := l.postfix.Main
+	var errs []error
+	dur := func(name string) time.Duration {
+		v, err := m.Duration(name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return v
+	}
+	size, err := m.Size("message_size_limit")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	minFree, err := m.Size("queue_minfree")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	opts := queue.Options{
+		Logger:               log,
+		MinimalBackoff:       dur("minimal_backoff_time"),
+		MaximalBackoff:       dur("maximal_backoff_time"),
+		QueueRunDelay:        dur("queue_run_delay"),
+		MaximalQueueLifetime: dur("maximal_queue_lifetime"),
+		BounceQueueLifetime:  dur("bounce_queue_lifetime"),
+		DelayWarningTime:     dur("delay_warning_time"),
+		MaxMessageSize:       size,
+		Hostname:             m.Get("myhostname"),
+		QueueMinFree:         minFree,
+	}
+	if size == 0 {
+		opts.MaxMessageSize = -1
+	}
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+	dir := queueDir(m)
+	q, err := queue.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open queue %s (queue_directory in %s): %w", dir, m.Path(), err)
+	}
+	return q, nil
+}
+
+// build makes a generation from a loaded configuration.
+func (s *runner) build(l *loaded) (*generation, error) {
+	for _, d := range l.notes {
+		if d.Severity == config.Warning {
+			s.log.Warnf("master", "%s", d.String())
+		}
+	}
+	gen := &generation{}
+	mbox, err := s.buildMailbox(l, gen)
+	if err != nil {
+		gen.close()
+		return nil, err
+	}
+	if l.postfix != nil && l.postfix.HasMain {
+		if err := s.buildMTA(l, gen, mbox); err != nil {
+			gen.close()
+			return nil, err
+		}
+	}
+	return gen, nil
+}
+
+// stockMaster is what Postfix runs without a master.cf of its own: SMTP
+// on port 25.
+const stockMaster = "smtp inet n - y - - smtpd\n"
+
+// buildMTA builds the SMTP services of master.cf and the router.
+func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
+	m := l.postfix.Main
+	domains, err := domainsFrom(m)
+	if err != nil {
+		return err
+	}
+	addrs := &addresses{domains: domains, delimiter: m.Get("recipient_delimiter"), passwd: "/etc/passwd"}
+	var checker sasl.PasswordChecker
+	agents := map[string]transport.Agent{"error": transport.Error{}, "discard": transport.Discard{}}
+	if mbox != nil {
+		addrs.users = mbox.users
+		checker = mbox.users
+		agents["virtual"] = &transport.Mailbox{Users: mbox.users, Store: mbox.store, Delimiter: m.Get("recipient_delimiter"), Name: "virtual"}
+	}
+	deferred := map[string]bool{}
+	for _, t := range m.List("defer_transports") {
+		deferred[t] = true
+	}
+	gen.agent = &transport.Router{
+		Domains:          domains,
+		VirtualTransport: m.Get("virtual_transport"),
+		LocalTransport:   m.Get("local_transport"),
+		RelayTransport:   m.Get("relay_transport"),
+		DefaultTransport: m.Get("default_transport"),
+		Relayhost:        m.Get("relayhost"),
+		DeferTransports:  deferred,
+		Agents:           agents,
+	}
+
+	master := l.postfix.Master
+	if master == nil {
+		master, err = postfixconf.ParseMasterBytes("(stock master.cf)", []byte(stockMaster))
+		if err != nil {
+			return err
+		}
+	}
+	for _, svc := range master.Services {
+		if svc.Type != "inet" || svc.Command != "smtpd" {
+			continue
+		}
+		view := l.postfix.Service(svc)
+		opts, err := smtpdOptions(view, svc)
+		if err != nil {
+			return fmt.Errorf("master.cf service %s (%s): %w", svc.Name, svc.Pos, err)
+		}
+		opts.Logger = s.log
+		auth := checker
+		if opts.SASLEnable && auth == nil {
+			s.log.Warnf("master", "%s: service %s: smtpd_sasl_auth_enable = yes, but this process runs no Dovecot passdb and the auth client to another server is not supported yet; AUTH is off", svc.Pos, svc.Name)
+			opts.SASLEnable = false
+		}
+		srv, err := smtpd.New(opts, s.queue, addrs, auth)
+		if err != nil {
+			return fmt.Errorf("master.cf service %s (%s): %w", svc.Name, svc.Pos, err)
+		}
+		eps, err := inetEndpoints(view, svc)
+		if err != nil {
+			return err
+		}
+		for _, e := range eps {
+			gen.bindings = append(gen.bindings, binding{name: "smtpd " + svc.Name, svc: srv, endpoint: e})
+		}
+	}
+	return nil
+}

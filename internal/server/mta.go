@@ -1,0 +1,484 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"postcote/internal/config/postfixconf"
+	"postcote/internal/rewrite"
+	"postcote/internal/smtpd"
+)
+
+// domainsFrom reads the address-class domain lists of main.cf.
+func domainsFrom(m *postfixconf.Main) (*rewrite.Domains, error) {
+	list := func(name string, sub bool) (*rewrite.DomainList, error) {
+		elems, err := m.ListWithFiles(name)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, e := range elems {
+			if strings.Contains(e, ":") {
+				// A lookup table as a domain list (guide 001's
+				// virtual_alias_domains = ldap:…) needs the table layer.
+				continue
+			}
+			names = append(names, e)
+		}
+		return rewrite.NewDomainList(names, sub), nil
+	}
+	var d rewrite.Domains
+	var err error
+	if d.Local, err = list("mydestination", false); err != nil {
+		return nil, err
+	}
+	if d.VirtualAlias, err = list("virtual_alias_domains", false); err != nil {
+		return nil, err
+	}
+	if d.VirtualMailbox, err = list("virtual_mailbox_domains", false); err != nil {
+		return nil, err
+	}
+	if d.Relay, err = list("relay_domains", true); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// myNetworks returns mynetworks, or the networks mynetworks_style names
+// when mynetworks is not set.
+func myNetworks(m *postfixconf.Main) ([]netip.Prefix, error) {
+	if m.IsSet("mynetworks") {
+		elems, err := m.ListWithFiles("mynetworks")
+		if err != nil {
+			return nil, err
+		}
+		var out []netip.Prefix
+		for _, e := range elems {
+			p, err := parseNetwork(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: mynetworks: %w", m.Pos("mynetworks"), err)
+			}
+			out = append(out, p)
+		}
+		return out, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("mynetworks_style: list interfaces: %w", err)
+	}
+	style := m.Get("mynetworks_style")
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ipn.IP)
+		ip = ip.Unmap()
+		bits := ip.BitLen()
+		if style == "subnet" || style == "class" {
+			bits, _ = ipn.Mask.Size()
+			if style == "class" && ip.Is4() {
+				// Postfix: the class A/B/C network of each interface.
+				switch b := ip.As4()[0]; {
+				case b < 128:
+					bits = 8
+				case b < 192:
+					bits = 16
+				default:
+					bits = 24
+				}
+			}
+		}
+		out = append(out, netip.PrefixFrom(ip, bits).Masked())
+	}
+	return out, nil
+}
+
+// parseNetwork reads a mynetworks element: "10.0.0.0/8", "1.2.3.4",
+// "[::1]/128", "[2001:db8::]/48", "!…" is not supported.
+func parseNetwork(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	bits := -1
+	if i := strings.LastIndexByte(s, '/'); i >= 0 && !strings.HasSuffix(s[:i], ":") {
+		n, err := strconv.Atoi(s[i+1:])
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("bad network %q", s)
+		}
+		bits, s = n, s[:i]
+	}
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("bad network %q: want address/bits, IPv6 in brackets", s)
+	}
+	if ip.Is4In6() && bits >= 96 {
+		ip, bits = ip.Unmap(), bits-96
+	}
+	if bits < 0 {
+		bits = ip.BitLen()
+	}
+	if bits > ip.BitLen() {
+		return netip.Prefix{}, fmt.Errorf("bad network %q: /%d is too long", s, bits)
+	}
+	return netip.PrefixFrom(ip, bits).Masked(), nil
+}
+
+// tlsServerConfig loads the certificate and key files; nil when none is
+// configured.
+func tlsServerConfig(certFile, keyFile, protocols string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if keyFile == "" {
+		keyFile = certFile // Postfix allows the key in the certificate file
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate %s with key %s: %w", certFile, keyFile, err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if protocols != "" {
+		minVer, err := minTLSVersion(protocols)
+		if err != nil {
+			return nil, err
+		}
+		cfg.MinVersion = minVer
+	}
+	return cfg, nil
+}
+
+// minTLSVersion reads a Postfix protocol list ("!SSLv2, !SSLv3",
+// ">=TLSv1.2", "TLSv1.2 TLSv1.3") or a Dovecot ssl_min_protocol value and
+// returns the lowest version it allows, never below TLS 1.0.
+func minTLSVersion(spec string) (uint16, error) {
+	versions := map[string]uint16{"TLSv1": tls.VersionTLS10, "TLSv1.1": tls.VersionTLS11, "TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13}
+	lowest := uint16(tls.VersionTLS10)
+	excluded := map[uint16]bool{}
+	var listed []uint16
+	for _, f := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == ' ' || r == ':' || r == '\t' }) {
+		switch {
+		case strings.HasPrefix(f, ">="):
+			v, ok := versions[f[2:]]
+			if !ok {
+				return 0, fmt.Errorf("TLS protocols %q: unknown version %q", spec, f[2:])
+			}
+			lowest = v
+		case strings.HasPrefix(f, "!"):
+			if v, ok := versions[f[1:]]; ok {
+				excluded[v] = true
+			} else if f[1:] != "SSLv2" && f[1:] != "SSLv3" {
+				return 0, fmt.Errorf("TLS protocols %q: unknown version %q", spec, f[1:])
+			}
+		case f == "SSLv2" || f == "SSLv3":
+		default:
+			v, ok := versions[f]
+			if !ok {
+				return 0, fmt.Errorf("TLS protocols %q: unknown version %q", spec, f)
+			}
+			listed = append(listed, v)
+		}
+	}
+	if len(listed) > 0 {
+		lowest = tls.VersionTLS13
+		for _, v := range listed {
+			if v < lowest {
+				lowest = v
+			}
+		}
+	}
+	for excluded[lowest] && lowest < tls.VersionTLS13 {
+		lowest++
+	}
+	return lowest, nil
+}
+
+// inetEndpoints returns where an inet service of master.cf listens:
+// its own host, or every inet_interfaces address, for inet_protocols.
+func inetEndpoints(m *postfixconf.Main, svc *postfixconf.Service) ([]Endpoint, error) {
+	port := strconv.Itoa(svc.Port)
+	v4, v6 := true, true
+	switch protos := m.List("inet_protocols"); {
+	case len(protos) == 1 && protos[0] == "all":
+	default:
+		v4, v6 = false, false
+		for _, p := range protos {
+			switch p {
+			case "ipv4":
+				v4 = true
+			case "ipv6":
+				v6 = true
+			case "all":
+				v4, v6 = true, true
+			default:
+				return nil, fmt.Errorf("%s: inet_protocols: unknown protocol %q (want all, ipv4, ipv6)", m.Pos("inet_protocols"), p)
+			}
+		}
+	}
+	if svc.Host != "" {
+		return []Endpoint{{Network: "tcp", Address: net.JoinHostPort(strings.Trim(svc.Host, "[]"), port)}}, nil
+	}
+	var eps []Endpoint
+	for _, iface := range m.List("inet_interfaces") {
+		switch iface {
+		case "all":
+			switch {
+			case v4 && v6:
+				eps = append(eps, Endpoint{Network: "tcp", Address: ":" + port})
+			case v4:
+				eps = append(eps, Endpoint{Network: "tcp4", Address: "0.0.0.0:" + port})
+			case v6:
+				eps = append(eps, Endpoint{Network: "tcp6", Address: "[::]:" + port})
+			}
+		case "loopback-only", "localhost":
+			if v4 {
+				eps = append(eps, Endpoint{Network: "tcp4", Address: "127.0.0.1:" + port})
+			}
+			if v6 && hasIPv6Loopback() {
+				eps = append(eps, Endpoint{Network: "tcp6", Address: "[::1]:" + port})
+			}
+		default:
+			eps = append(eps, Endpoint{Network: "tcp", Address: net.JoinHostPort(strings.Trim(iface, "[]"), port)})
+		}
+	}
+	return eps, nil
+}
+
+func hasIPv6Loopback() bool {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// queueDir is where postcote keeps its queue: a folder of its own inside
+// Postfix's queue_directory, so a real Postfix spool beside it is never
+// touched.
+func queueDir(m *postfixconf.Main) string {
+	return filepath.Join(m.Get("queue_directory"), "postcote")
+}
+
+// addresses implements smtpd.Addresses over the address classes and the
+// mailbox role's users.
+type addresses struct {
+	domains   *rewrite.Domains
+	users     userChecker // nil when no mailbox role runs in this process
+	delimiter string
+	passwd    string // /etc/passwd, for local recipients
+}
+
+// userChecker tells whether a mailbox user exists.
+type userChecker interface {
+	UserExists(ctx context.Context, name string) (bool, error)
+}
+
+func (a *addresses) Classify(_ context.Context, domain string) (smtpd.Class, error) {
+	switch a.domains.Classify(domain) {
+	case rewrite.Local:
+		return smtpd.Local, nil
+	case rewrite.VirtualAlias:
+		return smtpd.VirtualAlias, nil
+	case rewrite.VirtualMailbox:
+		return smtpd.VirtualMailbox, nil
+	case rewrite.Relay:
+		return smtpd.Relay, nil
+	}
+	return smtpd.Other, nil
+}
+
+func (a *addresses) KnownRecipient(ctx context.Context, address string) (bool, error) {
+	local, domain := rewrite.SplitAddress(address)
+	switch a.domains.Classify(domain) {
+	case rewrite.VirtualMailbox:
+		if a.users == nil {
+			// No mailbox role here: like Postfix with an empty
+			// virtual_mailbox_maps, the next hop decides.
+			return true, nil
+		}
+		ok, err := a.users.UserExists(ctx, address)
+		if err != nil || ok || a.delimiter == "" {
+			return ok, err
+		}
+		if i := strings.IndexAny(local, a.delimiter); i > 0 {
+			return a.users.UserExists(ctx, local[:i]+"@"+domain)
+		}
+		return false, nil
+	case rewrite.Local:
+		// local_recipient_maps = unix:passwd.byname: a system user; and
+		// postmaster, which RFC 5321 4.5.1 requires.
+		if strings.EqualFold(local, "postmaster") {
+			return true, nil
+		}
+		if a.delimiter != "" {
+			if i := strings.IndexAny(local, a.delimiter); i > 0 {
+				local = local[:i]
+			}
+		}
+		return systemUserExists(a.passwd, local)
+	}
+	return true, nil
+}
+
+// systemUserExists looks name up in a passwd(5) file.
+func systemUserExists(passwd, name string) (bool, error) {
+	data, err := os.ReadFile(passwd)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", passwd, err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if n, _, ok := strings.Cut(line, ":"); ok && n == name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// smtpdOptions reads one smtpd service's settings from its view of
+// main.cf (with the service's -o overrides applied).
+func smtpdOptions(v *postfixconf.Main, svc *postfixconf.Service) (smtpd.Options, error) {
+	var o smtpd.Options
+	var errs []error
+	boolean := func(name string) bool {
+		b, err := v.Bool(name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return b
+	}
+	integer := func(name string) int {
+		n, err := v.Int(name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return n
+	}
+	o.Hostname = v.Get("myhostname")
+	o.Banner = v.Get("smtpd_banner")
+	o.ServiceName = serviceName(v, svc)
+	tlsCfg, err := tlsServerConfig(v.Get("smtpd_tls_cert_file"), v.Get("smtpd_tls_key_file"), v.Get("smtpd_tls_protocols"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", v.Pos("smtpd_tls_cert_file"), err))
+	}
+	o.TLS = tlsCfg
+	o.TLSLevel = v.Get("smtpd_tls_security_level")
+	if o.TLSLevel == "" {
+		// Postfix before 2.3 spelled it smtpd_use_tls / smtpd_enforce_tls.
+		switch {
+		case v.IsSet("smtpd_enforce_tls") && boolean("smtpd_enforce_tls"):
+			o.TLSLevel = smtpd.TLSEncrypt
+		case v.IsSet("smtpd_use_tls") && boolean("smtpd_use_tls"):
+			o.TLSLevel = smtpd.TLSMay
+		default:
+			o.TLSLevel = smtpd.TLSNone
+		}
+	}
+	if o.TLS == nil && o.TLSLevel != smtpd.TLSNone {
+		errs = append(errs, fmt.Errorf("%s: smtpd_tls_security_level = %s needs smtpd_tls_cert_file and smtpd_tls_key_file", v.Pos("smtpd_tls_security_level"), o.TLSLevel))
+	}
+	o.WrapperMode = boolean("smtpd_tls_wrappermode")
+	o.ReceivedHeaderTLS = boolean("smtpd_tls_received_header")
+	o.SASLEnable = boolean("smtpd_sasl_auth_enable")
+	// Secure by default (DESIGN.md): AUTH only over TLS unless main.cf
+	// says smtpd_tls_auth_only = no explicitly; without any TLS the
+	// setting cannot apply.
+	o.TLSAuthOnly = o.TLS != nil && (!v.IsSet("smtpd_tls_auth_only") || boolean("smtpd_tls_auth_only"))
+	o.BrokenSASLAuthClients = boolean("broken_sasl_auth_clients")
+	o.SASLAuthenticatedHeader = boolean("smtpd_sasl_authenticated_header")
+	size, err := v.Size("message_size_limit")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.MessageSizeLimit = size
+	if size == 0 {
+		o.MessageSizeLimit = -1 // Postfix: 0 means no limit
+	}
+	o.RecipientLimit = integer("smtpd_recipient_limit")
+	o.MaxLineLength = integer("line_length_limit")
+	if d, err := v.Duration("smtpd_timeout"); err == nil {
+		o.Timeouts.Command = d
+	} else {
+		errs = append(errs, err)
+	}
+	o.HardErrorLimit = integer("smtpd_hard_error_limit")
+	o.SoftErrorLimit = integer("smtpd_soft_error_limit")
+	if d, err := v.Duration("smtpd_error_sleep_time"); err == nil {
+		o.ErrorSleepTime = d
+		if d == 0 {
+			o.ErrorSleepTime = -1
+		}
+	} else {
+		errs = append(errs, err)
+	}
+	o.HeloRequired = boolean("smtpd_helo_required")
+	o.DisableVRFY = boolean("disable_vrfy_command")
+	nets, err := myNetworks(v)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.MyNetworks = nets
+	restrictions := func(name string) []string {
+		if !v.IsSet(name) {
+			return nil
+		}
+		return append([]string{}, v.List(name)...)
+	}
+	o.ClientRestrictions = restrictions("smtpd_client_restrictions")
+	o.HeloRestrictions = restrictions("smtpd_helo_restrictions")
+	o.SenderRestrictions = restrictions("smtpd_sender_restrictions")
+	o.RelayRestrictions = restrictions("smtpd_relay_restrictions")
+	if o.RelayRestrictions == nil {
+		o.RelayRestrictions = append([]string{}, v.List("smtpd_relay_restrictions")...)
+	}
+	o.RecipientRestrictions = restrictions("smtpd_recipient_restrictions")
+	o.NoDelayReject = !boolean("smtpd_delay_reject")
+	o.MaxConnections = svc.MaxProc
+	if o.MaxConnections < 0 {
+		o.MaxConnections = integer("default_process_limit")
+	}
+	if len(errs) > 0 {
+		return o, joinErrors(errs)
+	}
+	return o, nil
+}
+
+// serviceName is the service's name for logs: syslog_name's part after
+// "postfix/" when set (submission, submissions), else the master.cf name.
+func serviceName(v *postfixconf.Main, svc *postfixconf.Service) string {
+	if name := v.Get("syslog_name"); v.Overridden("syslog_name") {
+		if _, after, ok := strings.Cut(name, "/"); ok && after != "" {
+			return after
+		}
+	}
+	name := svc.Name
+	if i := strings.LastIndexByte(name, ':'); i >= 0 {
+		name = name[i+1:]
+	}
+	switch name {
+	case "submission", "587":
+		return "submission"
+	case "submissions", "smtps", "465":
+		return "submissions"
+	}
+	// Postfix logs every other smtpd as postfix/smtpd.
+	return "smtp"
+}
+
+func joinErrors(errs []error) error {
+	var b strings.Builder
+	for i, e := range errs {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(e.Error())
+	}
+	return fmt.Errorf("%s", b.String())
+}
