@@ -122,7 +122,7 @@ func (a *account) List(ctx context.Context) ([]MailboxInfo, error) {
 			info.Attributes = append(info.Attributes, `\HasNoChildren`)
 		}
 		if u := uses[n]; u != "" && exists[n] {
-			info.Attributes = append(info.Attributes, u)
+			info.Attributes = append(info.Attributes, strings.Split(u, ",")...)
 		}
 		out = append(out, info)
 	}
@@ -144,11 +144,9 @@ func (a *account) Create(ctx context.Context, name string, specialUse string) er
 	if strings.HasSuffix(name, "/") && len(name) > 1 {
 		name = name[:len(name)-1]
 	}
-	use := ""
-	if specialUse != "" {
-		if use = canonicalSpecialUse(specialUse); use == "" {
-			return fmt.Errorf("create %s: unsupported special-use attribute %q", name, specialUse)
-		}
+	use, err := canonicalSpecialUses(specialUse)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
 	}
 	bp, err := a.box(name)
 	if err != nil {
@@ -177,32 +175,22 @@ func (a *account) setSpecialUse(ctx context.Context, name, use string) error {
 }
 
 // makeMailbox creates the Maildir of bp with a fresh dovecot-uidlist.
+// Creators racing for the same name all succeed in making the parts; the
+// one whose mkdir of cur/ fails gets ErrMailboxExists. An existing
+// dovecot-uidlist is never replaced, so a mailbox never changes
+// UIDVALIDITY under a delivery.
 func (a *account) makeMailbox(ctx context.Context, bp boxPaths) error {
-	if err := a.own.mkdirAll(filepath.Dir(bp.Dir)); err != nil {
-		return fmt.Errorf("create %s: %w", bp.Name, err)
-	}
-	if err := os.Mkdir(bp.Dir, 0o700); err != nil {
-		if !errors.Is(err, fs.ErrExist) || a.loc.Layout == LayoutMaildirPP {
-			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("create %s: %w", bp.Name, ErrMailboxExists)
-			}
-			return fmt.Errorf("create %s: %w", bp.Name, err)
-		}
-	} else if err := a.own.chown(bp.Dir); err != nil {
-		return err
-	}
-	// cur/ is the mark of a mailbox; make it last so a half-made one is
-	// not listed, and use it to settle a race between two creators.
+	fail := func(err error) error { return fmt.Errorf("create %s: %w", bp.Name, err) }
 	for _, sub := range []string{"new", "tmp"} {
 		if err := a.own.mkdirAll(filepath.Join(bp.Dir, sub)); err != nil {
-			return fmt.Errorf("create %s: %w", bp.Name, err)
+			return fail(err)
 		}
 	}
 	if a.loc.Layout == LayoutMaildirPP {
 		mf := filepath.Join(bp.Dir, "maildirfolder")
 		f, err := os.OpenFile(mf, os.O_WRONLY|os.O_CREATE, 0o600)
 		if err != nil {
-			return fmt.Errorf("create %s: %w", bp.Name, err)
+			return fail(err)
 		}
 		f.Close()
 		if err := a.own.chown(mf); err != nil {
@@ -210,21 +198,33 @@ func (a *account) makeMailbox(ctx context.Context, bp boxPaths) error {
 		}
 	}
 	if err := a.own.mkdirAll(bp.Control); err != nil {
-		return fmt.Errorf("create %s: %w", bp.Name, err)
+		return fail(err)
 	}
-	uv, err := allocUIDValidity(ctx, a.loc.controlRoot(), a.own)
+	ulPath := filepath.Join(bp.Control, uidListName)
+	l, err := lockFile(ctx, ulPath, a.own)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", bp.Name, err)
+		return fail(err)
 	}
-	ul := &uidList{UIDValidity: uv, NextUID: 1, GUID: newGUID()}
-	if err := writeFileLocked(ctx, filepath.Join(bp.Control, uidListName), ul.marshal(), a.own); err != nil {
-		return fmt.Errorf("create %s: %w", bp.Name, err)
+	if _, err := os.Stat(ulPath); err == nil {
+		l.unlock()
+	} else {
+		uv, err := allocUIDValidity(ctx, a.loc.controlRoot(), a.own)
+		if err != nil {
+			l.unlock()
+			return fail(err)
+		}
+		ul := &uidList{UIDValidity: uv, NextUID: 1, GUID: newGUID()}
+		if err := l.replace(ul.marshal(), true); err != nil {
+			return fail(err)
+		}
 	}
+	// cur/ is the mark of a mailbox: made last, so a half-made one is
+	// not listed.
 	if err := os.Mkdir(filepath.Join(bp.Dir, "cur"), 0o700); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("create %s: %w", bp.Name, ErrMailboxExists)
+			return fail(ErrMailboxExists)
 		}
-		return fmt.Errorf("create %s: %w", bp.Name, err)
+		return fail(err)
 	}
 	if err := a.own.chown(filepath.Join(bp.Dir, "cur")); err != nil {
 		return err
@@ -434,7 +434,7 @@ func (a *account) Select(ctx context.Context, name string, readOnly bool) (Mailb
 // `mailbox NAME { special_use = \Sent auto = subscribe }`.
 type AutoMailbox struct {
 	Name       string
-	SpecialUse string // e.g. `\Sent`; "" for none
+	SpecialUse string // e.g. `\Sent`, or a space-separated list; "" for none
 	Auto       string // "create", "subscribe" or "no"
 }
 
@@ -459,9 +459,9 @@ func EnsureMailboxes(ctx context.Context, acct Account, boxes []AutoMailbox) err
 			return fmt.Errorf("mailbox %s: bad auto value %q (create, subscribe or no)", b.Name, b.Auto)
 		}
 		if b.SpecialUse != "" && a != nil {
-			use := canonicalSpecialUse(b.SpecialUse)
-			if use == "" {
-				return fmt.Errorf("mailbox %s: unsupported special_use %q", b.Name, b.SpecialUse)
+			use, err := canonicalSpecialUses(b.SpecialUse)
+			if err != nil {
+				return fmt.Errorf("mailbox %s: %w", b.Name, err)
 			}
 			bp, err := a.box(b.Name)
 			if err != nil {

@@ -3,7 +3,9 @@ package mailstore
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -134,7 +136,33 @@ func canonicalSpecialUse(attr string) string {
 	return ""
 }
 
-func validSpecialUse(attr string) bool { return canonicalSpecialUse(attr) != "" }
+// validSpecialUse checks the attribute field of postcote-specialuse:
+// one or more attributes joined by ",".
+func validSpecialUse(attr string) bool {
+	for _, a := range strings.Split(attr, ",") {
+		if canonicalSpecialUse(a) == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalSpecialUses parses a space-separated list of special-use
+// attributes, as Dovecot's special_use setting allows, and returns them
+// joined by ",", or an error naming one it does not know.
+func canonicalSpecialUses(list string) (string, error) {
+	var out []string
+	for _, a := range strings.Fields(list) {
+		c := canonicalSpecialUse(a)
+		if c == "" {
+			return "", fmt.Errorf("unsupported special-use attribute %q", a)
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return strings.Join(out, ","), nil
+}
 
 func (a *account) specialUses() (map[string]string, error) {
 	data, err := readFile(filepath.Join(a.loc.controlRoot(), specialUseName))

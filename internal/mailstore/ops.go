@@ -269,9 +269,21 @@ func (v *view) Copy(ctx context.Context, uids []uint32, dest string) (uint32, []
 	var reqs []*saveReq
 	var srcUIDs []uint32
 	fail := func(err error) (uint32, []uint32, []uint32, error) {
+		// COPY is all or nothing (RFC 9051 6.4.7): take back what was
+		// placed but not yet given a UID.
+		for _, r := range reqs {
+			if r.inNew {
+				os.Remove(filepath.Join(dmb.paths.Dir, "new", r.name))
+			} else {
+				os.Remove(filepath.Join(dmb.paths.Dir, "cur", r.name))
+			}
+		}
 		return 0, nil, nil, err
 	}
 	for _, sm := range srcs {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
 		kl, err := dmb.lettersFor(ctx, sm.keywords)
 		if err != nil {
 			return fail(err)
