@@ -115,7 +115,9 @@ func (q *Queue) writeBatch(batch []*request) error {
 	now := q.now()
 	var removedLarge []ID
 	q.mu.Lock()
-	q.fsyncs++
+	if len(buf) > 0 {
+		q.fsyncs++
+	}
 	q.seginfo(q.segNum).size = q.segSize
 	for _, p := range recs {
 		if p.rec.typ == recRemove {
@@ -178,6 +180,7 @@ func (q *Queue) rotate() error {
 	}
 	q.seg, q.segNum, q.segSize = f, n, 0
 	q.mu.Lock()
+	q.fsyncs++
 	q.seginfo(n)
 	q.mu.Unlock()
 	return nil

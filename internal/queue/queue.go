@@ -126,7 +126,7 @@ type Queue struct {
 	segSize int64
 	batch   []byte
 	salvage bool  // damaged segments found at Open: copy their messages out
-	fsyncs  int64 // counted for benchmarks; read with mu held
+	fsyncs  int64 // file and directory syncs by the committer, for benchmarks; under mu
 
 	mu      sync.Mutex
 	closed  bool
