@@ -27,10 +27,15 @@ const dovecotIMAP = "/usr/lib/dovecot/imap"
 type dovecotEnv struct {
 	dir      string // Dovecot's config and state
 	maildir  string
+	opts     string // mail_location options
 	uid, gid int
 }
 
-func newDovecotEnv(t *testing.T) *dovecotEnv {
+func newDovecotEnv(t *testing.T) *dovecotEnv { return newDovecotEnvOpts(t, "") }
+
+// newDovecotEnvOpts sets up Dovecot with extra mail_location options such
+// as ":LAYOUT=fs".
+func newDovecotEnvOpts(t *testing.T, opts string) *dovecotEnv {
 	t.Helper()
 	if _, err := os.Stat(dovecotIMAP); err != nil {
 		t.Skip("Dovecot not installed (apt-get install dovecot-imapd)")
@@ -49,8 +54,8 @@ func newDovecotEnv(t *testing.T) *dovecotEnv {
 	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
 		os.Chmod(d, 0o755)
 	}
-	env := &dovecotEnv{dir: dir, maildir: filepath.Join(dir, "Maildir"), uid: uid, gid: gid}
-	conf := fmt.Sprintf(`mail_location = maildir:%s
+	env := &dovecotEnv{dir: dir, maildir: filepath.Join(dir, "Maildir"), opts: opts, uid: uid, gid: gid}
+	conf := fmt.Sprintf(`mail_location = maildir:%s`+opts+`
 base_dir = %s/run
 state_dir = %s/state
 log_path = /dev/stderr
@@ -67,7 +72,7 @@ namespace inbox {
 }
 
 func (e *dovecotEnv) user() User {
-	return User{Name: "nobody", Home: e.dir, MailLocation: "maildir:" + e.maildir, UID: e.uid, GID: e.gid}
+	return User{Name: "nobody", Home: e.dir, MailLocation: "maildir:" + e.maildir + e.opts, UID: e.uid, GID: e.gid}
 }
 
 // run sends an IMAP script to Dovecot and returns its answer.
@@ -103,7 +108,13 @@ func mustContain(t *testing.T, out string, want ...string) {
 // and agrees on UIDs, flags, keywords, folders and subscriptions; then
 // Dovecot changes it and postcote sees the changes.
 func TestDovecotInterop(t *testing.T) {
-	env := newDovecotEnv(t)
+	for _, opts := range []string{"", ":LAYOUT=fs", ":LAYOUT=fs:DIRNAME=mAildir:CONTROL=~/control"} {
+		t.Run("maildir"+opts, func(t *testing.T) { testDovecotInterop(t, opts) })
+	}
+}
+
+func testDovecotInterop(t *testing.T, opts string) {
+	env := newDovecotEnvOpts(t, opts)
 	ctx := context.Background()
 	s := NewStore(Options{Hostname: "pc.example"})
 	u := env.user()
@@ -140,7 +151,13 @@ func TestDovecotInterop(t *testing.T) {
 	uv := mb.UIDValidity()
 
 	// Files postcote made belong to the user.
-	st, err := os.Stat(filepath.Join(env.maildir, ".Sent", "cur"))
+	sentDir := filepath.Join(env.maildir, ".Sent")
+	if strings.Contains(opts, "DIRNAME") {
+		sentDir = filepath.Join(env.maildir, "Sent", "mAildir")
+	} else if strings.Contains(opts, "fs") {
+		sentDir = filepath.Join(env.maildir, "Sent")
+	}
+	st, err := os.Stat(filepath.Join(sentDir, "cur"))
 	if err != nil {
 		t.Fatal(err)
 	}
