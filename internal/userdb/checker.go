@@ -28,6 +28,10 @@ const maxUsernameLen = 255
 // CheckerOptions are the auth settings of dovecot.conf the Checker obeys.
 type CheckerOptions struct {
 	Log *maillog.Logger
+	// Verbose is auth_verbose: log every failed login and its reason
+	// (unknown user, password mismatch, nologin). Errors are always
+	// logged.
+	Verbose bool
 
 	UsernameFormat string // auth_username_format; "%Lu" by default
 	UsernameChars  string // auth_username_chars; "" allows every byte but NUL
@@ -209,7 +213,7 @@ func (c *Checker) Authenticate(ctx context.Context, sreq sasl.Request) (AuthResu
 	lip, lport := addrParts(sreq.Local)
 	user, err := c.normalizeUser(sreq.User)
 	if err != nil {
-		c.log("auth(%s,%s): %v", logUser(sreq.User), rip, err)
+		c.verbose("auth(%s,%s): %v", logUser(sreq.User), rip, err)
 		return AuthResult{}, c.failed(ctx, rip, "", sasl.ErrAuthFailed)
 	}
 	req := Request{
@@ -232,20 +236,20 @@ func (c *Checker) Authenticate(ctx context.Context, sreq sasl.Request) (AuthResu
 		}
 		switch res.Status {
 		case PassUnknownUser:
-			c.log("%s(%s,%s): unknown user", dbName(db, "passdb", i), logUser(user), rip)
+			c.verbose("%s(%s,%s): unknown user", dbName(db, "passdb", i), logUser(user), rip)
 			continue
 		case PassMismatch:
-			c.log("%s(%s,%s): %s", dbName(db, "passdb", i), logUser(user), rip, res.Reason)
+			c.verbose("%s(%s,%s): %s", dbName(db, "passdb", i), logUser(user), rip, res.Reason)
 			continue
 		}
 		// PassOK.
 		if err := checkAllowNets(res.Fields, rip); err != nil {
-			c.log("%s(%s,%s): %v", dbName(db, "passdb", i), logUser(user), rip, err)
+			c.verbose("%s(%s,%s): %v", dbName(db, "passdb", i), logUser(user), rip, err)
 			return AuthResult{}, c.failed(ctx, rip, user, &LoginRefusedError{Reason: "allow_nets check failed"})
 		}
 		if res.Fields.Has("nologin") {
 			reason := res.Fields.Value("reason")
-			c.log("%s(%s,%s): login refused by nologin (reason: %q)", dbName(db, "passdb", i), logUser(user), rip, reason)
+			c.verbose("%s(%s,%s): login refused by nologin (reason: %q)", dbName(db, "passdb", i), logUser(user), rip, reason)
 			// Delayed like any failure, so the reply's timing does not
 			// tell that the password was right.
 			return AuthResult{}, c.failed(ctx, rip, user, &LoginRefusedError{Reason: reason})
@@ -354,6 +358,13 @@ func (c *Checker) log(format string, args ...any) {
 	c.opts.Log.Printf("auth", format, args...)
 }
 
+// verbose logs a line only with auth_verbose.
+func (c *Checker) verbose(format string, args ...any) {
+	if c.opts.Verbose {
+		c.log(format, args...)
+	}
+}
+
 // UserInfo is a userdb answer in the mail store's terms, with all fields.
 type UserInfo struct {
 	mailstore.User
@@ -368,7 +379,7 @@ type UserInfo struct {
 func (c *Checker) LookupUser(ctx context.Context, service, name string) (UserInfo, bool, error) {
 	user, err := c.normalizeUser(name)
 	if err != nil {
-		c.log("userdb(%s): %v", logUser(name), err)
+		c.verbose("userdb(%s): %v", logUser(name), err)
 		return UserInfo{}, false, nil
 	}
 	req := Request{User: user, OrigUser: name, Service: service}

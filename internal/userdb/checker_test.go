@@ -78,6 +78,7 @@ func testChecker(t *testing.T, passdbs []PassDB, userdbs []UserDB) (*Checker, *f
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	co := DefaultCheckerOptions()
 	co.Log = opts.Log
+	co.Verbose = true
 	co.IDs = testIDs
 	co.FailureDelay = 0
 	co.Now = clock.Now
@@ -139,8 +140,14 @@ func TestCheckPassword(t *testing.T) {
 	if !errors.As(err, &refused) || refused.Reason != "Moved" {
 		t.Errorf("nologin: %v", err)
 	}
-	if strings.Contains(logBuf.String(), "info-pw") || strings.Contains(logBuf.String(), "Secret pw") {
-		t.Errorf("log mentions a password:\n%s", logBuf.String())
+	log := logBuf.String()
+	for _, want := range []string{"passwd-file(info@example.jp,192.0.2.10): password mismatch", "passwd-file(nobody@example.jp,192.0.2.10): unknown user", "login refused by nologin"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("auth_verbose log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "info-pw") || strings.Contains(log, "Secret pw") || strings.Contains(log, "wrong") {
+		t.Errorf("log mentions a password:\n%s", log)
 	}
 }
 

@@ -106,8 +106,11 @@ var ErrNotSupported = errors.New("not yet supported by postcote")
 
 // Options are the settings drivers share.
 type Options struct {
-	// Log receives error and info lines ("auth" program); nil discards.
+	// Log receives error lines ("auth" program); nil discards.
 	Log *maillog.Logger
+	// Verbose is auth_verbose: also log info lines (missing per-domain
+	// passwd-file, ...).
+	Verbose bool
 	// DefaultPassScheme is the global default_pass_scheme; a driver's own
 	// scheme= wins. "" means CRYPT.
 	DefaultPassScheme string
@@ -134,6 +137,12 @@ func (o Options) ids() IDResolver {
 
 func (o Options) logf(format string, args ...any) {
 	o.Log.Printf("auth", format, args...)
+}
+
+func (o Options) verbosef(format string, args ...any) {
+	if o.Verbose {
+		o.logf(format, args...)
+	}
 }
 
 // NewPassDB builds a passdb from a "passdb { driver = ... args = ... }"

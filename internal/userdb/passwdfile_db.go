@@ -154,14 +154,14 @@ func (db *passwdFileDB) entry(ctx context.Context, req Request) (*Entry, error) 
 	}
 	f, err := db.fileFor(req)
 	if err != nil {
-		db.opts.logf("passwd-file(%s,%s): no passwd file: %v", logUser(req.User), req.RemoteIP, err)
+		db.opts.verbosef("passwd-file(%s,%s): no passwd file: %v", logUser(req.User), req.RemoteIP, err)
 		return nil, nil
 	}
 	users, _, err := f.sync()
 	if err != nil {
 		if db.hasVars && errors.Is(err, errNoFile) {
 			// With variables a missing file just means an unknown user.
-			db.opts.logf("passwd-file(%s,%s): no passwd file: %s", logUser(req.User), req.RemoteIP, f.path)
+			db.opts.verbosef("passwd-file(%s,%s): no passwd file: %s", logUser(req.User), req.RemoteIP, f.path)
 			return nil, nil
 		}
 		db.opts.logf("Error: %v", err)
