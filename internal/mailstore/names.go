@@ -1,11 +1,13 @@
 package mailstore
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -22,7 +24,9 @@ type boxPaths struct {
 }
 
 // normalizeName checks a mailbox name from a client and returns it with
-// INBOX spelled canonically, and its components. Names can never leave
+// INBOX spelled canonically, and its components. ASCII names are taken
+// as modified UTF-7, as IMAP sends them; a name with non-ASCII UTF-8 is
+// encoded to modified UTF-7. Names can never leave
 // the mail root: empty components, ".", "..", NUL, control characters and
 // invalid UTF-8 are refused with ErrBadName.
 func normalizeName(name, layout, dirName string) (string, []string, error) {
@@ -32,6 +36,17 @@ func normalizeName(name, layout, dirName string) (string, []string, error) {
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f {
 			return "", nil, fmt.Errorf("%w: control character in %q", ErrBadName, name)
+		}
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 0x80 {
+			// UTF-8 (IMAP4rev2, Sieve fileinto, LMTP): store the name the
+			// way IMAP4rev1 shows it and Dovecot keeps it on disk.
+			name = utf8ToMUTF7(name)
+			if len(name) > maxNameLen {
+				return "", nil, fmt.Errorf("%w: name too long", ErrBadName)
+			}
+			break
 		}
 	}
 	parts := strings.Split(name, "/")
@@ -50,6 +65,44 @@ func normalizeName(name, layout, dirName string) (string, []string, error) {
 		}
 	}
 	return strings.Join(parts, "/"), parts, nil
+}
+
+// mutf7 is the modified base64 of RFC 3501 5.1.3 ("," for "/").
+var mutf7 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").WithPadding(base64.NoPadding)
+
+// utf8ToMUTF7 encodes a UTF-8 mailbox name in modified UTF-7 (RFC 3501
+// 5.1.3): printable ASCII stands for itself, "&" is "&-", anything else is
+// "&" + modified base64 of UTF-16 + "-".
+func utf8ToMUTF7(s string) string {
+	var b strings.Builder
+	var run []uint16
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		buf := make([]byte, 2*len(run))
+		for i, u := range run {
+			buf[2*i], buf[2*i+1] = byte(u>>8), byte(u)
+		}
+		b.WriteByte('&')
+		b.WriteString(mutf7.EncodeToString(buf))
+		b.WriteByte('-')
+		run = run[:0]
+	}
+	for _, r := range s {
+		if r >= 0x20 && r <= 0x7e {
+			flush()
+			if r == '&' {
+				b.WriteString("&-")
+			} else {
+				b.WriteRune(r)
+			}
+			continue
+		}
+		run = append(run, utf16.Encode([]rune{r})...)
+	}
+	flush()
+	return b.String()
 }
 
 // paths returns where the mailbox name lives. name must be normalized.
