@@ -308,7 +308,7 @@ func xtextDecode(s string) string {
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] == '+' && i+2 < len(s)+0 && i+2 <= len(s)-1 {
+		if s[i] == '+' && i+2 < len(s) {
 			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
 				b.WriteByte(byte(v))
 				i += 2

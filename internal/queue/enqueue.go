@@ -20,7 +20,13 @@ func (q *Queue) Enqueue(ctx context.Context, env *Envelope, content io.Reader) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if len(env.Recipients) == 0 {
+	pending := 0
+	for i := range env.Recipients {
+		if env.Recipients[i].Status == Pending {
+			pending++
+		}
+	}
+	if pending == 0 {
 		return fmt.Errorf("queue: enqueue: %w", ErrNoRecipients)
 	}
 	if env.ID == "" {

@@ -121,12 +121,13 @@ type Queue struct {
 	committerDone chan struct{}
 
 	// Owned by the committer goroutine (and Open before it starts).
-	seg     *os.File
-	segNum  uint64
-	segSize int64
-	batch   []byte
-	salvage bool  // damaged segments found at Open: copy their messages out
-	fsyncs  int64 // file and directory syncs by the committer, for benchmarks; under mu
+	seg      *os.File
+	segNum   uint64
+	segSize  int64
+	batch    []byte
+	salvage  bool  // damaged segments found at Open: copy their messages out
+	readOnly bool  // Snapshot: read the spool, change nothing
+	fsyncs   int64 // file and directory syncs by the committer, for benchmarks; under mu
 
 	mu      sync.Mutex
 	closed  bool
@@ -218,7 +219,43 @@ func Open(dir string, opts Options) (*Queue, error) {
 			return nil, fmt.Errorf("open queue %s: salvage damaged segments: %w", dir, err)
 		}
 	}
+	// A crash between a message's last results and its removal record
+	// leaves it with nothing to do: finish it now.
+	var finished []pending
+	q.mu.Lock()
+	for id, e := range q.msgs {
+		if len(e.pendingRcpts()) == 0 {
+			finished = append(finished, pending{data: encodeSimple(recRemove, id), rec: &record{typ: recRemove, id: id},
+				logs: []logLine{{"qmgr", fmt.Sprintf("%s: removed", id)}}})
+		}
+	}
+	q.mu.Unlock()
+	if len(finished) > 0 {
+		if err := q.commit(context.Background(), finished); err != nil {
+			q.Close()
+			return nil, fmt.Errorf("open queue %s: remove finished messages: %w", dir, err)
+		}
+		for _, p := range finished {
+			q.logf(p.logs[0].program, "%s", p.logs[0].text)
+		}
+	}
 	return q, nil
+}
+
+// Snapshot lists the messages of the spool in dir without opening it for
+// writing, so it works while another process (the server) has it open:
+// what postqueue -p needs. Records being written at that moment may be
+// missed; messages in delivery show as active.
+func Snapshot(dir string, now time.Time) ([]Summary, error) {
+	q := &Queue{dir: dir, readOnly: true, msgs: make(map[ID]*entry), segs: make(map[uint64]*segInfo)}
+	q.opts.Now = func() time.Time { return now }
+	if _, err := os.Stat(q.spoolDir()); err != nil {
+		return nil, fmt.Errorf("read queue %s: %w", dir, err)
+	}
+	if err := q.recover(); err != nil {
+		return nil, fmt.Errorf("read queue %s: %w", dir, err)
+	}
+	return q.List(), nil
 }
 
 func (q *Queue) spoolDir() string       { return filepath.Join(q.dir, "spool") }
@@ -270,6 +307,9 @@ func (q *Queue) recover() error {
 			return err
 		}
 	}
+	if q.readOnly {
+		return nil
+	}
 	// Large files no record points to were written by an Enqueue that
 	// never committed; their messages were never acknowledged.
 	ents, err := os.ReadDir(q.largeDir())
@@ -306,7 +346,11 @@ func (q *Queue) recover() error {
 // tail is cut off; damage elsewhere marks the segment corrupt.
 func (q *Queue) replaySegment(n uint64, last bool) error {
 	path := q.segPath(n)
-	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
+	mode := os.O_RDWR
+	if q.readOnly {
+		mode = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, mode, 0o600)
 	if err != nil {
 		return err
 	}
@@ -333,6 +377,10 @@ func (q *Queue) replaySegment(n uint64, last bool) error {
 		return fmt.Errorf("replay %s: %w", path, err)
 	}
 	switch {
+	case q.readOnly:
+		// A snapshot of a live spool: the last record may be half
+		// written right now. Report what is complete.
+		return f.Close()
 	case res.damaged && last && !res.resumed:
 		// A torn final write: it was never acknowledged (the fsync that
 		// would have covered it did not return). Cut it off.

@@ -120,7 +120,11 @@ func (q *Queue) Run(ctx context.Context, agent Agent) error {
 			}
 			e.queued = false
 			rcpts := e.pendingRcpts()
-			if e.inflight || e.held || len(rcpts) == 0 || e.nextRetry.After(now) {
+			if e.inflight || e.held || len(rcpts) == 0 {
+				continue
+			}
+			if e.nextRetry.After(now) {
+				q.schedule(e, now) // its retry time moved: wait in the heap
 				continue
 			}
 			e.inflight = true
@@ -238,8 +242,20 @@ func (h *retryHeap) Pop() any {
 // deliver runs one delivery attempt and records its outcome.
 func (q *Queue) deliver(ctx context.Context, agent Agent, msg *Message, rcpts []int, enqueued, readyAt time.Time) {
 	start := q.now()
-	results := agent.Deliver(ctx, msg, rcpts)
+	results := q.callAgent(ctx, agent, msg, rcpts)
 	q.finish(msg, rcpts, results, attemptTimes{arrival: msg.Envelope.Arrival, enqueued: enqueued, ready: readyAt, start: start})
+}
+
+// callAgent runs the agent; a panic in it defers the recipients instead
+// of taking the whole server down.
+func (q *Queue) callAgent(ctx context.Context, agent Agent, msg *Message, rcpts []int) (results []Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			q.logf("qmgr", "warning: %s: delivery agent failed: %v", msg.ID, p)
+			results = nil // every recipient is deferred by finish
+		}
+	}()
+	return agent.Deliver(ctx, msg, rcpts)
 }
 
 type attemptTimes struct{ arrival, enqueued, ready, start time.Time }
