@@ -99,8 +99,16 @@ func TestGuides(t *testing.T) {
 			}
 			want(t, ul, "user", "postfix")
 			want(t, ul, "group", "postfix")
-			// An unchanged listener keeps its default.
-			want(t, c.Section("service", "pop3-login").Section("inet_listener", "pop3s"), "port", "0")
+			// An unchanged listener keeps Dovecot's built-in default.
+			want(t, c.Section("service", "pop3-login").Section("inet_listener", "pop3s"), "port", "995")
+			want(t, c.Section("service", "pop3-login").Section("inet_listener", "pop3s"), "ssl", "yes")
+			var buf bytes.Buffer
+			if err := c.WriteNonDefault(&buf); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(buf.String(), "  inet_listener imap {\n    port = 0\n  }\n") || strings.Contains(buf.String(), "pop3-login") {
+				t.Errorf("doveconf -n:\n%s", buf.String())
+			}
 			l, err := ParseLDAPFile("/etc/dovecot/dovecot-ldap.conf.ext", WithRoot("testdata/g001"))
 			if err != nil {
 				t.Fatal(err)

@@ -271,6 +271,9 @@ func (p *parser) line(line string, pos config.Pos) error {
 	if key == "" {
 		return config.Errorf(pos, "", "missing setting name before '='")
 	}
+	if key[0] == '}' {
+		return config.Errorf(pos, "", "garbage after '}': %q; put '}' alone on its line", truncate(line[1:]))
+	}
 	if key[0] == '!' {
 		return p.include(key, rest, pos)
 	}

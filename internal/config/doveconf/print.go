@@ -36,8 +36,8 @@ func writeSection(w io.Writer, s *Section, indent string) error {
 			continue
 		}
 		seen[st.Key] = true
-		if !free {
-			if info, ok := LookupSetting(s.scope(), st.Key); ok && info.Default == st.Value && st.File == "" {
+		if !free && st.File == "" {
+			if _, known := LookupSetting(s.scope(), st.Key); known && s.defaultOf(st.Key) == st.Value {
 				continue
 			}
 		}
@@ -59,17 +59,20 @@ func writeSection(w io.Writer, s *Section, indent string) error {
 			}
 			continue
 		}
+		// A section whose settings are all defaults is left out, as
+		// doveconf -n leaves out the stock, all-commented service blocks.
+		var body strings.Builder
+		if err := writeSection(&body, e.section, indent+"  "); err != nil {
+			return err
+		}
+		if body.Len() == 0 {
+			continue
+		}
 		head := e.section.Type
 		if e.section.Name != "" {
 			head += " " + quoteName(e.section.Name)
 		}
-		if _, err := fmt.Fprintf(w, "%s%s {\n", indent, head); err != nil {
-			return err
-		}
-		if err := writeSection(w, e.section, indent+"  "); err != nil {
-			return err
-		}
-		if _, err := fmt.Fprintf(w, "%s}\n", indent); err != nil {
+		if _, err := fmt.Fprintf(w, "%s%s {\n%s%s}\n", indent, head, body.String(), indent); err != nil {
 			return err
 		}
 	}

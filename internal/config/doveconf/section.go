@@ -1,6 +1,7 @@
 package doveconf
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,10 +114,61 @@ func (s *Section) GetDefault(key string) string {
 	if v, ok := s.Get(key); ok {
 		return v
 	}
+	return s.defaultOf(key)
+}
+
+// defaultOf returns the Dovecot default of key in this section: the
+// built-in listener defaults of Dovecot's stock services first
+// (service imap-login { inet_listener imaps { port = 993, ssl = yes }
+// } without any setting), then the registry.
+func (s *Section) defaultOf(key string) string {
+	if s.Type == "inet_listener" && s.Parent != nil && s.Parent.Type == "service" {
+		for _, l := range BuiltinListeners(s.Parent.Name) {
+			if l.Name != s.Name {
+				continue
+			}
+			switch key {
+			case "port":
+				return strconv.Itoa(l.Port)
+			case "ssl":
+				if l.SSL {
+					return "yes"
+				}
+				return "no"
+			}
+		}
+	}
 	if info, ok := LookupSetting(s.scope(), key); ok {
 		return info.Default
 	}
 	return ""
+}
+
+// BuiltinListener is an inet listener that a Dovecot service has by
+// default, without any configuration.
+type BuiltinListener struct {
+	Name string
+	Port int
+	SSL  bool // TLS from the first byte
+}
+
+// BuiltinListeners returns the inet listeners Dovecot 2.3 gives a stock
+// service (imap-login, pop3-login, submission-login,
+// managesieve-login); a configuration that never mentions the service
+// still has them, and "port = 0" in a listener of that name turns it
+// off.
+func BuiltinListeners(service string) []BuiltinListener {
+	switch service {
+	case "imap-login":
+		return []BuiltinListener{{"imap", 143, false}, {"imaps", 993, true}}
+	case "pop3-login":
+		return []BuiltinListener{{"pop3", 110, false}, {"pop3s", 995, true}}
+	case "submission-login":
+		return []BuiltinListener{{"submission", 587, false}}
+	case "managesieve-login":
+		return []BuiltinListener{{"sieve", 4190, false}}
+	}
+	return nil
 }
 
 // scope is the registry scope of the section's settings.

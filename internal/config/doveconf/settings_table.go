@@ -229,7 +229,7 @@ var settingTable = []SettingInfo{
 
 	// inet_listener { }, unix_listener { }, fifo_listener { }
 	{"inet_listener", "address", "", KindString, impl, "addresses to listen on; empty means listen", nil},
-	{"inet_listener", "port", "0", KindUint, impl, "TCP port; 0 turns the listener off", nil},
+	{"inet_listener", "port", "0", KindUint, impl, "TCP port; 0 turns the listener off (stock services have built-in ports: BuiltinListeners)", nil},
 	{"inet_listener", "ssl", "no", KindBool, impl, "TLS from the first byte (imaps, pop3s)", nil},
 	{"inet_listener", "haproxy", "no", KindBool, notYet, "expect the HAProxy protocol header", nil},
 	{"inet_listener", "reuse_port", "no", KindBool, ignored, "SO_REUSEPORT", nil},
