@@ -23,6 +23,7 @@ func BenchmarkSMTPAccept(b *testing.B) {
 		b.Run(fmt.Sprintf("sessions=%d", sessions), func(b *testing.B) {
 			opts := baseOptions()
 			opts.MaxConnections = sessions + 10
+			opts.ClientConnectionCountLimit = -1
 			ts := startServer(b, opts)
 			ts.queue.discard = true
 			var left atomic.Int64

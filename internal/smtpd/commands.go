@@ -87,6 +87,9 @@ func (s *session) cmdMAIL(ctx context.Context, arg string) Reply {
 	if s.tx != nil {
 		return Reply{503, "5.5.1", "Error: nested MAIL command"}
 	}
+	if r, over := s.mailRateExceeded(); over {
+		return r
+	}
 	path, params, err := parseMailArg(arg, "FROM")
 	if err == errPathSyntax {
 		return Reply{501, "5.1.7", "Bad sender address syntax"}
@@ -213,6 +216,9 @@ func (s *session) cmdRCPT(ctx context.Context, arg string) Reply {
 	}
 	if len(s.tx.env.Recipients) >= s.opts.RecipientLimit {
 		return Reply{452, "4.5.3", "Error: too many recipients"}
+	}
+	if r, over := s.rcptRateExceeded(); over {
+		return r
 	}
 	if r, ok := s.recipientCheck(ctx, &path); !ok {
 		s.rejectLog("RCPT", r, &path)

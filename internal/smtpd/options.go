@@ -114,6 +114,29 @@ type Options struct {
 	// restrictions; nil means such restrictions are a configuration error.
 	OpenTable func(name string) (Table, error)
 
+	// ClientConnectionCountLimit is smtpd_client_connection_count_limit
+	// (default 50): simultaneous sessions from one address; negative
+	// means no limit (Postfix's 0).
+	ClientConnectionCountLimit int
+	// ClientConnectionRateLimit, ClientMessageRateLimit and
+	// ClientRecipientRateLimit are smtpd_client_connection_rate_limit,
+	// smtpd_client_message_rate_limit and
+	// smtpd_client_recipient_rate_limit: connections, MAIL and RCPT
+	// commands per client per RateTimeUnit; 0 means no limit (the
+	// Postfix default).
+	ClientConnectionRateLimit int
+	ClientMessageRateLimit    int
+	ClientRecipientRateLimit  int
+	// RateTimeUnit is anvil_rate_time_unit (default 60s).
+	RateTimeUnit time.Duration
+	// ClientEventLimitExceptions is smtpd_client_event_limit_exceptions;
+	// nil means MyNetworks, as Postfix's default $mynetworks.
+	ClientEventLimitExceptions []netip.Prefix
+	// Anvil, when set, is shared with other services so that limits count
+	// across them, as Postfix's one anvil server does; nil gives this
+	// server its own (with RateTimeUnit).
+	Anvil *Anvil
+
 	// MaxConnections is the master.cf process limit
 	// (default_process_limit, default 100): concurrent sessions beyond it
 	// get "421 4.7.0" and are closed.

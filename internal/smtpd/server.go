@@ -24,6 +24,7 @@ type Server struct {
 	auth    sasl.PasswordChecker
 	policy  *policy
 	program string // log program name, "smtpd" or "submission/smtpd"
+	anvil   *Anvil
 
 	shutdown atomic.Bool   // stop accepting, end idle sessions
 	force    atomic.Bool   // Shutdown's deadline passed: end every session
@@ -76,6 +77,12 @@ func New(opts Options, q Queue, a Addresses, auth sasl.PasswordChecker) (*Server
 	if opts.ErrorSleepTime == 0 {
 		opts.ErrorSleepTime = time.Second
 	}
+	if opts.ClientConnectionCountLimit == 0 {
+		opts.ClientConnectionCountLimit = 50
+	}
+	if opts.Anvil == nil {
+		opts.Anvil = NewAnvil(opts.RateTimeUnit, nil)
+	}
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = 100
 	}
@@ -122,6 +129,7 @@ func New(opts Options, q Queue, a Addresses, auth sasl.PasswordChecker) (*Server
 	}
 	return &Server{
 		opts: opts, queue: q, addrs: a, auth: auth, policy: p, program: program, forced: make(chan struct{}),
+		anvil:     opts.Anvil,
 		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
 	}, nil
 }

@@ -49,6 +49,8 @@ type session struct {
 
 	tx *transaction
 
+	anvilKey string // set while the session counts in the anvil
+
 	errors  int
 	lastCmd string // for "lost connection after X"
 	counts  []cmdCount
@@ -129,6 +131,12 @@ func (s *session) serve(ctx context.Context) {
 		cancel()
 	}
 	s.logf("connect from %s", s.namaddr())
+	defer s.releaseClient()
+	if r := s.admitClient(); r.Code != 0 {
+		s.send(r)
+		s.flush()
+		return
+	}
 	if s.opts.NoDelayReject {
 		st := s.checkState(nil)
 		d, err := s.srv.policy.evaluate(ctx, st, stageClient)
