@@ -27,5 +27,16 @@
 //
 // Every line read has a length limit and every read and write a deadline;
 // message size, recipient count and error count are bounded as Postfix's
-// message_size_limit, smtpd_recipient_limit and smtpd_*_error_limit say.
+// message_size_limit, smtpd_recipient_limit and smtpd_*_error_limit say,
+// and anvil.go keeps Postfix's per-client connection, message and
+// recipient rates (smtpd_client_*_limit, anvil_rate_time_unit).
+//
+// Message content is stored as Postfix's "normal" smtpd_forbid_bare_newline
+// treats it: lines end in CRLF (a bare LF is converted), and only
+// CRLF "." CRLF ends DATA, so "LF . CRLF" cannot smuggle a second message.
+//
+// Files: server.go (listeners, limits, shutdown), session.go (the command
+// loop, I/O, logs), commands.go (HELO … VRFY), data.go (DATA, BDAT, the
+// Received header), auth.go (STARTTLS, AUTH), parse.go (RFC 5321 paths
+// and ESMTP parameters), restrictions.go, anvil.go.
 package smtpd
