@@ -267,6 +267,50 @@ func (c *Checker) Authenticate(ctx context.Context, sreq sasl.Request) (AuthResu
 	return AuthResult{}, c.failed(ctx, rip, user, sasl.ErrAuthFailed)
 }
 
+// LookupCredentials returns the stored password of a user from the first
+// passdb that can give it (for SCRAM and other mechanisms that need the
+// stored form): stored is "{SCHEME}data" or data in scheme. An unknown
+// user or a name auth_username_chars refuses is sasl.ErrAuthFailed (the
+// caller delays and counts the failure through its own reply path); a back
+// end failure wraps sasl.ErrTempFail.
+func (c *Checker) LookupCredentials(ctx context.Context, service, name string) (user, stored, scheme string, err error) {
+	user, err = c.normalizeUser(name)
+	if err != nil {
+		c.verbose("auth(%s): %v", logUser(name), err)
+		return "", "", "", sasl.ErrAuthFailed
+	}
+	req := Request{User: user, OrigUser: name, Service: service}
+	var tempErr error
+	for i, db := range c.passdbs {
+		cdb, ok := db.(CredentialsDB)
+		if !ok {
+			continue
+		}
+		st, sch, res, err := cdb.LookupCredentials(ctx, req)
+		if err != nil {
+			c.log("Error: %s(%s): %v", dbName(db, "passdb", i), logUser(user), err)
+			if tempErr == nil {
+				tempErr = err
+			}
+			continue
+		}
+		if res.Status != PassOK {
+			continue
+		}
+		if res.Fields.Has("nologin") {
+			return "", "", "", &LoginRefusedError{Reason: res.Fields.Value("reason")}
+		}
+		if u := res.Fields.Value("user"); u != "" {
+			user = u
+		}
+		return user, st, sch, nil
+	}
+	if tempErr != nil {
+		return "", "", "", fmt.Errorf("%w: %v", sasl.ErrTempFail, tempErr)
+	}
+	return "", "", "", sasl.ErrAuthFailed
+}
+
 // failed records a failure for the client and user, waits the delay and
 // returns err.
 func (c *Checker) failed(ctx context.Context, rip, user string, err error) error {

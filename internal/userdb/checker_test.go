@@ -493,3 +493,24 @@ func TestFailureDelayNoIP(t *testing.T) {
 		t.Errorf("other local user slowed: %v", got)
 	}
 }
+
+func TestLookupCredentials(t *testing.T) {
+	c, _, _, _ := newFileChecker(t)
+	ctx := context.Background()
+	user, stored, scheme, err := c.LookupCredentials(ctx, "imap", "Sales@example.jp")
+	if err != nil || user != "sales@example.jp" || scheme != "CRYPT" || !strings.HasPrefix(stored, "{SHA512-CRYPT}$6$") {
+		t.Errorf("got %q %q %q %v", user, stored, scheme, err)
+	}
+	if ok, err := VerifyPassword("Secret pw 1!", stored, scheme, DefaultLimits()); !ok || err != nil {
+		t.Errorf("stored password does not verify: %v", err)
+	}
+	if _, _, _, err := c.LookupCredentials(ctx, "imap", "nobody@example.jp"); !errors.Is(err, sasl.ErrAuthFailed) {
+		t.Errorf("unknown: %v", err)
+	}
+	if _, _, _, err := c.LookupCredentials(ctx, "imap", "a*"); !errors.Is(err, sasl.ErrAuthFailed) {
+		t.Errorf("bad name: %v", err)
+	}
+	if _, _, _, err := c.LookupCredentials(ctx, "imap", "closed@example.jp"); !errors.Is(err, sasl.ErrAuthFailed) {
+		t.Errorf("nologin: %v", err)
+	}
+}

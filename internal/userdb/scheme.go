@@ -123,6 +123,8 @@ func schemeByName(name string) *scheme {
 		return &scheme{name: name, verify: verifyArgon2, generate: generateArgon2(true)}
 	case "PBKDF2":
 		return &scheme{name: name, verify: verifyPBKDF2, generate: generatePBKDF2}
+	case "SCRAM-SHA-1", "SCRAM-SHA-256":
+		return scramScheme(name)
 	}
 	return nil
 }
@@ -132,8 +134,9 @@ func SchemeNames() []string {
 	return []string{
 		"ARGON2I", "ARGON2ID", "BLF-CRYPT", "CLEAR", "CLEARTEXT", "CRYPT",
 		"DES-CRYPT", "LDAP-MD5", "MD5", "MD5-CRYPT", "PBKDF2", "PLAIN",
-		"PLAIN-MD5", "SHA", "SHA1", "SHA256", "SHA256-CRYPT", "SHA512",
-		"SHA512-CRYPT", "SMD5", "SSHA", "SSHA256", "SSHA512",
+		"PLAIN-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "SHA", "SHA1", "SHA256",
+		"SHA256-CRYPT", "SHA512", "SHA512-CRYPT", "SMD5", "SSHA", "SSHA256",
+		"SSHA512",
 	}
 }
 

@@ -145,6 +145,8 @@ func TestVerifyGuideForms(t *testing.T) {
 		{"bcrypt 2x", "{BLF-CRYPT}$2x$05$cFavhDQAf/nLMrGgrOehfOuoRLfKeH823iYRXycmbzt6VJIo0fdg2", "", ErrBadHash},
 		{"bcrypt truncated", "{BLF-CRYPT}$2y$05$cFav", "", ErrBadHash},
 		{"des bad salt", "{DES-CRYPT}!!RcW8bXnCcYI", "", ErrBadHash},
+		{"scram fields", "{SCRAM-SHA-256}4096,abc", "", ErrBadHash},
+		{"scram key size", "{SCRAM-SHA-1}4096,g4QMyXa5RBIQD8NVJ+LLDA==,aAw+h4JieB/YbvSyua4jcnQGM1zOFRhiED/vezRzv20=,0xD2TGX7+2moh7Tetbldw8F5K1Y=", "", ErrBadHash},
 		{"empty crypt", "", "CRYPT", nil},
 	}
 	for _, tt := range tests {
@@ -169,6 +171,7 @@ func TestOverCapFailsFast(t *testing.T) {
 		{"bcrypt 17 via CRYPT", "{CRYPT}$2y$17$cFavhDQAf/nLMrGgrOehfOuoRLfKeH823iYRXycmbzt6VJIo0fdg2"},
 		{"sha512 max rounds", "{SHA512-CRYPT}$6$rounds=999999999$CgIE0YyF2CA/C.Qz$0dggjT9uqW4C2szmS5al7y7vNGWpXqaP2xmgdFBULVory30vQBZGxXeo6AQPTa/k4uDxNebGJ66SmsGd3rlnd0"},
 		{"sha256 2M rounds", "{CRYPT}$5$rounds=2000000$CgIE0YyF2CA/C.Qz$0dggjT9uqW4C2szmS5al7y7vNGWpXqaP2xm"},
+		{"scram huge", "{SCRAM-SHA-256}99999999,d9jDj2nriEzZ0GbMon1yOA==,9lcWM1hsSReXRK5n2jGlh6YBvtVA/Pc6BFO4iPl/ErA=,aAw+h4JieB/YbvSyua4jcnQGM1zOFRhiED/vezRzv20="},
 		{"pbkdf2 huge", "{PBKDF2}$1$QOHyLe1X3G9/WU1K$4000000000$fc2f547194ff8bad25593d1b646956428ebb1fef"},
 		{"argon2 4GiB", "{ARGON2ID}$argon2id$v=19$m=4194304,t=3,p=1$piGer0dBka2//tvZPUoS/w$CnQzWxisQBywQOxZwicr0OwlwrcweXos62ZCanNQWcE"},
 		{"argon2 t=1000", "{ARGON2ID}$argon2id$v=19$m=65536,t=1000,p=1$piGer0dBka2//tvZPUoS/w$CnQzWxisQBywQOxZwicr0OwlwrcweXos62ZCanNQWcE"},
@@ -325,5 +328,35 @@ func TestEncodingGuess(t *testing.T) {
 		if ok, err := VerifyPassword("Secret pw 1!", stored, "", lim); !ok || err != nil {
 			t.Errorf("%s: %v %v", stored, ok, err)
 		}
+	}
+}
+
+// TestSCRAMCredentials: the parsed parts of doveadm's SCRAM fixtures
+// derive from the password as RFC 5802 3 says, ServerKey included.
+func TestSCRAMCredentials(t *testing.T) {
+	n := 0
+	for _, fx := range loadHashFixtures(t) {
+		name, data := SplitScheme(fx.hash)
+		if !strings.HasPrefix(name, "SCRAM-") {
+			continue
+		}
+		n++
+		c, err := ParseSCRAM(name, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, server, err := scramKeys(c.Hash, []byte(fx.password), c.Salt, c.Iterations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(stored) != string(c.StoredKey) || string(server) != string(c.ServerKey) {
+			t.Errorf("%s: keys differ", fx.hash)
+		}
+	}
+	if n < 6 {
+		t.Fatalf("only %d SCRAM fixtures", n)
+	}
+	if _, err := ParseSCRAM("SCRAM-MD5", "1,a,b,c"); !errors.Is(err, ErrUnknownScheme) {
+		t.Errorf("unknown SCRAM: %v", err)
 	}
 }
