@@ -306,14 +306,8 @@ func (ck *checker) global(m, base *Main) []config.Diagnostic {
 		ds = append(ds, diag(where("smtpd_sasl_type", "smtpd_sasl_auth_enable"), config.Error,
 			"smtpd_sasl_auth_enable = yes%s needs smtpd_sasl_type = dovecot (postcote speaks the Dovecot auth protocol; Cyrus SASL is not supported)", svc))
 	}
-	level := strings.ToLower(strings.TrimSpace(m.Get("smtpd_tls_security_level")))
+	level := m.SMTPDTLSLevel()
 	wrapper, _ := m.Bool("smtpd_tls_wrappermode")
-	if use, _ := m.Bool("smtpd_use_tls"); level == "" && use {
-		level = "may"
-	}
-	if enf, _ := m.Bool("smtpd_enforce_tls"); level == "" && enf {
-		level = "encrypt"
-	}
 	tlsNames := []string{"smtpd_tls_security_level", "smtpd_tls_wrappermode", "smtpd_use_tls", "smtpd_enforce_tls", "smtpd_tls_cert_file"}
 	if (level == "encrypt" || level == "may" || wrapper) && strings.TrimSpace(m.Get("smtpd_tls_cert_file")) == "" && involved(tlsNames...) {
 		sev := config.Warning

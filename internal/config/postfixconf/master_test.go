@@ -2,6 +2,7 @@ package postfixconf
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -119,7 +120,7 @@ func TestMasterErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := ParseMasterBytes("master.cf", []byte(tt.text))
-		if err == nil || !strings.Contains(err.Error(), tt.msg) || !strings.HasPrefix(err.Error(), "master.cf:"+itoa(tt.line)+":") {
+		if err == nil || !strings.Contains(err.Error(), tt.msg) || !strings.HasPrefix(err.Error(), "master.cf:"+strconv.Itoa(tt.line)+":") {
 			t.Errorf("%q: err = %v, want master.cf:%d %q", tt.text, err, tt.line, tt.msg)
 		}
 	}
@@ -131,8 +132,4 @@ func TestMasterErrors(t *testing.T) {
 	if ds := c.Check(); !config.HasErrors(ds) || !strings.Contains(ds[len(ds)-1].Message+ds[0].Message, "duplicate service") {
 		t.Errorf("duplicate: %v", ds)
 	}
-}
-
-func itoa(n int) string {
-	return strings.TrimSpace(strings.Repeat(" ", 0) + string(rune('0'+n)))
 }
