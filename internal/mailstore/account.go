@@ -52,7 +52,14 @@ func (a *account) box(name string) (boxPaths, error) {
 }
 
 // exists says whether the mailbox is there.
+// A folder must be a real directory, not a symbolic link a user made to
+// reach someone else's mail.
 func (a *account) exists(bp boxPaths) bool {
+	if bp.Name != "INBOX" {
+		if st, err := os.Lstat(bp.Dir); err != nil || !st.IsDir() {
+			return false
+		}
+	}
 	return isMaildir(bp.Dir)
 }
 

@@ -91,7 +91,7 @@ func (c *crlfFile) Close() error { return c.f.Close() }
 
 // countVSize reads a file and returns its size with CRLF line ends.
 func countVSize(path string) (int64, error) {
-	f, err := os.Open(path)
+	f, err := openMessage(path)
 	if err != nil {
 		return 0, err
 	}

@@ -509,3 +509,39 @@ func TestIndexAfterCrash(t *testing.T) {
 		t.Errorf("new MODSEQ %d not above %d", up[0].ModSeq, shown)
 	}
 }
+
+// TestSymlinksRefused: links a user with a shell puts into the Maildir
+// never make the server read other files or folders.
+func TestSymlinksRefused(t *testing.T) {
+	ctx := context.Background()
+	s := NewStore(Options{})
+	u := testUser(t, "")
+	a := openAcct(t, s, u)
+	root := filepath.Join(u.Home, "Maildir")
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("Subject: secret\n\nshadow\n"), 0o600)
+	if err := os.Symlink(secret, filepath.Join(root, "cur", "1700000000.M1P1.evil,S=24:2,S")); err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		os.Mkdir(filepath.Join(other, sub), 0o700)
+	}
+	if err := os.Symlink(other, filepath.Join(root, ".Evil")); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := a.Select(ctx, "INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	if n := len(mb.Messages()); n != 0 {
+		t.Errorf("symlinked message listed (%d)", n)
+	}
+	if _, err := a.Select(ctx, "Evil", false); !errors.Is(err, ErrNoMailbox) {
+		t.Errorf("Select of symlinked folder = %v", err)
+	}
+	if got := names(t, a); !slices.Equal(got, []string{"INBOX"}) {
+		t.Errorf("List = %v", got)
+	}
+}

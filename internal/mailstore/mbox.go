@@ -173,13 +173,14 @@ func (mb *mbox) listFiles() (map[string]found, error) {
 			}
 			return nil, fmt.Errorf("scan %s: %w", mb.paths.Dir, err)
 		}
-		names, err := d.Readdirnames(-1)
+		ents, err := d.ReadDir(-1)
 		d.Close()
 		if err != nil {
 			return nil, fmt.Errorf("scan %s/%s: %w", mb.paths.Dir, sub, err)
 		}
-		for _, n := range names {
-			if n == "" || n[0] == '.' {
+		for _, e := range ents {
+			n := e.Name()
+			if n == "" || n[0] == '.' || e.Type()&(fs.ModeDir|fs.ModeSymlink) != 0 {
 				continue
 			}
 			base := parseFileName(n).Base
@@ -442,7 +443,7 @@ func parseSizeExt(e string, key byte) (int64, error) {
 // fillFromFile learns the date and sizes a file name does not carry.
 func (mb *mbox) fillFromFile(m *msg) {
 	p := m.path(mb.paths.Dir)
-	st, err := os.Stat(p)
+	st, err := os.Lstat(p)
 	if err != nil {
 		return
 	}

@@ -166,12 +166,7 @@ func (l Location) listNames() ([]string, error) {
 				continue
 			}
 			if !e.IsDir() {
-				if e.Type()&os.ModeSymlink == 0 {
-					continue
-				}
-				if st, err := os.Stat(filepath.Join(l.Root, n)); err != nil || !st.IsDir() {
-					continue
-				}
+				continue // files, and symbolic links (see account.exists)
 			}
 			name := strings.ReplaceAll(n[1:], ".", "/")
 			norm, _, err := normalizeName(name, LayoutFS, "")

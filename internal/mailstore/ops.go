@@ -353,7 +353,7 @@ func linkOrCopy(ctx context.Context, src, dst string, date time.Time) error {
 	} else if errIsNotExist(err) {
 		return err
 	}
-	in, err := os.Open(src)
+	in, err := openMessage(src)
 	if err != nil {
 		return err
 	}

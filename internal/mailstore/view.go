@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -160,7 +159,7 @@ func (v *view) Open(ctx context.Context, uid uint32) (io.ReadSeekCloser, int64, 
 		}
 		path, vsize := m.path(mb.paths.Dir), m.vsize
 		mb.mu.Unlock()
-		f, err := os.Open(path)
+		f, err := openMessage(path)
 		if err == nil {
 			if m.size == vsize {
 				return f, vsize, nil
