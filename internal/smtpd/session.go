@@ -100,7 +100,7 @@ var nonSMTP = map[string]bool{"CONNECT": true, "GET": true, "POST": true}
 func newSession(srv *Server, c net.Conn) *session {
 	s := &session{srv: srv, opts: &srv.opts, conn: c, clientName: "unknown"}
 	s.r = bufio.NewReader(c)
-	s.w = bufio.NewWriter(c)
+	s.w = bufio.NewWriter(deadlineWriter{s})
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		s.clientAddr = ap.Addr().Unmap()
 	}
@@ -253,12 +253,22 @@ func (s *session) flush() error {
 	if s.w.Buffered() == 0 {
 		return nil
 	}
-	s.currentConn().SetWriteDeadline(time.Now().Add(s.opts.Timeouts.Command))
 	if err := s.w.Flush(); err != nil {
 		s.closing = true
 		return fmt.Errorf("write reply: %w", err)
 	}
 	return nil
+}
+
+// deadlineWriter arms the write deadline (smtpd_timeout) before every
+// write to the client, including the ones bufio makes by itself when a
+// long pipelined group fills its buffer.
+type deadlineWriter struct{ s *session }
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	c := w.s.currentConn()
+	c.SetWriteDeadline(time.Now().Add(w.s.opts.Timeouts.Command))
+	return c.Write(p)
 }
 
 func (s *session) currentConn() net.Conn {
@@ -473,7 +483,7 @@ func (s *session) startTLS(tc *tls.Conn) {
 	s.conn = tc
 	s.mu.Unlock()
 	s.r = bufio.NewReader(tc)
-	s.w = bufio.NewWriter(tc)
+	s.w = bufio.NewWriter(deadlineWriter{s})
 	cs := tc.ConnectionState()
 	s.tlsState = &cs
 	s.logf("Anonymous TLS connection established from %s: %s", s.namaddr(), tlsSummary(&cs))

@@ -551,3 +551,22 @@ func TestServeContextCancel(t *testing.T) {
 	}
 	c.expect("421 4.3.2 Service shutting down")
 }
+
+// TestLargePipelinedGroup: a group whose replies overflow the write
+// buffer still gets every reply, in order.
+func TestLargePipelinedGroup(t *testing.T) {
+	ts := startServer(t, baseOptions())
+	c := greet(t, ts.addr)
+	c.cmd("EHLO c.example", "250-*")
+	cmds := []string{"MAIL FROM:<s@remote.example>"}
+	for i := 0; i < 600; i++ {
+		cmds = append(cmds, "RCPT TO:<user@example.com>")
+	}
+	group := []byte(strings.Join(append(cmds, "QUIT"), "\r\n") + "\r\n")
+	go c.conn.Write(group) // the server replies while we still send
+	c.expect("250 2.1.0 Ok")
+	for i := 0; i < 600; i++ {
+		c.expect("250 2.1.5 Ok")
+	}
+	c.expect("221 2.0.0 Bye")
+}
