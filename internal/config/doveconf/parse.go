@@ -102,8 +102,9 @@ type parser struct {
 	c      *Config
 	stack  []string // files being read, for include loop detection
 	cur    *Section // section being filled
-	opened []config.Pos
+	opened []config.Pos // where each open section began
 	nfiles int
+	base   int // len(opened) when the current file started
 }
 
 // readFile reads a file with the size limit.
@@ -170,6 +171,9 @@ func (p *parser) text(name string, data []byte) error {
 		p.cur = p.c.Root
 	}
 	depthAtStart := len(p.opened)
+	savedBase := p.base
+	p.base = depthAtStart
+	defer func() { p.base = savedBase }()
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64*1024), maxLineLength)
 	var (
@@ -258,6 +262,9 @@ func (p *parser) line(line string, pos config.Pos) error {
 	if line == "}" {
 		if p.cur.Parent == nil || len(p.opened) == 0 {
 			return config.Errorf(pos, "", "unexpected '}': no section is open")
+		}
+		if len(p.opened) <= p.base {
+			return config.Errorf(pos, "", "unexpected '}': it would close section %s, which another file opened", p.cur.label())
 		}
 		p.cur = p.cur.Parent
 		p.opened = p.opened[:len(p.opened)-1]

@@ -154,6 +154,7 @@ func TestParseErrors(t *testing.T) {
 	write(t, filepath.Join(dir, "loop1.conf"), "a = 1\n!include loop2.conf\n")
 	write(t, filepath.Join(dir, "loop2.conf"), "\n\n!include loop1.conf\n")
 	write(t, filepath.Join(dir, "open.conf"), "x = 1\nservice imap {\n")
+	write(t, filepath.Join(dir, "close.conf"), "x = 1\n}\n")
 	write(t, filepath.Join(dir, "noperm.pem"), "secret")
 	if err := os.Chmod(filepath.Join(dir, "noperm.pem"), 0); err != nil {
 		t.Fatal(err)
@@ -174,6 +175,7 @@ func TestParseErrors(t *testing.T) {
 		{"missing include", "a = 1\n!include missing.conf\n", "main.conf", 2, "cannot read include file"},
 		{"glob without match", "!include conf.d/*.conf\n", "main.conf", 1, "no files match"},
 		{"section open in include", "!include open.conf\n", "open.conf", 2, "is not closed"},
+		{"section closed in include", "service imap {\n!include close.conf\n}\n", "close.conf", 2, "which another file opened"},
 		{"missing <file", "a = 1\nssl_cert = </nonexistent/cert.pem\n", "main.conf", 2, "cannot read /nonexistent/cert.pem"},
 		{"unreadable <file", "ssl_key = <noperm.pem\n", "main.conf", 1, "cannot read"},
 		{"<file is a directory", "ssl_key = <" + dir + "\n", "main.conf", 1, "cannot read"},
