@@ -100,8 +100,8 @@ func (o *options) resolve(p string) string {
 
 type parser struct {
 	c      *Config
-	stack  []string // files being read, for include loop detection
-	cur    *Section // section being filled
+	stack  []string     // files being read, for include loop detection
+	cur    *Section     // section being filled
 	opened []config.Pos // where each open section began
 	nfiles int
 	base   int // len(opened) when the current file started
