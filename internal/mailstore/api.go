@@ -27,6 +27,11 @@ var (
 	ErrOverQuota     = errors.New("quota exceeded")              // IMAP [OVERQUOTA], LMTP 552 5.2.2
 	ErrInbox         = errors.New("INBOX cannot be deleted")     // DELETE INBOX
 	ErrHasChildren   = errors.New("mailbox has child mailboxes") // DELETE of a \Noselect parent
+
+	// ErrUIDValidityChanged comes from Mailbox.Poll when another program
+	// recreated the mailbox's UID list: the session's UIDs mean nothing
+	// any more and it must end (RFC 9051 2.3.1.1; Dovecot disconnects).
+	ErrUIDValidityChanged = errors.New("mailbox UIDVALIDITY changed")
 )
 
 // System flags as IMAP spells them. Keywords are any other atom.

@@ -545,3 +545,23 @@ func TestSymlinksRefused(t *testing.T) {
 		t.Errorf("List = %v", got)
 	}
 }
+
+// TestUIDValidityChange: a uidlist recreated by another program ends the
+// session's snapshot with ErrUIDValidityChanged.
+func TestUIDValidityChange(t *testing.T) {
+	ctx := context.Background()
+	s := NewStore(Options{})
+	u := testUser(t, "")
+	if err := s.Deliver(ctx, u, "", nil, strings.NewReader(testMsg)); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := openAcct(t, s, u).Select(ctx, "INBOX", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	os.Remove(filepath.Join(u.Home, "Maildir", uidListName))
+	if _, err := mb.Poll(ctx); !errors.Is(err, ErrUIDValidityChanged) {
+		t.Errorf("Poll = %v", err)
+	}
+}

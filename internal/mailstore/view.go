@@ -98,9 +98,7 @@ func (v *view) Poll(ctx context.Context) (Update, error) {
 		return up, nil
 	}
 	if mb.exists && mb.uidValidity != v.uidValidity {
-		// UIDVALIDITY changed under us (the uidlist was recreated):
-		// everything the session knew is gone.
-		v.uidValidity = mb.uidValidity
+		return up, fmt.Errorf("poll %s: %w", mb.paths.Name, ErrUIDValidityChanged)
 	}
 	var maxUID uint32
 	if len(v.msgs) > 0 {
