@@ -27,7 +27,8 @@
 // Password schemes (scheme.go, scheme_kdf.go, crypt_*.go) follow Dovecot's
 // names and encodings: "{SCHEME}data", with CRYPT dispatching on the
 // crypt(3) prefix ($2y$ bcrypt, $1$ MD5-crypt, $5$/$6$ SHA-crypt, plain
-// DES). Verification compares in constant time and refuses hashes whose
+// DES), SCRAM-SHA-1/256 stored credentials usable by both plaintext and
+// SCRAM logins. Verification compares in constant time and refuses hashes whose
 // cost is above Limits. Generate produces what "doveadm pw" prints.
 //
 // Passwords are never logged.

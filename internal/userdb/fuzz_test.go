@@ -45,7 +45,7 @@ func FuzzVerifyPassword(f *testing.F) {
 	for _, s := range []string{
 		"{PLAIN}x", "{SSHA}ncdXGXXD6zaG76dSCVKVAQLH4vPcHaTa", "{CRYPT}$2y$05$cFavhDQAf/nLMrGgrOehfOuoRLfKeH823iYRXycmbzt6VJIo0fdg2",
 		"{SHA512-CRYPT}$6$rounds=1000$salt$x", "$1$ab$cd", "{MD5}$1$", "{ARGON2ID}$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-		"{PBKDF2}$1$s$1$00", "{DES-CRYPT}abcdefghijklm", "{SHA.HEX}00", "{PLAIN-MD5.B64}AAAA", "{", "{}", "{X}", "$2y$99$",
+		"{PBKDF2}$1$s$1$00", "{SCRAM-SHA-256}1,c2FsdA==,AAAA,AAAA", "{DES-CRYPT}abcdefghijklm", "{SHA.HEX}00", "{PLAIN-MD5.B64}AAAA", "{", "{}", "{X}", "$2y$99$",
 	} {
 		f.Add("pw", s, "")
 		f.Add("", s, "CRYPT")
