@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -143,8 +144,19 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}})
 	}
 	if o.only == "" || o.only == "postcote" {
+		// Every run uses the same binary, even if `make build` replaces
+		// the original meanwhile.
+		bin, remove, err := copyBinary(o.postcote)
+		if err != nil {
+			return err
+		}
+		defer remove()
 		kinds = append(kinds, kind{"postcote", "postcote", func(ctx context.Context) (*target, error) {
-			return startPostcote(ctx, o.postcote, benchRecipient, o.keep)
+			t, err := startPostcote(ctx, bin, benchRecipient, o.keep)
+			if t != nil {
+				t.setup = strings.Replace(t.setup, bin, o.postcote, 1)
+			}
+			return t, err
 		}})
 	}
 	if o.postfix {

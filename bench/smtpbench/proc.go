@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -143,4 +145,32 @@ func waitGone(pid int, timeout time.Duration) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return true
+}
+
+// copyBinary copies an executable into a temporary folder and returns the
+// copy's path and a function that removes it.
+func copyBinary(path string) (string, func(), error) {
+	src, err := os.Open(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("postcote binary: %w (build it with `make build`, or give -postcote PATH)", err)
+	}
+	defer src.Close()
+	dir, err := os.MkdirTemp("", "smtpbench-bin-")
+	if err != nil {
+		return "", nil, err
+	}
+	remove := func() { os.RemoveAll(dir) }
+	dst := filepath.Join(dir, filepath.Base(path))
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err == nil {
+		_, err = io.Copy(f, src)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		remove()
+		return "", nil, fmt.Errorf("copy %s: %w", path, err)
+	}
+	return dst, remove, nil
 }
