@@ -67,8 +67,12 @@ var masterCF = template.Must(template.New("master.cf").Parse(`# postcote dev: Po
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+local     unix  -       n       n       -       -       local
 virtual   unix  -       n       n       -       -       virtual
 error     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
 `))
 
 var dovecotConf = template.Must(template.New("dovecot.conf").Parse(`# postcote dev: dovecot.conf for the mailbox side.

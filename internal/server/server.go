@@ -44,6 +44,7 @@ type generation struct {
 	bindings []binding
 	agent    queue.Agent // the router for the queue; nil without an MTA role
 	closers  []func() error
+	views    []net.Listener // what its services accept on; set by start
 }
 
 // Run serves until ctx is done.
@@ -92,7 +93,18 @@ func Run(ctx context.Context, opts Options) error {
 		case <-ctx.Done():
 			s.log.Printf("master", "terminating on signal")
 			s.listeners.CloseAll()
-			s.retire(s.current(), opts.ShutdownTimeout)
+			s.mu.Lock()
+			gens := append([]*generation{s.gen}, s.draining...)
+			s.mu.Unlock()
+			var wg sync.WaitGroup
+			for _, g := range gens {
+				wg.Add(1)
+				go func(g *generation) {
+					defer wg.Done()
+					s.retire(g, opts.ShutdownTimeout)
+				}(g)
+			}
+			wg.Wait()
 			stopQueue()
 			qerr := <-queueDone
 			s.closeQueue()
@@ -114,6 +126,7 @@ type runner struct {
 	store     *mailstore.MaildirStore // the mailbox role's, shared by generations
 	mu        sync.Mutex
 	gen       *generation
+	draining  []*generation // replaced by a reload, sessions still running
 	serving   sync.WaitGroup
 }
 
@@ -158,6 +171,9 @@ func (s *runner) start(ctx context.Context, gen *generation) error {
 		ls = append(ls, started{b, ln})
 	}
 	for _, st := range ls {
+		gen.views = append(gen.views, st.ln)
+	}
+	for _, st := range ls {
 		st := st
 		s.serving.Add(1)
 		go func() {
@@ -186,13 +202,29 @@ func (s *runner) reload(ctx context.Context) {
 		if err == nil {
 			old := s.current()
 			if err = s.start(ctx, gen); err == nil {
-				go s.retire(old, s.opts.ShutdownTimeout)
+				s.drain(old)
 				return
 			}
 			gen.close()
 		}
 	}
 	s.log.Warnf("master", "reload failed, still running the previous configuration: %v", err)
+}
+
+// drain retires gen after a reload the way `postfix reload` and
+// `doveadm reload` do: it stops taking connections, and the sessions it
+// has go on with the configuration they started with until their clients
+// leave (or their idle timeouts end them).
+func (s *runner) drain(gen *generation) {
+	if gen == nil {
+		return
+	}
+	for _, v := range gen.views {
+		v.Close()
+	}
+	s.mu.Lock()
+	s.draining = append(s.draining, gen)
+	s.mu.Unlock()
 }
 
 // retire lets gen's sessions finish (up to timeout) and releases it.
