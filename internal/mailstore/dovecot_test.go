@@ -37,6 +37,9 @@ func newDovecotEnv(t *testing.T) *dovecotEnv { return newDovecotEnvOpts(t, "") }
 // as ":LAYOUT=fs".
 func newDovecotEnvOpts(t *testing.T, opts string) *dovecotEnv {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs Dovecot: skipped with -short")
+	}
 	if _, err := os.Stat(dovecotIMAP); err != nil {
 		t.Skip("Dovecot not installed (apt-get install dovecot-imapd)")
 	}
