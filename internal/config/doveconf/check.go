@@ -280,6 +280,14 @@ func (c *Config) checkGlobal() []config.Diagnostic {
 			ds = append(ds, diag(at("auth_mechanisms"), config.Warning, "auth mechanism %s is not yet supported by postcote; it is not offered", m))
 		}
 	}
+	if st, ok := c.Setting("mail_location"); ok {
+		ds = append(ds, checkLocation(st)...)
+	}
+	for _, ns := range c.SectionsOf("namespace") {
+		if st, ok := ns.Setting("location"); ok {
+			ds = append(ds, checkLocation(st)...)
+		}
+	}
 	ssl := strings.ToLower(strings.TrimSpace(c.GetDefault("ssl")))
 	if ssl == "yes" || ssl == "required" {
 		cert := strings.TrimSpace(c.GetDefault("ssl_cert"))
@@ -292,4 +300,32 @@ func (c *Config) checkGlobal() []config.Diagnostic {
 		}
 	}
 	return ds
+}
+
+// Mailbox formats of mail_location: those postcote stores, and those
+// Dovecot has that it does not.
+var (
+	formatsImpl   = map[string]bool{"maildir": true, "sdbox": true}
+	formatsNotYet = map[string]bool{"mdbox": true, "mbox": true, "imapc": true, "pop3c": true, "obox": true, "dbox": true}
+)
+
+// checkLocation checks the format prefix of a mail location
+// ("maildir:~/Maildir"). An empty location lets the format be found
+// per user, as Dovecot does.
+func checkLocation(st Setting) []config.Diagnostic {
+	v := strings.TrimSpace(st.Value)
+	if v == "" {
+		return nil
+	}
+	format, _, ok := strings.Cut(v, ":")
+	switch {
+	case !ok:
+		// Dovecot would detect the format from the path; postcote needs it.
+		return []config.Diagnostic{diag(st.Pos, config.Warning, "%s = %s: no mailbox format; postcote does not detect formats yet, write maildir:PATH or sdbox:PATH", st.Key, truncate(v))}
+	case formatsImpl[format]:
+		return nil
+	case formatsNotYet[format]:
+		return []config.Diagnostic{diag(st.Pos, config.Warning, "%s: mailbox format %s is not yet supported by postcote; use maildir", st.Key, format)}
+	}
+	return []config.Diagnostic{diag(st.Pos, config.Error, "%s: unknown mailbox format %q; use maildir or sdbox", st.Key, format)}
 }

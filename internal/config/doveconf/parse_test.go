@@ -313,6 +313,9 @@ func TestCheckErrors(t *testing.T) {
 		{base + "ssl_dh_parameters_length = 4096\n", config.Info, "/dovecot.conf", 3, "ignored"},
 		{base + "service submission-login {\n}\n", config.Warning, "/dovecot.conf", 3, "not yet supported"},
 		{base + "auth_mechanisms = plain cram-md5\n", config.Warning, "/dovecot.conf", 3, "cram-md5 is not yet supported"},
+		{base + "mail_location = mbox:~/mail:INBOX=/var/mail/%u\n", config.Warning, "/dovecot.conf", 3, "mbox is not yet supported"},
+		{base + "mail_location = maildri:~/Maildir\n", config.Error, "/dovecot.conf", 3, "unknown mailbox format"},
+		{base + "mail_location = ~/Maildir\n", config.Warning, "/dovecot.conf", 3, "no mailbox format"},
 		{base + "listen = *#comment\n", config.Warning, "/dovecot.conf", 3, "ambiguous '#'"},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,7 @@
 package postfixconf
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -215,15 +216,26 @@ func TestStockDebianMaster(t *testing.T) {
 	// smtpd_sasl_type, i.e. Cyrus: postcote cannot do that, and says so
 	// at the service's line. The Dovecot entry is fine.
 	g4 := loadGuide(t, "g004", "g004/root")
-	g4.Master, _ = ParseMaster("testdata/g004/submission-master.cf")
+	stock, err := os.ReadFile("testdata/g004/master.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subText, err := os.ReadFile("testdata/g004/submission-master.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g4.Master, err = ParseMasterBytes("master.cf", append(stock, subText...))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var errs []config.Diagnostic
 	for _, d := range g4.Check() {
 		if d.Severity == config.Error {
 			errs = append(errs, d)
 		}
 	}
-	if len(errs) != 1 || errs[0].Pos.Line != 4 || !strings.Contains(errs[0].Message, "smtpd_sasl_type = dovecot") {
-		t.Errorf("guide 004 submission errors = %v, want one about smtpd_sasl_type at line 4", errs)
+	if len(errs) != 1 || errs[0].Pos.Line != 52 || !strings.Contains(errs[0].Message, "smtpd_sasl_type = dovecot") {
+		t.Errorf("guide 004 submission errors = %v, want one about smtpd_sasl_type at line 52", errs)
 	}
 	ms, err := ParseMaster("testdata/debian12-master.cf")
 	if err != nil {

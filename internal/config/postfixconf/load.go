@@ -90,6 +90,9 @@ func (c *Config) Check() []config.Diagnostic {
 	}
 	if c.Master != nil {
 		ds = append(ds, c.checkMaster(ck)...)
+		if c.HasMain {
+			ds = append(ds, c.checkTransports()...)
+		}
 	}
 	config.SortDiagnostics(ds)
 	return ds
@@ -249,4 +252,32 @@ func (m *Main) WriteEffective(w io.Writer, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// checkTransports reports transport settings that name no master.cf
+// service: Postfix defers such mail with "unknown mail transport".
+func (c *Config) checkTransports() []config.Diagnostic {
+	var ds []config.Diagnostic
+	for _, p := range []string{"default_transport", "local_transport", "virtual_transport", "relay_transport", "mailbox_transport"} {
+		v := strings.TrimSpace(c.Main.Get(p))
+		if v == "" {
+			continue
+		}
+		name, _, _ := strings.Cut(v, ":")
+		found := false
+		for _, s := range c.Master.Services {
+			if s.Name == name && s.Type != TypeInet {
+				found = true
+			}
+		}
+		if !found {
+			pos := c.Main.Pos(p)
+			if pos.IsZero() {
+				pos = config.Pos{File: c.Main.path}
+			}
+			ds = append(ds, config.Diagnostic{Pos: pos, Severity: config.Error,
+				Message: fmt.Sprintf("%s = %s: transport %q is not a service in %s; add it to master.cf or fix the name", p, truncate(v), name, c.Master.Path)})
+		}
+	}
+	return ds
 }

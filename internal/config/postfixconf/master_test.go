@@ -124,6 +124,20 @@ func TestMasterErrors(t *testing.T) {
 			t.Errorf("%q: err = %v, want master.cf:%d %q", tt.text, err, tt.line, tt.msg)
 		}
 	}
+	stock, err := ParseMaster("testdata/debian12-master.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := &Config{Main: parse(t, "virtual_transport = lmtp2:unix:private/dovecot-lmtp\n"), HasMain: true, Master: stock, HasMaster: true}
+	var found bool
+	for _, d := range bad.Check() {
+		if d.Severity == config.Error && d.Pos.Line == 1 && strings.Contains(d.Message, `transport "lmtp2" is not a service`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("unknown transport not reported: %v", bad.Check())
+	}
 	ms, err := ParseMasterBytes("master.cf", []byte("smtp inet n - y - - smtpd\nsmtp inet n - y - - smtpd\n"))
 	if err != nil {
 		t.Fatal(err)
