@@ -269,3 +269,23 @@ func TestSenderRejectAtMAIL(t *testing.T) {
 		return strings.Contains(ts.log.String(), "NOQUEUE: reject: MAIL from unknown[127.0.0.1]: 554 5.7.1 <spammer@bad.example>: Sender address rejected: go away; from=<spammer@bad.example> proto=SMTP helo=<c.example>")
 	})
 }
+
+func TestUnauthPipelining(t *testing.T) {
+	opts := baseOptions()
+	opts.RecipientRestrictions = []string{"reject_unauth_pipelining"}
+	ts := startServer(t, opts)
+	c := greet(t, ts.addr)
+	c.send("HELO c.example", "MAIL FROM:<a@b.example>", "RCPT TO:<user@example.com>")
+	c.expect("250 mx.example.com")
+	c.expect("250 2.1.0 Ok")
+	c.expect("503 5.5.0 <user@example.com>: Recipient address rejected: Improper use of SMTP command pipelining")
+	waitFor(t, "log", func() bool {
+		return strings.Contains(ts.log.String(), `improper command pipelining after HELO from unknown[127.0.0.1]: MAIL FROM:<a@b.example>\r\nRCPT TO:<user@example.com>\r\n`)
+	})
+	// After EHLO, pipelining is allowed.
+	c = greet(t, ts.addr)
+	c.cmd("EHLO c.example", "250-*")
+	c.send("MAIL FROM:<a@b.example>", "RCPT TO:<user@example.com>")
+	c.expect("250 2.1.0 Ok")
+	c.expect("250 2.1.5 Ok")
+}

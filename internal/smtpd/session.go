@@ -174,8 +174,13 @@ func (s *session) serve(ctx context.Context) {
 			s.readFailed(err)
 			break
 		}
-		if s.r.Buffered() > 0 && !s.esmtp {
-			s.pipelined = true // RFC 2920: only after EHLO saw PIPELINING
+		if n := s.r.Buffered(); n > 0 && !s.esmtp && !s.pipelined {
+			// RFC 2920 3.1: only a client that saw PIPELINING in the EHLO
+			// reply may send ahead.
+			s.pipelined = true
+			ahead, _ := s.r.Peek(min(n, 100))
+			verb, _ := parseCommand(line)
+			s.logf("improper command pipelining after %s from %s: %s", verb, s.namaddr(), printable(crlfEscaper.Replace(string(ahead))))
 		}
 		s.dispatch(ctx, line)
 	}
@@ -438,6 +443,8 @@ func printable(v string) string {
 		return r
 	}, v)
 }
+
+var crlfEscaper = strings.NewReplacer("\r", `\r`, "\n", `\n`)
 
 func utf8Printable(v string) bool { return printable(v) == v }
 
