@@ -152,13 +152,19 @@ func (l Load) check() error {
 	if l.Sessions <= 0 || l.Messages <= 0 {
 		return fmt.Errorf("sessions (%d) and messages (%d) must be positive", l.Sessions, l.Messages)
 	}
+	// Values go into command lines and headers: no controls, spaces or
+	// brackets that would end or change them (RFC 5321 4.1.2).
 	for _, a := range []string{l.From, l.To} {
-		if a == "" || strings.ContainsAny(a, "<> \r\n") {
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '<' || r == '>' }) {
 			return fmt.Errorf("envelope address %q: want a bare address like user@example.test", a)
 		}
 	}
-	if strings.ContainsAny(l.Helo+l.RunID, " \r\n") {
-		return errors.New("EHLO name and run ID must not contain spaces or line ends")
+	for _, v := range []string{l.Helo, l.RunID} {
+		if strings.ContainsFunc(v, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(".-_+", r))
+		}) {
+			return fmt.Errorf("EHLO name or run ID %q: want letters, digits and .-_+ only", v)
+		}
 	}
 	host, _, err := net.SplitHostPort(l.Addr)
 	if err != nil {

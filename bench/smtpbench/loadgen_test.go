@@ -216,6 +216,9 @@ func TestLoadCheck(t *testing.T) {
 		{"address with bracket", func(l *Load) { l.To = "a>@b" }, "envelope"},
 		{"address with CRLF", func(l *Load) { l.From = "a@b\r\nRCPT TO:<x@y>" }, "envelope"},
 		{"helo with space", func(l *Load) { l.Helo = "a b" }, "EHLO"},
+		{"address with tab", func(l *Load) { l.To = "a\tb@c" }, "envelope"},
+		{"address with NUL", func(l *Load) { l.To = "a\x00b@c" }, "envelope"},
+		{"run ID with bracket", func(l *Load) { l.RunID = "x>y" }, "run ID"},
 		{"size below header", func(l *Load) { l.Size = 100 }, "below"},
 	}
 	for _, tt := range tests {
