@@ -137,9 +137,12 @@ func tokenizeAddresses(s string) []addrToken {
 		case strings.IndexByte("<>@,;:.", c) >= 0:
 			add(addrToken{kind: c, text: string(c)})
 			i++
+		case c == ')' || c == ']':
+			// A stray closing bracket: skipped.
+			i++
 		default:
 			j := i
-			for j < len(s) && strings.IndexByte(" \t\r\n()\"[<>@,;:.", s[j]) < 0 {
+			for j < len(s) && strings.IndexByte(" \t\r\n()\"[]<>@,;:.", s[j]) < 0 {
 				j++
 			}
 			add(addrToken{kind: 'a', text: s[i:j]})
@@ -179,7 +182,7 @@ func parseAddressList(s string) []address {
 			i = j + 1
 		case ';':
 			if len(words) > 0 {
-				out = append(out, address{mailbox: joinLocal(words), host: "MISSING_DOMAIN"})
+				out = append(out, address{mailbox: orMissing(joinLocal(words), "MISSING_MAILBOX"), host: "MISSING_DOMAIN"})
 			}
 			if inGroup {
 				out = append(out, address{group: true})
@@ -214,7 +217,7 @@ func parseAddressList(s string) []address {
 			i = k
 		default: // ',' '>' or end
 			if len(words) > 0 {
-				out = append(out, address{mailbox: joinLocal(words), host: "MISSING_DOMAIN"})
+				out = append(out, address{mailbox: orMissing(joinLocal(words), "MISSING_MAILBOX"), host: "MISSING_DOMAIN"})
 			}
 			i = j + 1
 		}
@@ -288,4 +291,12 @@ func joinLocal(toks []addrToken) string {
 		sb.WriteString(t.text)
 	}
 	return sb.String()
+}
+
+// orMissing stands in Dovecot's placeholder for an empty address part.
+func orMissing(s, placeholder string) string {
+	if s == "" {
+		return placeholder
+	}
+	return s
 }
