@@ -188,6 +188,7 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	for _, k := range kinds {
 		rep.results[k.key] = map[int][]measure{}
 	}
+	done := 0 // runs measured
 	for round := 1; round <= o.rounds; round++ {
 		for _, c := range o.concurrency {
 			for _, k := range kinds {
@@ -198,8 +199,14 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 				}
 				m, err := runFresh(ctx, k, load, o.timeout, rep.setup)
 				if err != nil {
+					// What was measured so far is still worth seeing.
+					if done > 0 {
+						rep.header = append(rep.header, "INCOMPLETE: stopped by an error, see the end")
+						rep.write(stdout)
+					}
 					return err
 				}
+				done++
 				fmt.Fprintf(stderr, "smtpbench: round %d, %d sessions, %-18s accept %s/s, delivered %s/s, failed %d\n",
 					round, c, k.label, rate(m.acceptRate), rate(m.deliverRate), m.failed)
 				rep.results[k.key][c] = append(rep.results[k.key][c], m)
