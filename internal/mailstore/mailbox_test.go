@@ -565,3 +565,33 @@ func TestUIDValidityChange(t *testing.T) {
 		t.Errorf("Poll = %v", err)
 	}
 }
+
+// TestUIDListCutShort: a dovecot-uidlist whose last line was cut by a
+// crash is rewritten, not appended to.
+func TestUIDListCutShort(t *testing.T) {
+	ctx := context.Background()
+	u := testUser(t, "")
+	if err := NewStore(Options{}).Deliver(ctx, u, "", nil, strings.NewReader(testMsg)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(u.Home, "Maildir", uidListName)
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString("2 :1700000000.M1P9Q9.half")
+	f.Close()
+	s := NewStore(Options{})
+	for i := 0; i < 2; i++ {
+		if err := s.Deliver(ctx, u, "", nil, strings.NewReader(testMsg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, _ := os.ReadFile(path)
+	ul, err := parseUIDList(data)
+	if err != nil || len(ul.Recs) != 3 || strings.Contains(string(data), "half") {
+		t.Fatalf("uidlist after cut line: %v\n%s", err, data)
+	}
+	mb, _ := openAcct(t, NewStore(Options{}), u).Select(ctx, "INBOX", true)
+	defer mb.Close()
+	if got := uidsOf(mb.Messages()); !slices.Equal(got, []uint32{1, 2, 3}) {
+		t.Errorf("UIDs %v", got)
+	}
+}

@@ -85,6 +85,7 @@ type mbox struct {
 	stNew, stCur, stUID, stKW statKey
 	trusted                   bool // the cached stats describe the last scan
 	uidListRecs               int  // records in dovecot-uidlist as last read/written
+	uidListComplete           bool // dovecot-uidlist as last read ends with a newline
 	indexDirty                bool
 	indexClean                bool // the index on disk says C1
 	indexWritten              time.Time
@@ -199,6 +200,9 @@ func (mb *mbox) readUIDList() (*uidList, error) {
 		}
 		return nil, fmt.Errorf("read %s: %w", uidListName, err)
 	}
+	// A crash mid-append can leave a last line without its newline:
+	// the next change must rewrite the file, not append to that line.
+	mb.uidListComplete = len(data) > 0 && data[len(data)-1] == '\n'
 	ul, err := parseUIDList(data)
 	if err != nil {
 		// Dovecot logs and recreates a broken uidlist; so do we, which
@@ -268,6 +272,7 @@ func (mb *mbox) rescan(ctx context.Context) error {
 		if err := l.replace(ul.marshal(), true); err != nil {
 			return err
 		}
+		mb.uidListComplete = true
 		mb.stUID = statOf(filepath.Join(mb.paths.Control, uidListName))
 	}
 	mb.apply(ul, files)

@@ -208,6 +208,7 @@ func (mb *mbox) dropRecords(ctx context.Context, gone map[uint32]bool) error {
 	if err := l.replace(ul.marshal(), true); err != nil {
 		return err
 	}
+	mb.uidListComplete = true
 	if mb.stUID.ok {
 		mb.stUID = statOf(path)
 	}

@@ -128,7 +128,7 @@ func (mb *mbox) appendUIDs(ctx context.Context, group []*saveReq) error {
 	if err != nil {
 		return err
 	}
-	if st := statOf(path); !st.ok || st != mb.stUID || !mb.loaded || !mb.exists {
+	if st := statOf(path); !st.ok || st != mb.stUID || !mb.loaded || !mb.exists || !mb.uidListComplete {
 		l.unlock()
 		mb.trusted = false
 		return mb.sync(ctx)
