@@ -85,7 +85,7 @@ func (c *Config) checkSection(s *Section) []config.Diagnostic {
 	case "passdb", "userdb":
 		ds = append(ds, c.checkDB(s)...)
 	case "service":
-		if servicesNotYet[s.Name] {
+		if servicesNotYet[s.Name] && hasSettings(s) {
 			ds = append(ds, diag(s.Pos, config.Warning, "service %s is not yet supported by postcote; its settings have no effect", s.Name))
 		} else if !servicesKnown[s.Name] && s.Name != "" {
 			ds = append(ds, diag(s.Pos, config.Warning, "unknown service %s; postcote does not run it", s.Name))
@@ -328,4 +328,18 @@ func checkLocation(st Setting) []config.Diagnostic {
 		return []config.Diagnostic{diag(st.Pos, config.Warning, "%s: mailbox format %s is not yet supported by postcote; use maildir", st.Key, format)}
 	}
 	return []config.Diagnostic{diag(st.Pos, config.Error, "%s: unknown mailbox format %q; use maildir or sdbox", st.Key, format)}
+}
+
+// hasSettings reports whether s or a section inside it sets anything
+// (the stock conf.d files hold service blocks with only comments).
+func hasSettings(s *Section) bool {
+	if len(s.Settings) > 0 {
+		return true
+	}
+	for _, c := range s.Sections {
+		if hasSettings(c) {
+			return true
+		}
+	}
+	return false
 }

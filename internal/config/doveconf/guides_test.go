@@ -234,3 +234,38 @@ func TestGuides(t *testing.T) {
 		})
 	}
 }
+
+// TestStockDebian loads a fresh Debian 12 dovecot-imapd and
+// dovecot-lmtpd installation (its dovecot.conf, conf.d and the
+// protocols.d files of the packages): no errors, Dovecot's defaults.
+func TestStockDebian(t *testing.T) {
+	c := loadGuide(t, "debian12", "dovecot.conf")
+	noErrors(t, c.Check())
+	if got := strings.Join(c.ProtocolList(), " "); got != "imap pop3 lmtp" {
+		t.Errorf("protocols = %q", got)
+	}
+	want(t, c.Root, "mail_location", "mbox:~/mail:INBOX=/var/mail/%u")
+	ns := c.Section("namespace", "inbox")
+	want(t, ns, "inbox", "yes")
+	want(t, ns.Section("mailbox", "Sent Messages"), "special_use", `\Sent`)
+	if f := c.Section("protocol", "!indexer-worker"); f == nil || !f.IsFilter() {
+		t.Errorf("protocol !indexer-worker filter = %+v", f)
+	}
+	il := c.Section("service", "imap-login")
+	want(t, il.Section("inet_listener", "imaps"), "port", "993")
+	if il.Section("inet_listener", "imaps").Pos.File != "/etc/dovecot/conf.d/10-master.conf" {
+		t.Errorf("imaps pos = %v", il.Section("inet_listener", "imaps").Pos)
+	}
+	if len(c.Section("service", "director").Sections) != 4 {
+		t.Errorf("director listeners = %d", len(c.Section("service", "director").Sections))
+	}
+	var buf bytes.Buffer
+	if err := c.WriteNonDefault(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, wantLine := range []string{"mail_location = mbox:~/mail:INBOX=/var/mail/%u\n", "ssl_cert = </etc/dovecot/private/dovecot.pem\n", "mail_privileged_group = mail\n"} {
+		if !strings.Contains(buf.String(), wantLine) {
+			t.Errorf("doveconf -n lacks %q:\n%s", wantLine, buf.String())
+		}
+	}
+}

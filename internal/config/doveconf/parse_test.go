@@ -311,7 +311,7 @@ func TestCheckErrors(t *testing.T) {
 		{"ssl = required\n", config.Error, "/dovecot.conf", 1, "ssl_cert is not set"},
 		{"ssl_cert = /etc/cert.pem\nssl_key = </etc/cert.pem\n", config.Error, "/dovecot.conf", 1, "write ssl_cert = </etc/cert.pem"},
 		{base + "ssl_dh_parameters_length = 4096\n", config.Info, "/dovecot.conf", 3, "ignored"},
-		{base + "service submission-login {\n}\n", config.Warning, "/dovecot.conf", 3, "not yet supported"},
+		{base + "service submission-login {\n  inet_listener submission {\n    port = 2587\n  }\n}\n", config.Warning, "/dovecot.conf", 3, "not yet supported"},
 		{base + "auth_mechanisms = plain cram-md5\n", config.Warning, "/dovecot.conf", 3, "cram-md5 is not yet supported"},
 		{base + "mail_location = mbox:~/mail:INBOX=/var/mail/%u\n", config.Warning, "/dovecot.conf", 3, "mbox is not yet supported"},
 		{base + "mail_location = maildri:~/Maildir\n", config.Error, "/dovecot.conf", 3, "unknown mailbox format"},

@@ -263,9 +263,19 @@ func protocolMatches(filter, protocol string) bool {
 	return negOnly
 }
 
-// ProtocolList returns the "protocols" setting split into names.
+// ProtocolList returns the "protocols" setting split into names, each
+// once: Debian's protocols.d files append with "$protocols imap", which
+// may repeat a name of the default list.
 func (c *Config) ProtocolList() []string {
-	return strings.Fields(c.GetDefault("protocols"))
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range strings.Fields(c.GetDefault("protocols")) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Forwarders: a Config answers for its top level.
