@@ -122,7 +122,7 @@ func (s *session) cmdAUTH(ctx context.Context, arg string) Reply {
 		s.setReadDeadline(s.opts.Timeouts.Command)
 		line, err := s.readLine(authLineLimit)
 		if err == errLineTooLong {
-			return Reply{500, "5.5.6", "Authentication exchange line is too long"}
+			return Reply{500, "5.5.6", "SASL response limit exceeded"}
 		}
 		if err != nil {
 			s.readFailed(err)

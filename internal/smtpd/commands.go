@@ -84,6 +84,9 @@ func (s *session) cmdMAIL(ctx context.Context, arg string) Reply {
 	if s.opts.HeloRequired && s.helo == "" {
 		return Reply{503, "5.5.1", "Error: send HELO/EHLO first"}
 	}
+	if s.tx != nil && s.tx.bdat != nil {
+		return Reply{503, "5.5.1", "Error: MAIL after BDAT"}
+	}
 	if s.tx != nil {
 		return Reply{503, "5.5.1", "Error: nested MAIL command"}
 	}

@@ -31,7 +31,7 @@ func (s *session) cmdDATA(ctx context.Context, arg string) Reply {
 		return Reply{501, "5.5.4", "Syntax: DATA"}
 	}
 	if s.tx.bdat != nil {
-		return Reply{503, "5.5.1", "Error: DATA and BDAT cannot be mixed"}
+		return Reply{503, "5.5.1", "Error: DATA after BDAT"}
 	}
 	// RFC 2920 3.1: 354 is sent at once, whatever else is pending.
 	s.send(Reply{354, "", "End data with <CR><LF>.<CR><LF>"})
@@ -281,20 +281,25 @@ func (b *bdatState) abort(err error) {
 func (s *session) cmdBDAT(ctx context.Context, arg string) Reply {
 	f := strings.Fields(arg)
 	var size int64 = -1
-	if len(f) == 1 || len(f) == 2 && strings.EqualFold(f[1], "LAST") {
-		if n, err := strconv.ParseInt(f[0], 10, 64); err == nil && n >= 0 {
+	if len(f) > 0 && strings.Trim(f[0], "0123456789") == "" {
+		if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
 			size = n
 		}
 	}
 	if size < 0 {
-		// Without a size the chunk cannot be skipped: the session is lost.
+		// Without a size the chunk cannot be skipped and the session has
+		// lost step with the client: say so and hang up (Postfix's 521).
 		s.closing = true
 		s.abortTx()
-		return Reply{501, "5.5.4", "Syntax: BDAT count [LAST]"}
+		return Reply{521, "5.5.4", "Syntax: BDAT count [LAST]"}
 	}
-	last := len(f) == 2
+	last := len(f) == 2 && strings.EqualFold(f[1], "LAST")
 	var refusal Reply
 	switch {
+	case len(f) > 2 || len(f) == 2 && !last:
+		refusal = Reply{501, "5.5.4", "Syntax: BDAT count [LAST]"}
+	case size == 0 && !last:
+		refusal = Reply{551, "5.7.1", "Null BDAT request"}
 	case s.opts.TLSLevel == TLSEncrypt && s.tlsState == nil:
 		refusal = replyNeedTLS
 	case s.tx == nil:
@@ -378,8 +383,8 @@ func (s *session) copyChunk(b *bdatState, size int64) error {
 		b.n += int64(len(buf))
 		if s.opts.MessageSizeLimit > 0 && b.n > s.opts.MessageSizeLimit {
 			b.abort(ErrMessageTooBig)
-			b.failed = replyTooBig
-			s.logf("%s: reject: BDAT from %s: %s; from=<%s> proto=%s helo=<%s>", b.env.ID, s.namaddr(), replyTooBig.Line(), b.env.Sender, b.env.Protocol, s.helo)
+			b.failed = replyChunkTooBig
+			s.logf("%s: reject: BDAT from %s: %s; from=<%s> proto=%s helo=<%s>", b.env.ID, s.namaddr(), b.failed.Line(), b.env.Sender, b.env.Protocol, s.helo)
 			continue
 		}
 		if _, err := b.pw.Write(buf); err != nil {
@@ -388,7 +393,7 @@ func (s *session) copyChunk(b *bdatState, size int64) error {
 			b.pw = nil
 			b.failed = replyQueueError
 			if errors.Is(qerr, ErrMessageTooBig) {
-				b.failed = replyTooBig
+				b.failed = replyChunkTooBig
 			}
 			s.warnf("%s: queue file write error for message from %s: %v", b.env.ID, s.namaddr(), qerr)
 		}

@@ -60,6 +60,7 @@ var (
 	replyNeedTLS     = Reply{530, "5.7.0", "Must issue a STARTTLS command first"}
 	replyShutdown    = Reply{421, "4.3.2", "Service shutting down"}
 	replyTooBig      = Reply{552, "5.3.4", "Error: message file too big"}
+	replyChunkTooBig = Reply{552, "5.3.4", "Chunk exceeds message size limit"}
 	replyQueueError  = Reply{451, "4.3.0", "Error: queue file write error"}
 
 	// replySent is what a handler returns when it has already sent its

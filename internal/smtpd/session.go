@@ -196,7 +196,7 @@ func (s *session) dispatch(ctx context.Context, line string) {
 		s.warnf("non-SMTP command from %s: %.100s", s.namaddr(), printable(line))
 		s.count("unknown", false)
 		s.closing = true
-		s.send(Reply{221, "2.7.0", "Error: I can break rules, too. Goodbye."})
+		s.send(Reply{521, "5.7.0", "Error: I can break rules, too. Goodbye."})
 		return
 	case verb == "":
 		s.count("unknown", false)
@@ -249,7 +249,7 @@ func (s *session) reply(r Reply) {
 // send buffers a reply; serve flushes it when the input is drained.
 func (s *session) send(r Reply) {
 	s.w.WriteString(r.String())
-	if r.Code == 421 || r.Code == 221 {
+	if r.Code == 421 || r.Code == 221 || r.Code == 521 {
 		s.closing = true
 	}
 }

@@ -197,11 +197,15 @@ func TestBDAT(t *testing.T) {
 	c.send("BDAT 10")
 	c.conn.Write([]byte("Subject: a"))
 	c.expect("250 2.0.0 Ok: 10 bytes")
-	c.cmd("DATA", "503 5.5.1 Error: DATA and BDAT cannot be mixed")
+	c.cmd("DATA", "503 5.5.1 Error: DATA after BDAT")
 	c.send("BDAT 8 LAST")
 	c.conn.Write([]byte("\r\n\r\n.x\r\n"))
 	c.expect("250 2.0.0 Ok: queued as 4TEST0001")
-	c.cmd("BDAT x", "501 5.5.4 Syntax: BDAT count [LAST]")
+	c.send("BDAT 2 FIRST")
+	c.conn.Write([]byte("xy"))
+	c.expect("501 5.5.4 Syntax: BDAT count [LAST]")
+	c.cmd("BDAT 0", "551 5.7.1 Null BDAT request")
+	c.cmd("BDAT x", "521 5.5.4 Syntax: BDAT count [LAST]")
 	if !c.closed() {
 		t.Error("connection open after BDAT syntax error")
 	}
@@ -221,10 +225,10 @@ func TestBDAT(t *testing.T) {
 	c.expect("250 2.0.0 Ok: 800 bytes")
 	c.send("BDAT 800")
 	c.conn.Write([]byte(big))
-	c.expect("552 5.3.4 Error: message file too big")
+	c.expect("552 5.3.4 Chunk exceeds message size limit")
 	c.send("BDAT 800 LAST")
 	c.conn.Write([]byte(big))
-	c.expect("552 5.3.4 Error: message file too big")
+	c.expect("552 5.3.4 Chunk exceeds message size limit")
 	c.cmd("NOOP", "250 2.0.0 Ok")
 	c.cmd("MAIL FROM:<s@remote.example>", "250 *")
 	c.cmd("RCPT TO:<user@example.com>", "250 *")
@@ -334,7 +338,7 @@ func TestLineTooLong(t *testing.T) {
 func TestNonSMTPCommand(t *testing.T) {
 	ts := startServer(t, baseOptions())
 	c := greet(t, ts.addr)
-	c.cmd("GET / HTTP/1.1", "221 2.7.0 Error: I can break rules, too. Goodbye.")
+	c.cmd("GET / HTTP/1.1", "521 5.7.0 Error: I can break rules, too. Goodbye.")
 	if !c.closed() {
 		t.Error("connection open after HTTP request")
 	}
