@@ -42,7 +42,7 @@ type CheckerOptions struct {
 	UsernameTranslation string
 
 	FailureDelay    time.Duration // auth_failure_delay; 0 = no delay (tests)
-	MaxFailureDelay time.Duration // cap of the growing delay
+	MaxFailureDelay time.Duration // cap of the growing delay; 0 = no growth
 	FailureHalfLife time.Duration // how fast failure scores decay
 	MaxTracked      int           // most IPs + users remembered
 
