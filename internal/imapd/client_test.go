@@ -3,6 +3,7 @@ package imapd
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -245,4 +246,43 @@ func hasFlag(flags []imap.Flag, f imap.Flag) bool {
 		}
 	}
 	return false
+}
+
+// TestImplicitTLSAndLoginMechanism: imaps (TLS before the greeting) and
+// AUTHENTICATE LOGIN through go-imap's client.
+func TestImplicitTLSAndLoginMechanism(t *testing.T) {
+	ts := startServer(t, Options{TLS: selfSigned(t), ImplicitTLS: true, AuthMechanisms: []string{"plain", "login", "cram-md5"}}, nil)
+	c, err := imapclient.DialTLS(ts.addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	caps := c.Caps()
+	if !caps.Has("AUTH=PLAIN") || !caps.Has("AUTH=LOGIN") || caps.Has("AUTH=CRAM-MD5") || caps.Has(imap.CapStartTLS) || caps.Has(imap.CapLoginDisabled) {
+		t.Errorf("capabilities over imaps: %v", caps)
+	}
+	if err := c.Authenticate(loginClient{"bob", "hunter2"}); err != nil {
+		t.Fatalf("AUTHENTICATE LOGIN: %v", err)
+	}
+	if err := c.Logout().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ts.log.String(), "Login: user=<bob>, method=LOGIN, rip=127.0.0.1, lip=127.0.0.1, mpid=") ||
+		!strings.Contains(ts.log.String(), ", TLS, session=<") {
+		t.Errorf("log: %s", ts.log)
+	}
+}
+
+// loginClient is the client side of the LOGIN SASL mechanism.
+type loginClient struct{ user, pass string }
+
+func (l loginClient) Start() (string, []byte, error) { return "LOGIN", nil, nil }
+func (l loginClient) Next(challenge []byte) ([]byte, error) {
+	switch string(challenge) {
+	case "Username:":
+		return []byte(l.user), nil
+	case "Password:":
+		return []byte(l.pass), nil
+	}
+	return nil, fmt.Errorf("unexpected challenge %q", challenge)
 }
