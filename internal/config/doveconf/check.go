@@ -76,6 +76,9 @@ func (c *Config) checkSection(s *Section) []config.Diagnostic {
 			ds = append(ds, diag(s.Pos, config.Error, "section %s needs a name, like %s NAME {", s.Type, s.Type))
 		}
 	}
+	if rule.notYet {
+		ds = append(ds, diag(s.Pos, config.Warning, "section %s is not yet supported by postcote; it has no effect", s.label()))
+	}
 	if !rule.freeForm {
 		for _, st := range s.Settings {
 			ds = append(ds, c.checkSetting(s, st)...)

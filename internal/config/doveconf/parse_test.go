@@ -316,6 +316,7 @@ func TestCheckErrors(t *testing.T) {
 		{base + "mail_location = mbox:~/mail:INBOX=/var/mail/%u\n", config.Warning, "/dovecot.conf", 3, "mbox is not yet supported"},
 		{base + "mail_location = maildri:~/Maildir\n", config.Error, "/dovecot.conf", 3, "unknown mailbox format"},
 		{base + "mail_location = ~/Maildir\n", config.Warning, "/dovecot.conf", 3, "no mailbox format"},
+		{base + "metric imap_logins {\n  filter = event=auth_request_finished\n}\n", config.Warning, "/dovecot.conf", 3, "not yet supported"},
 		{base + "listen = *#comment\n", config.Warning, "/dovecot.conf", 3, "ambiguous '#'"},
 	}
 	for _, tt := range tests {

@@ -80,6 +80,7 @@ type sectionRule struct {
 	parents   []string // "" is the top level; filters count as top level
 	needsName bool
 	freeForm  bool // any key is accepted (plugin, dict)
+	notYet    bool // postcote does not act on the section yet
 }
 
 var sectionRules = map[string]sectionRule{
@@ -97,6 +98,9 @@ var sectionRules = map[string]sectionRule{
 	"local_name":    {parents: []string{""}, needsName: true},
 	"plugin":        {parents: []string{""}, freeForm: true},
 	"dict":          {parents: []string{""}, freeForm: true},
+	// Statistics (Dovecot 2.3 stats): accepted, not acted upon.
+	"metric":         {parents: []string{""}, needsName: true, freeForm: true, notYet: true},
+	"event_exporter": {parents: []string{""}, needsName: true, freeForm: true, notYet: true},
 }
 
 // settingsMap is built by init and never changed afterwards.
