@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 
 	"postcote/internal/sasl"
@@ -17,13 +18,30 @@ const authLineLimit = 12288
 // authOffered says whether EHLO lists AUTH now: SASL is on, and TLS is
 // active unless smtpd_tls_auth_only is off and the level is not encrypt.
 func (s *session) authOffered() bool {
-	if !s.opts.SASLEnable {
+	if !s.opts.SASLEnable || len(s.mechanisms(s.tlsState != nil)) == 0 {
 		return false
 	}
 	if s.tlsState != nil {
 		return true
 	}
 	return !s.opts.TLSAuthOnly && s.opts.TLSLevel != TLSEncrypt
+}
+
+// mechanisms lists what may be offered with or without TLS under
+// smtpd_sasl(_tls)_security_options. PLAIN and LOGIN send the password
+// itself, so every option but noanonymous rules them out.
+func (s *session) mechanisms(tls bool) []string {
+	opts := s.opts.SASLSecurityOptions
+	if tls {
+		opts = s.opts.SASLTLSSecurityOptions
+	}
+	for _, o := range splitRestrictions(opts) {
+		switch strings.ToLower(o) {
+		case "noplaintext", "noactive", "nodictionary", "mutual_auth", "forward_secrecy":
+			return nil
+		}
+	}
+	return s.opts.SASLMechanisms
 }
 
 // cmdSTARTTLS: RFC 3207. Whatever the client pipelined after STARTTLS is
@@ -88,11 +106,11 @@ func (s *session) cmdAUTH(ctx context.Context, arg string) Reply {
 		return Reply{501, "5.5.4", "Syntax: AUTH mechanism"}
 	}
 	mech := strings.ToUpper(f[0])
-	offered := false
-	for _, m := range s.opts.SASLMechanisms {
-		offered = offered || m == mech
-	}
-	if !offered {
+	if !slices.Contains(s.mechanisms(s.tlsState != nil), mech) {
+		if s.tlsState == nil && slices.Contains(s.mechanisms(true), mech) {
+			// RFC 4954 6: the mechanism exists, but only over TLS.
+			return Reply{538, "5.7.11", "Encryption required for requested authentication mechanism"}
+		}
 		return Reply{535, "5.7.8", "Error: authentication failed: Invalid authentication mechanism"}
 	}
 	var resp []byte

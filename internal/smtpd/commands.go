@@ -45,7 +45,7 @@ func (s *session) cmdEHLO(ctx context.Context, arg string) Reply {
 		lines = append(lines, "STARTTLS")
 	}
 	if s.authOffered() {
-		mechs := strings.Join(s.opts.SASLMechanisms, " ")
+		mechs := strings.Join(s.mechanisms(s.tlsState != nil), " ")
 		lines = append(lines, "AUTH "+mechs)
 		if s.opts.BrokenSASLAuthClients {
 			lines = append(lines, "AUTH="+mechs)

@@ -57,6 +57,12 @@ type Options struct {
 	// BrokenSASLAuthClients is broken_sasl_auth_clients: also advertise
 	// the pre-RFC "AUTH=PLAIN LOGIN" form for old Outlook clients.
 	BrokenSASLAuthClients bool
+	// SASLSecurityOptions is smtpd_sasl_security_options (default
+	// noanonymous) and SASLTLSSecurityOptions smtpd_sasl_tls_security_options
+	// (default: the same), for sessions without and with TLS. noplaintext,
+	// noactive, nodictionary and mutual_auth remove PLAIN and LOGIN.
+	SASLSecurityOptions    []string
+	SASLTLSSecurityOptions []string
 	// SASLAuthenticatedHeader is smtpd_sasl_authenticated_header: add
 	// "(Authenticated sender: user)" to the Received header (default no).
 	SASLAuthenticatedHeader bool

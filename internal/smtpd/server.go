@@ -103,6 +103,21 @@ func New(opts Options, q Queue, a Addresses, auth sasl.PasswordChecker) (*Server
 			return nil, fmt.Errorf("smtpd: SASL mechanism %q is not supported", m)
 		}
 	}
+	if opts.SASLSecurityOptions == nil {
+		opts.SASLSecurityOptions = []string{"noanonymous"}
+	}
+	if opts.SASLTLSSecurityOptions == nil {
+		opts.SASLTLSSecurityOptions = opts.SASLSecurityOptions
+	}
+	for _, list := range [][]string{opts.SASLSecurityOptions, opts.SASLTLSSecurityOptions} {
+		for _, o := range splitRestrictions(list) {
+			switch strings.ToLower(o) {
+			case "noanonymous", "noplaintext", "noactive", "nodictionary", "mutual_auth", "forward_secrecy":
+			default:
+				return nil, fmt.Errorf("smtpd: smtpd_sasl_security_options: unknown option %q", o)
+			}
+		}
+	}
 	switch opts.TLSLevel {
 	case "":
 		opts.TLSLevel = TLSNone

@@ -181,3 +181,27 @@ func TestEncryptLevel(t *testing.T) {
 	c.cmd("QUIT", "221 *")
 	waitFor(t, "log", func() bool { return strings.Contains(ts.log.String(), "postcote/submission/smtpd[") })
 }
+
+func TestSASLSecurityOptions(t *testing.T) {
+	srvTLS, cliTLS, _ := tlsPair(t)
+	opts := baseOptions()
+	opts.TLS = srvTLS
+	opts.SASLEnable = true
+	opts.SASLSecurityOptions = []string{"noanonymous, noplaintext"}
+	opts.SASLTLSSecurityOptions = []string{"noanonymous"}
+	ts := startServer(t, opts)
+	c := greet(t, ts.addr)
+	if got := c.cmd("EHLO c.example", "250-*"); strings.Contains(got, "AUTH") {
+		t.Errorf("plaintext AUTH offered without TLS under noplaintext: %q", got)
+	}
+	c.cmd("AUTH LOGIN", "538 5.7.11 Encryption required for requested authentication mechanism")
+	c.cmd("AUTH GSSAPI", "535 5.7.8 Error: authentication failed: Invalid authentication mechanism")
+	c.startTLS(cliTLS)
+	c.cmd("EHLO c.example", "250-*AUTH PLAIN LOGIN*")
+	c.cmd("AUTH PLAIN "+b64("\x00user@example.com\x00secret"), "235 *")
+
+	opts.SASLSecurityOptions = []string{"noanonymous", "nosuchthing"}
+	if _, err := New(opts, &fakeQueue{}, newFakeAddrs(), fakeAuth{}); err == nil || !strings.Contains(err.Error(), "nosuchthing") {
+		t.Errorf("New with an unknown security option: %v", err)
+	}
+}
