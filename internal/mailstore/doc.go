@@ -61,6 +61,18 @@
 // moves it to cur/. MODSEQs live only in postcote-index, a cache; what
 // happens when it is lost is explained in index.go.
 //
+// # Names
+//
+// API names use "/"; ASCII names are taken as modified UTF-7 as IMAP
+// sends them and stored unchanged (Dovecot does the same); a name with
+// non-ASCII UTF-8 (Sieve fileinto, IMAP4rev2) is stored in modified
+// UTF-7. Empty levels, "." and "..", control characters, and "." inside a
+// level with Maildir++ are ErrBadName: no name leaves the mail root.
+// Symbolic links are never followed to a folder or a message file, so a
+// user with a shell cannot make the server read other files. RENAME
+// leaves the subscriptions as they are and DELETE keeps them, as Dovecot
+// does.
+//
 // # Sharing
 //
 // One MaildirStore serves the process and keeps one shared state per
@@ -68,5 +80,9 @@
 // move only when they Poll; a change by one session or delivery signals
 // the others' Changes channel. Changes by other programs are found when
 // Poll sees new mtimes on new/, cur/ or dovecot-uidlist; a mailbox whose
-// directories have not changed is not rescanned.
+// directories have not changed is not rescanned. If another program
+// recreated dovecot-uidlist (new UIDVALIDITY), Poll returns
+// ErrUIDValidityChanged and the session must end. A few mailboxes no
+// session holds stay in memory (Options.IdleMailboxes) so that STATUS
+// and re-SELECT are cheap.
 package mailstore

@@ -94,9 +94,6 @@ type mbox struct {
 	batch batcher
 }
 
-// errGone is returned internally when the Maildir was removed.
-var errGone = errors.New("mailbox directory is gone")
-
 // sync brings mb up to date with the disk. A cheap stat of new/, cur/,
 // dovecot-uidlist and dovecot-keywords decides whether anything needs
 // rereading. mb.mu is held.
