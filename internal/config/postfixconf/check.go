@@ -103,6 +103,13 @@ func (ck *checker) param(m *Main, name string) []config.Diagnostic {
 	if info.Status == Ignored {
 		return ds
 	}
+	if info.Name == "inet_interfaces" {
+		for _, el := range SplitList(v) {
+			if host, problem := normalizeInterface(el); problem != "" && host != "" {
+				ds = append(ds, diag(pos, config.Warning, "%s: %s; postcote listens on %s", what, problem, host))
+			}
+		}
+	}
 	return append(ds, ck.files(m, info, v, pos, what)...)
 }
 
@@ -155,6 +162,13 @@ func validate(info *ParamInfo, v string) string {
 		}
 		if !ok {
 			return fmt.Sprintf("bad value; use one of %s", strings.Join(nonEmpty(info.Enum), ", "))
+		}
+	}
+	if info.Name == "inet_interfaces" {
+		for _, el := range SplitList(v) {
+			if host, problem := normalizeInterface(el); problem != "" && host == "" {
+				return fmt.Sprintf("%q: %s", el, problem)
+			}
 		}
 	}
 	if info.Name == "inet_protocols" {

@@ -119,3 +119,48 @@ func (m *Main) SMTPTLSLevel() string {
 	}
 	return "none"
 }
+
+// InetInterfaces returns inet_interfaces normalised for listening:
+// "all", "loopback-only", or host names and addresses without IPv6
+// brackets. An address written with a host-length prefix
+// ("127.0.0.1/32", "[::1]/128", as one deployment guide does) is
+// taken as the address; Postfix itself rejects that notation, and Check
+// warns about it. Other prefixes are errors.
+func (m *Main) InetInterfaces() ([]string, error) {
+	var out []string
+	for _, el := range m.List("inet_interfaces") {
+		host, problem := normalizeInterface(el)
+		if problem != "" && host == "" {
+			return nil, m.valueError("inet_interfaces", el, "%s", problem)
+		}
+		out = append(out, host)
+	}
+	return out, nil
+}
+
+// normalizeInterface returns the listening host of one inet_interfaces
+// element, and a problem to report ("" when it is clean). A returned
+// host with a problem is usable but written the wrong way.
+func normalizeInterface(el string) (string, string) {
+	switch strings.ToLower(el) {
+	case "all", "loopback-only":
+		return strings.ToLower(el), ""
+	}
+	addr, bits, hasPrefix := strings.Cut(el, "/")
+	host := strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+	if !hasPrefix {
+		return host, ""
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return "", "a network prefix needs an address; write an address or host name"
+	}
+	full := 128
+	if ip.To4() != nil {
+		full = 32
+	}
+	if bits != strconv.Itoa(full) {
+		return "", "inet_interfaces takes addresses, not networks; write the address alone"
+	}
+	return host, "inet_interfaces takes addresses; Postfix rejects \"" + el + "\", write " + addr
+}

@@ -55,3 +55,31 @@ func TestTLSLevels(t *testing.T) {
 		}
 	}
 }
+
+func TestInetInterfaces(t *testing.T) {
+	m := parse(t, "inet_interfaces = 127.0.0.1/32, [::1]/128, 192.0.2.1, [2001:db8:1::1], mail.example.com\n")
+	got, err := m.InetInterfaces()
+	if err != nil || strings.Join(got, " ") != "127.0.0.1 ::1 192.0.2.1 2001:db8:1::1 mail.example.com" {
+		t.Errorf("InetInterfaces = %q, %v", got, err)
+	}
+	warned := 0
+	for _, d := range m.Check() {
+		if strings.Contains(d.Message, "Postfix rejects") {
+			warned++
+		}
+	}
+	if warned != 2 {
+		t.Errorf("warnings about prefixes = %d, want 2: %v", warned, m.Check())
+	}
+	bad := parse(t, "inet_interfaces = 10.0.0.0/8\n")
+	if _, err := bad.InetInterfaces(); err == nil || !strings.Contains(err.Error(), "main.cf:1") {
+		t.Errorf("network prefix: err = %v", err)
+	}
+	if ds := bad.Check(); len(ds) == 0 || ds[0].Severity.String() != "error" {
+		t.Errorf("network prefix: Check = %v", ds)
+	}
+	def := parse(t, "")
+	if got, _ := def.InetInterfaces(); strings.Join(got, " ") != "all" {
+		t.Errorf("default = %q", got)
+	}
+}
