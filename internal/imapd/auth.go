@@ -121,7 +121,7 @@ func (s *session) cmdStartTLS(c *command, p *parser) (status, error) {
 		s.br.Discard(n)
 	}
 	tc := tls.Server(s.conn, s.opts.TLS)
-	hctx, cancel := context.WithTimeout(context.Background(), s.opts.LoginTimeout)
+	hctx, cancel := context.WithTimeout(s.ctx, s.opts.LoginTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		return status{}, fmt.Errorf("TLS handshake: %w", err)
@@ -162,7 +162,7 @@ func (s *session) cmdLogin(c *command, p *parser) (status, error) {
 		return no("PRIVACYREQUIRED", "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."), nil
 	}
 	mech := sasl.NewServer("PLAIN", s.srv.checker, s.saslRequest())
-	return s.runAuth(context.Background(), "PLAIN", user, mech, []byte("\x00"+user+"\x00"+pass))
+	return s.runAuth(s.ctx, "PLAIN", user, mech, []byte("\x00"+user+"\x00"+pass))
 }
 
 func (s *session) saslRequest() sasl.Request {
@@ -213,7 +213,7 @@ func (s *session) cmdAuthenticate(c *command, p *parser) (status, error) {
 	if mech == nil {
 		return no("", "Unsupported authentication mechanism."), nil
 	}
-	ctx := context.Background()
+	ctx := s.ctx
 	resp := initial
 	for {
 		challenge, done, err := mech.Next(ctx, resp)
@@ -329,13 +329,13 @@ func (s *session) authFailed(err error) (status, error) {
 		}
 	}
 	if s.authAttempts >= s.opts.MaxAuthFailures {
-		s.loggedOutAfter(st)
+		s.endAfterReply()
 	}
 	return st, nil
 }
 
-// loggedOutAfter marks the session to end after the tagged reply.
-func (s *session) loggedOutAfter(st status) {
+// endAfterReply makes the session end after the tagged reply.
+func (s *session) endAfterReply() {
 	s.loggedOut = true
 	s.byeText = "Too many invalid authentication attempts."
 	s.reason = "auth failed"

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -89,15 +88,6 @@ func (w respWriter) str(s string) {
 func (w respWriter) nstr(s string) {
 	if s == "" {
 		w.WriteString("NIL")
-		return
-	}
-	w.str(s)
-}
-
-// astr writes s as an atom when it is one, otherwise as a string.
-func (w respWriter) astr(s string) {
-	if s != "" && !strings.EqualFold(s, "NIL") && isAtomString(s) {
-		w.WriteString(s)
 		return
 	}
 	w.str(s)

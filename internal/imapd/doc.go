@@ -10,17 +10,30 @@
 // Layout of the package:
 //
 //   - server.go: Options, New, Serve and Shutdown; connection limits.
-//   - conn.go, session.go: one session per connection, the command table,
-//     the response writer and the untagged updates sent after commands.
-//   - parser.go, seqset.go: the streaming command parser (atoms, quoted
-//     strings, literals {n} and {n+}, lists, sequence sets), bounded by
-//     Options.MaxLineLength and Options.MaxLiteralSize.
-//   - auth.go, mailboxes.go, selected.go, fetch.go, search.go, idle.go:
-//     the command handlers, one method per command.
-//   - message.go, bodystructure.go, envelope.go: parsing a stored message
-//     (RFC 5322 + MIME) into the part tree from which BODYSTRUCTURE,
-//     ENVELOPE and BODY[section] are answered; structure.go caches the
-//     results per (user, mailbox, UIDVALIDITY, UID) in a bounded LRU.
+//   - session.go, conn.go: one session per connection, the command table
+//     (one method per command), the buffered response writer flushed at
+//     each command's end, timeouts and the Dovecot-shaped log lines.
+//   - parser.go, seqset.go, names.go: the streaming command parser
+//     (atoms, quoted strings, literals {n} and {n+}, lists, sequence
+//     sets) bounded by Options.MaxLineLength, with APPEND's literal
+//     bounded by Options.MaxLiteralSize; mailbox names, modified UTF-7
+//     and LIST patterns.
+//   - auth.go, list.go, mailboxes.go, selected.go, fetch.go,
+//     fetchparse.go, search.go, idle.go: the command handlers.
+//   - message.go, bodystructure.go, envelope.go, textdecode.go: a stored
+//     message (RFC 5322 + MIME) parsed into a tree of byte offsets, from
+//     which BODYSTRUCTURE, ENVELOPE and BODY[section] are answered the
+//     way Dovecot answers them (dovecot_test.go compares byte for byte),
+//     and the decoding SEARCH needs (RFC 2047 words, base64,
+//     quoted-printable, charsets).
+//   - structure.go: a bounded LRU of ENVELOPE/BODY/BODYSTRUCTURE per
+//     (user, mailbox, UIDVALIDITY, UID), shared by all sessions.
+//
+// The selected mailbox's message list belongs to the session (selected.go)
+// and moves only when the session polls the store after a command or
+// during IDLE, so sequence numbers never shift under the client; EXPUNGEs
+// found during FETCH, STORE or SEARCH wait for a command that may carry
+// them (RFC 3501 7.4.1).
 //
 // Mailbox names travel between client and store unchanged except for the
 // hierarchy separator: the client sees Options.Separator, the store "/".

@@ -43,7 +43,7 @@ func (s *session) cmdFetch(c *command, p *parser) (status, error) {
 		// RFC 3501 6.4.8: UID FETCH always returns the UID.
 		items = append([]fetchItem{{kind: fetchUID, label: "UID"}}, items...)
 	}
-	ctx := context.Background()
+	ctx := s.ctx
 	addFlags := make(map[int]bool)
 	if !s.sel.readOnly && slices.ContainsFunc(items, fetchItem.setsSeen) {
 		var uids []uint32

@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"context"
 	"strings"
 	"time"
 )
@@ -14,7 +13,7 @@ func (s *session) cmdIdle(c *command, p *parser) (status, error) {
 	if err := p.crlf(); err != nil {
 		return status{}, err
 	}
-	ctx := context.Background()
+	ctx := s.ctx
 	s.w.WriteString("+ idling\r\n")
 	// Changes that arrived before IDLE are reported at once.
 	if s.sel != nil {

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"context"
+	"slices"
 	"strings"
 )
 
@@ -131,7 +132,7 @@ func (s *session) cmdList(c *command, p *parser) (status, error) {
 		s.w.WriteString(" \"\"\r\n")
 		return ok("List completed."), nil
 	}
-	return s.listMailboxes(context.Background(), "LIST", ref, patterns, o)
+	return s.listMailboxes(s.ctx, "LIST", ref, patterns, o)
 }
 
 // cmdLsub is RFC 3501 6.3.9.
@@ -153,7 +154,7 @@ func (s *session) cmdLsub(c *command, p *parser) (status, error) {
 	if err := p.crlf(); err != nil {
 		return status{}, err
 	}
-	return s.listMailboxes(context.Background(), "LSUB", ref, []string{pat}, listOptions{selSubscribed: true})
+	return s.listMailboxes(s.ctx, "LSUB", ref, []string{pat}, listOptions{selSubscribed: true})
 }
 
 func (s *session) listMailboxes(ctx context.Context, verb, ref string, patterns []string, o listOptions) (status, error) {
@@ -211,11 +212,14 @@ func (s *session) listMailboxes(ctx context.Context, verb, ref string, patterns 
 			}
 		}
 		if verb == "LIST" {
-			if o.extended && !e.exists && hasAttr(attrs, `\Noselect`) && !hasAttr(attrs, `\NonExistent`) && len(attrs) > 0 && e.childSubOnly() {
+			attrs = slices.Clone(attrs)
+			// RFC 5258 3.4: in extended LIST a made-up parent is
+			// \NonExistent.
+			if o.extended && !e.exists && !hasAttr(attrs, `\NonExistent`) {
 				attrs = append(attrs, `\NonExistent`)
 			}
 			if (o.retSubscribed || o.selSubscribed) && e.subscribed {
-				attrs = append(append([]string(nil), attrs...), `\Subscribed`)
+				attrs = append(attrs, `\Subscribed`)
 			}
 		}
 		s.w.WriteString("* " + verb + " ")
@@ -240,10 +244,6 @@ func (s *session) listMailboxes(ctx context.Context, verb, ref string, patterns 
 	}
 	return ok("List completed."), nil
 }
-
-// childSubOnly reports whether the entry was made up as the parent of
-// other mailboxes (it does not exist itself).
-func (e *listEntry) childSubOnly() bool { return !e.exists }
 
 func hasSpecialUse(attrs []string) bool {
 	for _, a := range attrs {

@@ -13,7 +13,7 @@ import (
 	"postcote/internal/mailstore"
 )
 
-// mailboxArg reads a mailbox astring and maps it to the store's name.
+// mailboxArgs reads n mailbox astrings, each after a space.
 func (s *session) mailboxArgs(p *parser, n int) ([]string, error) {
 	var names []string
 	for i := 0; i < n; i++ {
@@ -82,7 +82,7 @@ func (s *session) cmdCreate(c *command, p *parser) (status, error) {
 		}
 		specialUse = canonicalSpecialUse(use[0])
 	}
-	if err := s.account.Create(context.Background(), storeName, specialUse); err != nil {
+	if err := s.account.Create(s.ctx, storeName, specialUse); err != nil {
 		return s.storeError(err, args[0]), nil
 	}
 	return ok("Create completed."), nil
@@ -109,11 +109,13 @@ func (s *session) cmdDelete(c *command, p *parser) (status, error) {
 	return s.oneMailboxCommand(p, "Delete", func(ctx context.Context, name string) error {
 		if s.sel != nil && s.sel.name == name {
 			// Deleting the selected mailbox: Dovecot refuses it.
-			return errors.New("selected")
+			return errDeleteSelected
 		}
 		return s.account.Delete(ctx, name)
 	})
 }
+
+var errDeleteSelected = errors.New("mailbox is selected")
 
 // cmdSubscribe and cmdUnsubscribe are RFC 3501 6.3.6 and 6.3.7.
 func (s *session) cmdSubscribe(c *command, p *parser) (status, error) {
@@ -136,8 +138,8 @@ func (s *session) oneMailboxCommand(p *parser, verb string, fn func(context.Cont
 	if err != nil {
 		return no("CANNOT", err.Error()), nil
 	}
-	if err := fn(context.Background(), name); err != nil {
-		if err.Error() == "selected" {
+	if err := fn(s.ctx, name); err != nil {
+		if errors.Is(err, errDeleteSelected) {
 			return no("INUSE", "Can't delete the selected mailbox."), nil
 		}
 		return s.storeError(err, args[0]), nil
@@ -162,7 +164,7 @@ func (s *session) cmdRename(c *command, p *parser) (status, error) {
 	if err != nil {
 		return no("CANNOT", err.Error()), nil
 	}
-	if err := s.account.Rename(context.Background(), from, to); err != nil {
+	if err := s.account.Rename(s.ctx, from, to); err != nil {
 		return s.storeError(err, args[0]), nil
 	}
 	return ok("Rename completed."), nil
@@ -212,7 +214,7 @@ func (s *session) cmdStatus(c *command, p *parser) (status, error) {
 	if err != nil {
 		return no("CANNOT", err.Error()), nil
 	}
-	st, err := s.account.Status(context.Background(), name)
+	st, err := s.account.Status(s.ctx, name)
 	if err != nil {
 		return s.storeError(err, args[0]), nil
 	}
@@ -313,7 +315,7 @@ func (s *session) cmdAppend(c *command, p *parser) (status, error) {
 	if err != nil {
 		return refuse(no("CANNOT", err.Error()))
 	}
-	ctx := context.Background()
+	ctx := s.ctx
 	if _, err := s.account.Status(ctx, name); err != nil {
 		if errors.Is(err, mailstore.ErrNoMailbox) {
 			return refuse(no("TRYCREATE", "Mailbox doesn't exist: "+args[0]))

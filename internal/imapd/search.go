@@ -64,12 +64,11 @@ func (s *session) cmdSearch(c *command, p *parser) (status, error) {
 		return status{}, err
 	}
 	prog := &searchKey{op: "AND", sub: keys}
-	ctx := context.Background()
+	ctx := s.ctx
 	var hits []uint32
 	for i := range s.sel.msgs {
 		sm := &searchMsg{s: s, ctx: ctx, i: i}
 		match, err := s.evalSearch(prog, sm)
-		sm.close()
 		if err != nil {
 			return status{}, err
 		}
@@ -230,8 +229,6 @@ type searchMsg struct {
 	tree   *part
 	gone   bool
 }
-
-func (sm *searchMsg) close() {}
 
 // load reads the header (full false) or the whole message.
 func (sm *searchMsg) load(full bool) error {

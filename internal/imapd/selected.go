@@ -204,7 +204,7 @@ func (s *session) cmdSelect(c *command, p *parser) (status, error) {
 	if err := p.crlf(); err != nil {
 		return status{}, err
 	}
-	ctx := context.Background()
+	ctx := s.ctx
 	if s.sel != nil {
 		// RFC 3501 6.3.1: the previous mailbox is closed without
 		// expunging; RFC 7162 3.2.11 announces it with [CLOSED].
@@ -274,7 +274,7 @@ func (s *session) cmdClose(c *command, p *parser) (status, error) {
 	sel := s.sel
 	var expErr error
 	if c.name == "CLOSE" && !sel.readOnly {
-		_, expErr = sel.mbox.Expunge(context.Background(), nil)
+		_, expErr = sel.mbox.Expunge(s.ctx, nil)
 	}
 	sel.mbox.Close()
 	s.sel = nil
@@ -317,7 +317,7 @@ func (s *session) cmdExpunge(c *command, p *parser) (status, error) {
 	if c.uid && len(uids) == 0 {
 		return ok("Expunge completed."), nil
 	}
-	removed, err := s.sel.mbox.Expunge(context.Background(), uids)
+	removed, err := s.sel.mbox.Expunge(s.ctx, uids)
 	if err != nil {
 		return s.storeError(err, s.sel.name), nil
 	}
@@ -411,7 +411,7 @@ func (s *session) cmdStore(c *command, p *parser) (status, error) {
 		uids = append(uids, uid)
 	}
 	if len(uids) > 0 {
-		updated, _, err := s.sel.mbox.Store(context.Background(), uids, op, flags, 0)
+		updated, _, err := s.sel.mbox.Store(s.ctx, uids, op, flags, 0)
 		if err != nil && !errors.Is(err, mailstore.ErrNoSuchMessage) {
 			return s.storeError(err, s.sel.name), nil
 		}
@@ -498,7 +498,7 @@ func (s *session) cmdCopy(c *command, p *parser) (status, error) {
 	for _, i := range idx {
 		uids = append(uids, s.sel.msgs[i].UID)
 	}
-	ctx := context.Background()
+	ctx := s.ctx
 	var validity uint32
 	var src, dst []uint32
 	if c.name == "MOVE" {

@@ -75,15 +75,6 @@ func (set seqSet) resolve(max uint32) []seqRange {
 	return out
 }
 
-// maxValue returns the largest explicit number in the set (0 if only "*").
-func (set seqSet) maxValue() uint32 {
-	var m uint32
-	for _, r := range set {
-		m = max(m, r.lo, r.hi)
-	}
-	return m
-}
-
 // formatUIDSet writes ascending UIDs compactly ("1:3,7"), as COPYUID and
 // APPENDUID use (RFC 4315 3). The order of uids is kept.
 func formatUIDSet(uids []uint32) string {

@@ -44,12 +44,11 @@ type status struct {
 	text string
 }
 
-func ok(text string) status                { return status{kind: "OK", text: text} }
-func okCode(code, text string) status      { return status{kind: "OK", code: code, text: text} }
-func no(code, text string) status          { return status{kind: "NO", code: code, text: text} }
-func bad(text string) status               { return status{kind: "BAD", text: text} }
-func badCode(code, text string) status     { return status{kind: "BAD", code: code, text: text} }
-func (st status) withText(t string) status { st.text = t; return st }
+func ok(text string) status            { return status{kind: "OK", text: text} }
+func okCode(code, text string) status  { return status{kind: "OK", code: code, text: text} }
+func no(code, text string) status      { return status{kind: "NO", code: code, text: text} }
+func bad(text string) status           { return status{kind: "BAD", text: text} }
+func badCode(code, text string) status { return status{kind: "BAD", code: code, text: text} }
 
 // handler runs one command: it parses the arguments (through the final
 // CRLF), acts, writes untagged responses and returns the tagged status.
@@ -133,6 +132,10 @@ type session struct {
 	sel     *selected
 	enabled map[string]bool
 
+	// ctx is the session's context for store and user database calls:
+	// it ends with the server's context or the connection.
+	ctx context.Context
+
 	interruptOnce sync.Once
 	interrupted   chan struct{}
 }
@@ -210,6 +213,9 @@ func (s *session) isInterrupted() bool {
 
 // serve runs the session until LOGOUT, an error or shutdown.
 func (s *session) serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.ctx = ctx
 	stop := context.AfterFunc(ctx, s.interrupt)
 	defer stop()
 	defer s.finish()
