@@ -131,13 +131,33 @@ func (r *report) write(w io.Writer) {
 		}
 		pc, ok := sums["postcote"]
 		if pf, ok2 := sums["postfix"]; ok && ok2 {
-			fmt.Fprintf(w, "  ratio accept     postcote / Postfix          %s\n", ratio(pc.acceptRate, pf.acceptRate))
+			fmt.Fprintf(w, "  ratio accept     postcote / Postfix          %s%s\n", ratio(pc.acceptRate, pf.acceptRate),
+				r.spread(c, "postfix", func(m measure) float64 { return m.acceptRate }))
 		}
 		if pd, ok2 := sums["postfix+dovecot"]; ok && ok2 {
-			fmt.Fprintf(w, "  ratio delivered  postcote / Postfix→Dovecot  %s\n", ratio(pc.deliverRate, pd.deliverRate))
+			fmt.Fprintf(w, "  ratio delivered  postcote / Postfix→Dovecot  %s%s\n", ratio(pc.deliverRate, pd.deliverRate),
+				r.spread(c, "postfix+dovecot", func(m measure) float64 { return m.deliverRate }))
 		}
 		for _, n := range notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
 		}
 	}
+}
+
+// spread gives, with several rounds, the lowest and highest of the
+// per-round ratios of postcote to the other kind, runs minutes apart: a
+// measure of how noisy the machine was.
+func (r *report) spread(c int, other string, figure func(measure) float64) string {
+	pc, ot := r.results["postcote"][c], r.results[other][c]
+	var ratios []float64
+	for i := 0; i < len(pc) && i < len(ot); i++ {
+		if a, b := figure(pc[i]), figure(ot[i]); a > 0 && b > 0 {
+			ratios = append(ratios, a/b)
+		}
+	}
+	if len(ratios) < 2 {
+		return ""
+	}
+	sort.Float64s(ratios)
+	return fmt.Sprintf("   (per round %.2f× to %.2f×)", ratios[0], ratios[len(ratios)-1])
 }

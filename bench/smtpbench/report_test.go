@@ -185,3 +185,20 @@ func TestMainAgainstRunningServer(t *testing.T) {
 		t.Errorf("report has ratios or notes for a lone server that accepted everything:\n%s", out)
 	}
 }
+
+func TestReportSpread(t *testing.T) {
+	round := func(acc float64) measure { return measure{accepted: 10, acceptRate: acc} }
+	r := &report{
+		kinds:       []kind{{key: "postcote", label: "postcote"}, {key: "postfix", label: "Postfix (discard)"}},
+		concurrency: []int{10},
+		results: map[string]map[int][]measure{
+			"postcote": {10: {round(300), round(100), round(200)}},
+			"postfix":  {10: {round(100), round(100), round(100)}},
+		},
+	}
+	var b strings.Builder
+	r.write(&b)
+	if want := "postcote / Postfix          2.00×   (per round 1.00× to 3.00×)"; !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
+	}
+}
