@@ -205,10 +205,11 @@ func (q *Queue) compaction() ([]pending, error) {
 			lastCorrupt = n
 		}
 	}
+	var copyBytes int64
 	for _, n := range q.segNumbers() {
 		si := q.segs[n]
-		if n > lastCorrupt && n+1 >= q.segNum {
-			break
+		if n > lastCorrupt && (n+1 >= q.segNum || copyBytes >= q.opts.SegmentSize) {
+			break // the rest waits for the next rotation: bounded work per batch
 		}
 		if si.live == 0 {
 			continue
@@ -217,6 +218,7 @@ func (q *Queue) compaction() ([]pending, error) {
 			break // dense: worth keeping, and it blocks removal of later ones
 		}
 		pick = append(pick, n)
+		copyBytes += si.liveBytes
 	}
 	if len(pick) == 0 {
 		q.mu.Unlock()

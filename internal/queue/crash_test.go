@@ -145,7 +145,16 @@ func TestCrash(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- q.Run(ctx, agent) }()
-		waitFor(t, "queue to drain", func() bool { return len(q.List()) == 0 })
+		deadline := time.Now().Add(60 * time.Second)
+		for len(q.List()) > 0 {
+			if time.Now().After(deadline) {
+				for _, s := range q.List() {
+					t.Logf("left: %+v", s)
+				}
+				t.Fatalf("round %d: queue did not drain", r)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		cancel()
 		<-done
 		q.Close()

@@ -69,6 +69,15 @@
 // ("relayed"/"delivered" DSNs), and message/global-delivery-status
 // (RFC 6533) for SMTPUTF8 mail.
 //
+// # API
+//
+// Open/Close own the spool (one process at a time, by flock); NewID and
+// Enqueue are for smtpd and sendmail; Run drives an Agent; List, Hold,
+// Release, Delete (each also for "ALL") and Flush serve postqueue and
+// postsuper in the server process; Snapshot reads a spool another process
+// has open (postqueue -p while the server runs); WriteMailq prints
+// Postfix's mailq layout.
+//
 // Log lines follow Postfix: "cleanup: ID: message-id=<…>", "qmgr: ID:
 // from=<…>, size=N, nrcpt=N (queue active)", "ID: to=<…>, relay=…,
 // delay=…, delays=a/b/c/d, dsn=…, status=sent (…)", "qmgr: ID: removed".

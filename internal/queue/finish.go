@@ -128,7 +128,7 @@ func (q *Queue) finish(msg *Message, rcpts []int, results []Result, t attemptTim
 			done = false
 		}
 	}
-	if done {
+	if done && !gone {
 		recs = append(recs, pending{data: encodeSimple(recRemove, id), rec: &record{typ: recRemove, id: id}})
 		after = append(after, logLine{"qmgr", fmt.Sprintf("%s: removed", id)})
 	}
