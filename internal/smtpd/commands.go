@@ -95,6 +95,7 @@ func (s *session) cmdMAIL(ctx context.Context, arg string) Reply {
 	}
 	path, params, err := parseMailArg(arg, "FROM")
 	if err == errPathSyntax {
+		s.warnf("Illegal address syntax from %s in MAIL command: %.100s", s.namaddr(), printable(arg))
 		return Reply{501, "5.1.7", "Bad sender address syntax"}
 	}
 	if err != nil {
@@ -185,6 +186,7 @@ func (s *session) cmdRCPT(ctx context.Context, arg string) Reply {
 	}
 	path, params, err := parseMailArg(arg, "TO")
 	if err == errPathSyntax || (err == nil && path.Null) {
+		s.warnf("Illegal address syntax from %s in RCPT command: %.100s", s.namaddr(), printable(arg))
 		return Reply{501, "5.1.3", "Bad recipient address syntax"}
 	}
 	if err != nil {

@@ -150,6 +150,9 @@ func TestSequenceErrors(t *testing.T) {
 		c.cmd(step.send, step.want)
 	}
 	waitFor(t, "disconnect log", func() bool { return strings.Contains(ts.log.String(), "disconnect from") })
+	if want := "warning: Illegal address syntax from unknown[127.0.0.1] in RCPT command: TO:<a b@example.com>"; !strings.Contains(ts.log.String(), want) {
+		t.Errorf("log lacks %q", want)
+	}
 	if want := "NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown in local recipient table; from=<a@b.example> to=<nobody@example.com> proto=SMTP helo=<c>"; !strings.Contains(ts.log.String(), want) {
 		t.Errorf("log lacks %q:\n%s", want, ts.log.String())
 	}
