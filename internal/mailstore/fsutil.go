@@ -74,6 +74,7 @@ func (o owner) mkdirAll(dir string) error {
 type dotlock struct {
 	path string // the locked file
 	f    *os.File
+	o    owner
 }
 
 // lockFile takes FILE.lock, waiting while another holder has it.
@@ -94,7 +95,7 @@ func lockFile(ctx context.Context, path string, o owner) (*dotlock, error) {
 				os.Remove(lp)
 				return nil, fmt.Errorf("lock %s: %w", path, err)
 			}
-			return &dotlock{path: path, f: f}, nil
+			return &dotlock{path: path, f: f, o: o}, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
@@ -132,30 +133,36 @@ func (l *dotlock) unlock() {
 	}
 }
 
-// replace writes data into the lock file, fsyncs it and renames it over
-// the locked file, releasing the lock. With syncDir the directory is
-// fsynced too, so the new contents survive a crash.
+// replace writes data to FILE.tmp (the lock protects that name too),
+// fsyncs it, renames it over the locked file and then releases the lock.
+// Unlike Dovecot, which writes the new contents into the lock file
+// itself, the lock file keeps saying "PID:HOST" until the end, so a
+// process killed while it writes leaves a lock that is seen at once to be
+// dead. With syncDir the directory is fsynced too, so the new contents
+// survive a crash.
 func (l *dotlock) replace(data []byte, syncDir bool) error {
 	defer l.unlock()
-	// The "PID:HOST" marker goes; the new contents take its place.
-	if err := l.f.Truncate(0); err != nil {
-		return fmt.Errorf("truncate %s.lock: %w", l.path, err)
+	tmp := l.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
 	}
-	if _, err := l.f.WriteAt(data, 0); err != nil {
-		return fmt.Errorf("write %s.lock: %w", l.path, err)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s.lock: %w", l.path, err)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := l.f.Close(); err != nil {
-		l.f = nil
-		os.Remove(l.path + ".lock")
-		return fmt.Errorf("close %s.lock: %w", l.path, err)
+	if err == nil {
+		err = l.o.chown(tmp)
 	}
-	l.f = nil
-	if err := os.Rename(l.path+".lock", l.path); err != nil {
-		os.Remove(l.path + ".lock")
-		return fmt.Errorf("rename %s.lock: %w", l.path, err)
+	if err == nil {
+		err = os.Rename(tmp, l.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("replace %s: %w", l.path, err)
 	}
 	if syncDir {
 		return fsyncDir(filepath.Dir(l.path))
