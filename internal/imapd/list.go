@@ -188,8 +188,10 @@ func (s *session) listMailboxes(ctx context.Context, verb, ref string, patterns 
 		case verb == "LSUB":
 			if !e.subscribed {
 				// RFC 3501 6.3.9: a "%" match on an unsubscribed
-				// parent of a subscribed mailbox is \Noselect.
-				if !e.childSub {
+				// parent of a subscribed mailbox is \Noselect; when
+				// the subscribed child matches itself ("*"), the
+				// parent is not listed.
+				if !e.childSub || subscribedChildMatches(entries, e, s.opts.Separator, matches) {
 					continue
 				}
 				attrs = []string{`\Noselect`}
@@ -248,6 +250,18 @@ func (s *session) listMailboxes(ctx context.Context, verb, ref string, patterns 
 func hasSpecialUse(attrs []string) bool {
 	for _, a := range attrs {
 		if isSpecialUse(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// subscribedChildMatches reports whether a subscribed descendant of e
+// matches the LSUB pattern.
+func subscribedChildMatches(entries []*listEntry, e *listEntry, sep string, matches func(string) bool) bool {
+	prefix := e.name + sep
+	for _, c := range entries {
+		if c.subscribed && strings.HasPrefix(c.name, prefix) && matches(c.name) {
 			return true
 		}
 	}
