@@ -42,6 +42,9 @@ type Options struct {
 	// WrapperMode is smtpd_tls_wrappermode: TLS from the first byte
 	// (submissions, port 465).
 	WrapperMode bool
+	// TLSLogLevel is smtpd_tls_loglevel: 1 or more logs each established
+	// TLS session ("Anonymous TLS connection established from …").
+	TLSLogLevel int
 	// ReceivedHeaderTLS is smtpd_tls_received_header: name the protocol and
 	// cipher in the Received header.
 	ReceivedHeaderTLS bool

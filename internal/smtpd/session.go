@@ -493,7 +493,9 @@ func (s *session) startTLS(tc *tls.Conn) {
 	s.w = bufio.NewWriter(deadlineWriter{s})
 	cs := tc.ConnectionState()
 	s.tlsState = &cs
-	s.logf("Anonymous TLS connection established from %s: %s", s.namaddr(), tlsSummary(&cs))
+	if s.opts.TLSLogLevel >= 1 {
+		s.logf("Anonymous TLS connection established from %s: %s", s.namaddr(), tlsSummary(&cs))
+	}
 }
 
 // abortTx ends the current transaction (RSET, EHLO, STARTTLS, end of

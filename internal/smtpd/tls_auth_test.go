@@ -19,6 +19,7 @@ func TestSTARTTLS(t *testing.T) {
 	opts.SASLEnable = true
 	opts.TLSAuthOnly = true
 	opts.SASLAuthenticatedHeader = true
+	opts.TLSLogLevel = 1
 	opts.Now = func() time.Time { return time.Date(2026, 11, 25, 1, 2, 3, 0, time.UTC) }
 	ts := startServer(t, opts)
 	c := greet(t, ts.addr)
