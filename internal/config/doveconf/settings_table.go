@@ -91,7 +91,7 @@ var settingTable = []SettingInfo{
 	{"", "auth_username_format", "%Lu", KindString, impl, "format the user name is normalised to before lookups", nil},
 	{"", "auth_username_chars", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@", KindString, impl, "characters allowed in user names", nil},
 	{"", "auth_username_translation", "", KindString, notYet, "character translations of user names", nil},
-	{"", "auth_default_realm", "", KindString, notYet, "domain appended to user names without one", nil},
+	{"", "auth_default_realm", "", KindString, impl, "domain appended to user names without one", nil},
 	{"", "auth_realms", "", KindString, notYet, "realms for digest mechanisms", nil},
 	{"", "auth_master_user_separator", "", KindString, notYet, "separator of master user logins", nil},
 	{"", "auth_anonymous_username", "anonymous", KindString, notYet, "user of ANONYMOUS logins", nil},
