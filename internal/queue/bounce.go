@@ -15,18 +15,23 @@ type noticeKind int
 const (
 	noticeFailure noticeKind = iota // RFC 3464 Action: failed
 	noticeDelay                     // RFC 3464 Action: delayed
+	noticeSuccess                   // RFC 3464 Action: delivered or relayed
 )
 
 // wantsNotice applies RFC 3461 4.1 NOTIFY: NEVER means no notice at all;
 // a list names the events wanted; without NOTIFY, failures are reported
-// and, as Postfix does, delays too (when delay_warning_time is set).
+// and, as Postfix does, delays too (when delay_warning_time is set), but
+// never successes.
 func wantsNotice(notify string, kind noticeKind) bool {
 	if notify == "" {
-		return true
+		return kind != noticeSuccess
 	}
 	want := "FAILURE"
-	if kind == noticeDelay {
+	switch kind {
+	case noticeDelay:
 		want = "DELAY"
+	case noticeSuccess:
+		want = "SUCCESS"
 	}
 	for _, k := range strings.Split(notify, ",") {
 		k = strings.ToUpper(strings.TrimSpace(k))
@@ -43,15 +48,23 @@ func wantsNotice(notify string, kind noticeKind) bool {
 // failureNotice builds the non-delivery report for the recipients in
 // failed, or returns nil when none is due (null sender, NOTIFY).
 func (q *Queue) failureNotice(env *Envelope, failed []int, msg *Message, now time.Time) *pending {
-	return q.notice(noticeFailure, env, failed, msg, now)
+	return q.notice(noticeFailure, env, failed, msg, now, nil)
 }
 
 // delayNotice builds a delay warning for the recipients in deferred.
 func (q *Queue) delayNotice(env *Envelope, deferred []int, msg *Message, now time.Time) *pending {
-	return q.notice(noticeDelay, env, deferred, msg, now)
+	return q.notice(noticeDelay, env, deferred, msg, now, nil)
 }
 
-func (q *Queue) notice(kind noticeKind, env *Envelope, idx []int, msg *Message, now time.Time) *pending {
+// successNotice builds a delivery report (RFC 3461 NOTIFY=SUCCESS) for
+// the recipients in sent; relayed[i] marks those handed to an MTA that
+// does not do DSN (Action: relayed, RFC 3464 2.3.3), the others were
+// delivered (Action: delivered).
+func (q *Queue) successNotice(env *Envelope, sent []int, relayed map[int]bool, msg *Message, now time.Time) *pending {
+	return q.notice(noticeSuccess, env, sent, msg, now, relayed)
+}
+
+func (q *Queue) notice(kind noticeKind, env *Envelope, idx []int, msg *Message, now time.Time, relayed map[int]bool) *pending {
 	if env.Sender == "" {
 		return nil // never a notice about a notice (RFC 3461 6.2, RFC 5321 4.5.5)
 	}
@@ -65,7 +78,7 @@ func (q *Queue) notice(kind noticeKind, env *Envelope, idx []int, msg *Message, 
 		return nil
 	}
 	id := q.NewID()
-	content, eightBit := q.buildNotice(kind, id, env, which, msg, now)
+	content, eightBit := q.buildNotice(kind, id, env, which, msg, now, relayed)
 	benv := &Envelope{
 		ID:         id,
 		Sender:     "",
@@ -96,7 +109,7 @@ func noticeMessageID(id ID, now time.Time, host string) string {
 // part in Postfix's wording, a message/delivery-status part, and the
 // original message (message/rfc822) or its header (text/rfc822-headers,
 // for RET=HDRS, delay warnings, or originals over bounce_size_limit).
-func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, msg *Message, now time.Time) ([]byte, bool) {
+func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, msg *Message, now time.Time, relayed map[int]bool) ([]byte, bool) {
 	host := q.opts.Hostname
 	orig, full, crlf := q.originalForNotice(kind, env, msg)
 	nl := "\n"
@@ -120,8 +133,11 @@ func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, 
 		b.WriteString(nl)
 	}
 	subject := "Undelivered Mail Returned to Sender"
-	if kind == noticeDelay {
+	switch kind {
+	case noticeDelay:
 		subject = "Delayed Mail (still being retried)"
+	case noticeSuccess:
+		subject = "Successful Mail Delivery Report"
 	}
 	w("Date: %s", now.Format("Mon, 2 Jan 2006 15:04:05 -0700 (MST)"))
 	w("From: MAILER-DAEMON@%s (Mail Delivery System)", host)
@@ -142,22 +158,30 @@ func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, 
 	w("")
 	w("This is the mail system at host %s.", host)
 	w("")
-	if kind == noticeDelay {
+	switch kind {
+	case noticeDelay:
 		w("####################################################################")
 		w("# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #")
 		w("####################################################################")
 		w("")
 		w("Your message could not be delivered for %s.", plural(now.Sub(env.Arrival).Hours(), "hour"))
 		w("It will be retried until it is %s old.", plural(q.opts.MaximalQueueLifetime.Hours()/24, "day"))
-	} else {
+	case noticeSuccess:
+		w("Your message was successfully delivered to the destination(s)")
+		w("listed below. If the message was delivered to mailbox you will")
+		w("receive no further notifications. Otherwise you may still receive")
+		w("notifications of mail delivery errors from other systems.")
+	default:
 		w("I'm sorry to have to inform you that your message could not")
 		w("be delivered to one or more recipients. It's attached below.")
 	}
-	w("")
-	w("For further assistance, please send mail to postmaster.")
-	w("")
-	w("If you do so, please include this problem report. You can")
-	w("delete your own text from the attached returned message.")
+	if kind != noticeSuccess {
+		w("")
+		w("For further assistance, please send mail to postmaster.")
+		w("")
+		w("If you do so, please include this problem report. You can")
+		w("delete your own text from the attached returned message.")
+	}
 	w("")
 	w("                   The mail system")
 	for _, i := range which {
@@ -190,10 +214,17 @@ func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, 
 		if rc.DSNORcpt != "" {
 			w("Original-Recipient: %s", oneLine(xtextDecode(rc.DSNORcpt)))
 		}
-		if kind == noticeDelay {
+		switch {
+		case kind == noticeDelay:
 			w("Action: delayed")
 			w("Status: %s", defaultDSN(rc.DSN, '4'))
-		} else {
+		case kind == noticeSuccess && relayed[i]:
+			w("Action: relayed")
+			w("Status: %s", defaultDSN(rc.DSN, '2'))
+		case kind == noticeSuccess:
+			w("Action: delivered")
+			w("Status: %s", defaultDSN(rc.DSN, '2'))
+		default:
 			w("Action: failed")
 			w("Status: %s", defaultDSN(rc.DSN, '5'))
 		}
@@ -239,7 +270,16 @@ func (q *Queue) originalForNotice(kind noticeKind, env *Envelope, msg *Message) 
 		return nil, false, false
 	}
 	defer rc.Close()
-	full = kind == noticeFailure && !strings.EqualFold(env.DSNRet, "HDRS") && msg.Size <= q.opts.BounceSizeLimit
+	// RFC 3461 4.3: RET=HDRS asks for headers only, RET=FULL for the whole
+	// message; without RET, Postfix returns the whole message with a
+	// failure and headers otherwise.
+	switch kind {
+	case noticeFailure:
+		full = !strings.EqualFold(env.DSNRet, "HDRS")
+	case noticeSuccess:
+		full = strings.EqualFold(env.DSNRet, "FULL")
+	}
+	full = full && msg.Size <= q.opts.BounceSizeLimit
 	if full {
 		data, err = io.ReadAll(io.LimitReader(rc, q.opts.BounceSizeLimit))
 		if err != nil {

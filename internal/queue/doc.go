@@ -64,10 +64,11 @@
 // queued from <> in the same commit that records the failure. NOTIFY
 // (RFC 3461) is honoured: NEVER, or a list without FAILURE/DELAY, means no
 // notice; mail from <> never gets one: a notice that cannot be delivered
-// is dropped with a log line when its lifetime ends. Not done yet (later
-// issues): double bounces to postmaster, NOTIFY=SUCCESS delivery notices
-// ("relayed"/"delivered" DSNs), and message/global-delivery-status
-// (RFC 6533) for SMTPUTF8 mail.
+// is dropped with a log line when its lifetime ends. NOTIFY=SUCCESS gets
+// a "Successful Mail Delivery Report" (Action: delivered, or relayed when
+// the next hop does not do DSN; none when the agent passed NOTIFY on).
+// Not done yet (later issues): double bounces to postmaster, and
+// message/global-delivery-status (RFC 6533) for SMTPUTF8 mail.
 //
 // # API
 //

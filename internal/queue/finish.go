@@ -41,7 +41,8 @@ func (q *Queue) finish(msg *Message, rcpts []int, results []Result, t attemptTim
 
 	var logs []logLine
 	var ups []rcptUpdate
-	var failed, deferred []int
+	var failed, deferred, sent []int
+	relayed := map[int]bool{}
 	for _, i := range rcpts {
 		r, ok := byIdx[i]
 		if !ok {
@@ -62,6 +63,10 @@ func (q *Queue) finish(msg *Message, rcpts []int, results []Result, t attemptTim
 		case StatusSent:
 			rc.Status = Delivered
 			rc.DSN = defaultDSN(rc.DSN, '2')
+			if !r.DSNPassedOn {
+				sent = append(sent, i)
+				relayed[i] = r.Relayed
+			}
 		case StatusBounced:
 			rc.Status = Bounced
 			rc.DSN = defaultDSN(rc.DSN, '5')
@@ -112,6 +117,10 @@ func (q *Queue) finish(msg *Message, rcpts []int, results []Result, t attemptTim
 			after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender non-delivery notification: %s", id, notice.rec.id)})
 		} else if len(failed) > 0 && env.Sender == "" {
 			after = append(after, logLine{"bounce", fmt.Sprintf("%s: undeliverable notification to <%s> discarded", id, clean(env.Recipients[failed[0]].Address))})
+		}
+		if notice := q.successNotice(&env, sent, relayed, msg, now); notice != nil {
+			recs = append(recs, *notice)
+			after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender delivery status notification: %s", id, notice.rec.id)})
 		}
 		if len(deferred) > 0 && !warned && q.opts.DelayWarningTime > 0 && age >= q.opts.DelayWarningTime {
 			warned = true

@@ -436,3 +436,76 @@ func TestDelayWarning(t *testing.T) {
 		t.Errorf("no delay notification log line")
 	}
 }
+
+func TestSuccessNotice(t *testing.T) {
+	tests := []struct {
+		name           string
+		sender, notify string
+		relayed, pass  bool
+		ret            string
+		action         string // "" means no notice
+	}{
+		{"delivered", "alice@example.org", "SUCCESS", false, false, "", "delivered"},
+		{"relayed", "alice@example.org", "SUCCESS,FAILURE", true, false, "", "relayed"},
+		{"full", "alice@example.org", "SUCCESS", false, false, "FULL", "delivered"},
+		{"passed on", "alice@example.org", "SUCCESS", true, true, "", ""},
+		{"not asked", "alice@example.org", "", false, false, "", ""},
+		{"failure only", "alice@example.org", "FAILURE", false, false, "", ""},
+		{"null sender", "", "SUCCESS", false, false, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			a := newDeferAgent(h.clock)
+			var mu sync.Mutex
+			agent := AgentFunc(func(ctx context.Context, msg *Message, rcpts []int) []Result {
+				if isNotice(msg) {
+					return a.Deliver(ctx, msg, rcpts)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				return []Result{{Rcpt: rcpts[0], Status: StatusSent, DSN: "2.0.0", Reply: "delivered to mailbox",
+					Relayed: tc.relayed, DSNPassedOn: tc.pass, Relay: "virtual"}}
+			})
+			env := &Envelope{Sender: tc.sender, DSNRet: tc.ret, Recipients: []Recipient{{Address: "bob@example.com", DSNNotify: tc.notify}}}
+			if err := h.q.Enqueue(context.Background(), env, strings.NewReader("Subject: s\r\n\r\nbody text\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			stop := h.run(agent)
+			waitFor(t, "done", func() bool {
+				return h.queued() == 0 && strings.Contains(h.logs.String(), string(env.ID)+": removed")
+			})
+			stop()
+			notices := a.noticeList()
+			if tc.action == "" {
+				if len(notices) != 0 {
+					t.Fatalf("%d notices, want none", len(notices))
+				}
+				return
+			}
+			if len(notices) != 1 {
+				t.Fatalf("%d notices, want 1", len(notices))
+			}
+			r := parseReport(t, notices[0].content)
+			if r.header.Get("Subject") != "Successful Mail Delivery Report" || !strings.Contains(r.human, "successfully delivered") {
+				t.Errorf("subject %q human %q", r.header.Get("Subject"), r.human)
+			}
+			if got := r.perRcpt[0].Get("Action"); got != tc.action {
+				t.Errorf("Action %q, want %q", got, tc.action)
+			}
+			if r.perRcpt[0].Get("Status") != "2.0.0" {
+				t.Errorf("Status %q", r.perRcpt[0].Get("Status"))
+			}
+			wantType := "text/rfc822-headers"
+			if tc.ret == "FULL" {
+				wantType = "message/rfc822"
+			}
+			if r.thirdType != wantType {
+				t.Errorf("third part %q, want %q", r.thirdType, wantType)
+			}
+			if !strings.Contains(h.logs.String(), string(env.ID)+": sender delivery status notification: ") {
+				t.Errorf("no notification log line")
+			}
+		})
+	}
+}

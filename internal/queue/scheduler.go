@@ -72,9 +72,15 @@ type Result struct {
 	// RemoteReply is the remote server's own reply when the verdict came
 	// from one (Diagnostic-Code: smtp; …, RFC 3464 2.3.6), else "".
 	RemoteReply string
-	RemoteMTA   string        // the remote host name for Remote-MTA, "" if none
-	Relay       string        // "mail.example.com[192.0.2.1]:25", "private/dovecot-lmtp", "virtual", "local", "none"
-	Transport   string        // program name for the log line: "smtp", "lmtp", "virtual"…; default "qmgr"
+	RemoteMTA   string // the remote host name for Remote-MTA, "" if none
+	Relay       string // "mail.example.com[192.0.2.1]:25", "private/dovecot-lmtp", "virtual", "local", "none"
+	Transport   string // program name for the log line: "smtp", "lmtp", "virtual"…; default "qmgr"
+	// For NOTIFY=SUCCESS (RFC 3461 5.2.2): DSNPassedOn means the next hop
+	// accepted the NOTIFY parameters and reports success itself, so no
+	// notice is sent here; Relayed means the next hop does not do DSN
+	// (the notice says Action: relayed instead of delivered).
+	DSNPassedOn bool
+	Relayed     bool
 	ConnDelay   time.Duration // connection setup (delays=…/…/c/…)
 	Delay       time.Duration // transmission (delays=…/…/…/d)
 }
