@@ -10,8 +10,11 @@ import (
 
 // TestPythonImaplib runs testdata/imaplib_client.py against a live server
 // (STARTTLS with disable_plaintext_auth, the whole mail-script dialog,
-// IDLE seeing a delivery). Skipped without python3.
+// IDLE seeing a delivery). Skipped without python3 and with -short.
 func TestPythonImaplib(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs python3; skipped with -short")
+	}
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed")

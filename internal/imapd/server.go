@@ -259,10 +259,13 @@ func (s *Server) startSession(ctx context.Context, c net.Conn) bool {
 	}
 	if len(s.sessions) >= s.opts.MaxConnections {
 		s.mu.Unlock()
-		c.SetWriteDeadline(s.opts.Now().Add(5 * time.Second))
-		c.Write([]byte("* BYE Too many connections, try again later.\r\n"))
-		c.Close()
 		s.opts.Logger.Printf("imap-login", "Disconnected: Connection queue full (client_limit=%d): rip=%s", s.opts.MaxConnections, hostOf(c.RemoteAddr()))
+		// Refused without holding up the accept loop.
+		go func() {
+			c.SetWriteDeadline(s.opts.Now().Add(5 * time.Second))
+			c.Write([]byte("* BYE Too many connections, try again later.\r\n"))
+			c.Close()
+		}()
 		return false
 	}
 	sess := newSession(s, c)
