@@ -164,6 +164,18 @@ func validate(info *ParamInfo, v string) string {
 			return fmt.Sprintf("bad value; use one of %s", strings.Join(nonEmpty(info.Enum), ", "))
 		}
 	}
+	switch info.Name {
+	case "relayhost":
+		if bad := checkNexthop(v); bad != "" {
+			return bad
+		}
+	case "smtpd_sasl_path":
+		if rest, ok := strings.CutPrefix(v, "inet:"); ok {
+			if _, _, problem := splitInetService(rest); problem != "" || !strings.Contains(rest, ":") {
+				return "write inet:host:port, like inet:dovecot.example.com:12345"
+			}
+		}
+	}
 	if info.Name == "inet_interfaces" {
 		for _, el := range SplitList(v) {
 			if host, problem := normalizeInterface(el); problem != "" && host == "" {
@@ -368,4 +380,35 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// checkNexthop checks a relayhost value: "", "host", "host:port",
+// "[host]" or "[host]:port" (the brackets turn off MX lookups), or a
+// list of them (Postfix 3.5).
+func checkNexthop(v string) string {
+	for _, h := range SplitList(v) {
+		host, port := h, ""
+		if strings.HasPrefix(h, "[") {
+			end := strings.Index(h, "]")
+			if end < 0 {
+				return fmt.Sprintf("%q: missing ']'; write [host] or [host]:port", h)
+			}
+			host, port = h[1:end], h[end+1:]
+			if port != "" && !strings.HasPrefix(port, ":") {
+				return fmt.Sprintf("%q: write [host]:port", h)
+			}
+			port = strings.TrimPrefix(port, ":")
+		} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+			host, port = h[:i], h[i+1:]
+		}
+		if host == "" {
+			return fmt.Sprintf("%q: missing host name", h)
+		}
+		if port != "" {
+			if _, ok := PortNumber(port); !ok {
+				return fmt.Sprintf("%q: unknown port %q; use a number", h, port)
+			}
+		}
+	}
+	return ""
 }

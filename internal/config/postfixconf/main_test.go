@@ -311,6 +311,9 @@ func TestCheck(t *testing.T) {
 		{"smtpd_tls_security_level = encrypt\n", config.Error, 1, "smtpd_tls_cert_file is empty"},
 		{"transport_maps = hash:/etc/aliases\n", config.Warning, 1, "not yet supported by postcote"},
 		{"biff = no\n", config.Info, 1, "ignored"},
+		{"relayhost = [relay.example.com:25\n", config.Error, 1, "missing ']'"},
+		{"relayhost = [relay.example.com]:smtpx\n", config.Error, 1, "unknown port"},
+		{"smtpd_sasl_type = dovecot\nsmtpd_sasl_path = inet:dovecot.example.com\n", config.Error, 2, "write inet:host:port"},
 		{"x = 1\nx = 2\n", config.Warning, 2, "set again"},
 		{"  indented = 1\n", config.Warning, 1, "must not start with whitespace"},
 	}
