@@ -107,7 +107,8 @@ func (q *Queue) readContent(id ID, r io.Reader) ([]byte, int64, bool, error) {
 		return nil, 0, false, fmt.Errorf("queue: read message: %w", err)
 	}
 	if limit >= 0 && n > limit {
-		io.Copy(io.Discard, io.LimitReader(r, 1<<20)) // let a polite client finish
+		// The rest is left unread: skipping what the client still sends
+		// is the protocol layer's business (RFC 5321 4.5.3.1.10).
 		return nil, 0, false, fmt.Errorf("queue: message exceeds %d bytes: %w", limit, ErrMessageTooBig)
 	}
 	// Large message: its own file.
