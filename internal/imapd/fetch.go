@@ -75,6 +75,12 @@ func (s *session) cmdFetch(c *command, p *parser) (status, error) {
 	missing := false
 	for _, i := range idx {
 		ok, err := s.fetchOne(ctx, i, items, addFlags[i])
+		var sf storeFailure
+		if errors.As(err, &sf) {
+			// Nothing of this message was written: the command fails
+			// cleanly.
+			return s.storeError(sf.err, s.sel.name), nil
+		}
 		if err != nil {
 			return status{}, err
 		}
@@ -139,14 +145,14 @@ func (s *session) fetchOne(ctx context.Context, i int, items []fetchItem, withFl
 			if errors.Is(err, mailstore.ErrNoSuchMessage) {
 				return false, nil
 			}
-			return false, fmt.Errorf("open message %d: %w", m.UID, err)
+			return false, storeFailure{fmt.Errorf("open message %d: %w", m.UID, err)}
 		}
 		mc.reader, mc.size = r, size
 		switch {
 		case needFull:
 			data, err := io.ReadAll(io.LimitReader(r, size))
 			if err != nil {
-				return false, fmt.Errorf("read message %d: %w", m.UID, err)
+				return false, storeFailure{fmt.Errorf("read message %d: %w", m.UID, err)}
 			}
 			mc.data = data
 			mc.tree = parseMessage(data)
@@ -160,7 +166,7 @@ func (s *session) fetchOne(ctx context.Context, i int, items []fetchItem, withFl
 		case needHeader:
 			h, err := readHeader(r)
 			if err != nil {
-				return false, fmt.Errorf("read message %d: %w", m.UID, err)
+				return false, storeFailure{fmt.Errorf("read message %d: %w", m.UID, err)}
 			}
 			mc.header = h
 			mc.tree = &part{}
@@ -346,3 +352,10 @@ func sectionBytes(data []byte, root *part, sec section) ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// storeFailure is a store error met before any of the response was
+// written: answered with NO instead of ending the connection.
+type storeFailure struct{ err error }
+
+func (e storeFailure) Error() string { return e.err.Error() }
+func (e storeFailure) Unwrap() error { return e.err }

@@ -33,7 +33,7 @@ func (s *session) cmdSearch(c *command, p *parser) (status, error) {
 	var keys []*searchKey
 	first := true
 	for {
-		k, err := parseSearchKey(p, 0)
+		k, err := parseSearchKey(p, 0, first)
 		if err != nil {
 			return status{}, err
 		}
@@ -70,7 +70,7 @@ func (s *session) cmdSearch(c *command, p *parser) (status, error) {
 		sm := &searchMsg{s: s, ctx: ctx, i: i}
 		match, err := s.evalSearch(prog, sm)
 		if err != nil {
-			return status{}, err
+			return s.storeError(err, s.sel.name), nil
 		}
 		if match {
 			if c.uid {
@@ -91,7 +91,7 @@ func (s *session) cmdSearch(c *command, p *parser) (status, error) {
 
 // parseSearchKey reads one search-key; "CHARSET x" is returned as a key
 // for the caller to check.
-func parseSearchKey(p *parser, depth int) (*searchKey, error) {
+func parseSearchKey(p *parser, depth int, charsetOK bool) (*searchKey, error) {
 	if depth > maxSearchDepth {
 		return nil, badSyntax("Search program nested too deeply")
 	}
@@ -103,7 +103,7 @@ func parseSearchKey(p *parser, depth int) (*searchKey, error) {
 		k := &searchKey{op: "AND"}
 		p.readByte()
 		for {
-			sub, err := parseSearchKey(p, depth+1)
+			sub, err := parseSearchKey(p, depth+1, false)
 			if err != nil {
 				return nil, err
 			}
@@ -148,7 +148,13 @@ func parseSearchKey(p *parser, depth int) (*searchKey, error) {
 	switch k.op {
 	case "ALL", "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "NEW", "OLD", "RECENT", "SEEN",
 		"UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":
-	case "BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO", "CHARSET":
+	case "CHARSET":
+		// RFC 3501 6.4.4: only before the first search key.
+		if !charsetOK {
+			return nil, badSyntax("CHARSET must come first")
+		}
+		k.str, err = arg()
+	case "BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO":
 		k.str, err = arg()
 	case "KEYWORD", "UNKEYWORD":
 		if err = p.sp(); err == nil {
@@ -180,7 +186,7 @@ func parseSearchKey(p *parser, depth int) (*searchKey, error) {
 	case "NOT":
 		if err = p.sp(); err == nil {
 			var sub *searchKey
-			sub, err = parseSearchKey(p, depth+1)
+			sub, err = parseSearchKey(p, depth+1, false)
 			k.sub = []*searchKey{sub}
 		}
 	case "OR":
@@ -189,7 +195,7 @@ func parseSearchKey(p *parser, depth int) (*searchKey, error) {
 				break
 			}
 			var sub *searchKey
-			if sub, err = parseSearchKey(p, depth+1); err != nil {
+			if sub, err = parseSearchKey(p, depth+1, false); err != nil {
 				break
 			}
 			k.sub = append(k.sub, sub)
