@@ -2,6 +2,7 @@ package mailstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -72,30 +73,23 @@ func (o owner) mkdirAll(dir string) error {
 
 // dotlock is a held Dovecot-style lock.
 type dotlock struct {
-	path string // the locked file
-	f    *os.File
+	path string      // the locked file
+	held os.FileInfo // the lock file we made; nil once released
 	o    owner
 }
 
-// lockFile takes FILE.lock, waiting while another holder has it.
+// lockFile takes FILE.lock, waiting while another holder has it. The lock
+// is made the way Dovecot's hard-link method makes it: "PID:HOST" is
+// written to a temporary file that is then linked to FILE.lock, so a lock
+// file never exists without its holder's name in it.
 func lockFile(ctx context.Context, path string, o owner) (*dotlock, error) {
 	lp := path + ".lock"
 	deadline := time.Now().Add(lockTimeout)
 	wait := time.Millisecond
 	for {
-		f, err := os.OpenFile(lp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		st, err := createLock(lp, o)
 		if err == nil {
-			if err := o.chown(lp); err != nil {
-				f.Close()
-				os.Remove(lp)
-				return nil, err
-			}
-			if _, err := f.WriteString(lockOwner()); err != nil {
-				f.Close()
-				os.Remove(lp)
-				return nil, fmt.Errorf("lock %s: %w", path, err)
-			}
-			return &dotlock{path: path, f: f, o: o}, nil
+			return &dotlock{path: path, held: st, o: o}, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
@@ -124,13 +118,62 @@ func lockFile(ctx context.Context, path string, o owner) (*dotlock, error) {
 	}
 }
 
-// unlock releases the lock without changing the file.
-func (l *dotlock) unlock() {
-	if l.f != nil {
-		l.f.Close()
-		os.Remove(l.path + ".lock")
-		l.f = nil
+// createLock makes lp atomically with "PID:HOST" in it; fs.ErrExist when
+// someone holds it.
+func createLock(lp string, o owner) (os.FileInfo, error) {
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := fmt.Sprintf("%s.%x.tmp", lp, rnd)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
 	}
+	defer os.Remove(tmp)
+	_, err = f.WriteString(lockOwner())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = o.chown(tmp)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp, lp); err != nil {
+		if errors.Is(err, fs.ErrExist) || !(errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EOPNOTSUPP)) {
+			return nil, err
+		}
+		// No hard links here: create it with O_EXCL and write the owner.
+		f, err := os.OpenFile(lp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		_, err = f.WriteString(lockOwner())
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = o.chown(lp)
+		}
+		if err != nil {
+			os.Remove(lp)
+			return nil, err
+		}
+	}
+	return os.Lstat(lp)
+}
+
+// unlock releases the lock without changing the file. A lock taken over
+// by another process (ours went stale) is left alone.
+func (l *dotlock) unlock() {
+	if l.held == nil {
+		return
+	}
+	lp := l.path + ".lock"
+	if st, err := os.Lstat(lp); err == nil && os.SameFile(st, l.held) {
+		os.Remove(lp)
+	}
+	l.held = nil
 }
 
 // replace writes data to FILE.tmp (the lock protects that name too),

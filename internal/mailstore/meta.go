@@ -79,6 +79,14 @@ func (a *account) editSubscriptions(ctx context.Context, edit func([]string) []s
 		return err
 	}
 	path := filepath.Join(root, subscriptionsName)
+	// Most edits change nothing (auto = subscribe at every login): check
+	// before taking the lock.
+	if data, err := readFile(path); err == nil {
+		cur := parseSubscriptions(data, a.loc.Layout)
+		if slices.Equal(edit(slices.Clone(cur)), cur) {
+			return nil
+		}
+	}
 	l, err := lockFile(ctx, path, a.own)
 	if err != nil {
 		return err
@@ -178,6 +186,9 @@ func (a *account) editSpecialUse(ctx context.Context, edit func(map[string]strin
 		return err
 	}
 	path := filepath.Join(root, specialUseName)
+	if data, err := readFile(path); err == nil && !edit(parseSpecialUse(data)) {
+		return nil // nothing to change: no lock needed
+	}
 	l, err := lockFile(ctx, path, a.own)
 	if err != nil {
 		return err
