@@ -13,7 +13,9 @@
 // $(name) insert another parameter (recursively, with loop detection, a
 // depth limit of 100 as in Postfix and a length cap); ${name?value}
 // gives value when name is non-empty, ${name:value} when it is empty,
-// and the Postfix 3.0 forms ${name?{a}:{b}} choose between two values.
+// the Postfix 3.0 forms ${name?{a}:{b}} choose between two values, and
+// ${{text1} op {text2} ? {a} : {b}} compares (== != as strings, < <= > >=
+// as numbers).
 // An undefined name expands to nothing, as in Postfix; Check warns.
 //
 // Defaults come from a registry of known parameters (Lookup, Known):

@@ -2,6 +2,7 @@ package postfixconf
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -190,7 +191,7 @@ func (e *expander) braced(inner string, depth int) {
 	name, rest := inner[:j], strings.TrimLeft(inner[j:], " \t")
 	if name == "" {
 		if strings.HasPrefix(inner, "{") {
-			e.problem(true, "relational expressions ${{a} op {b}...} are not supported by postcote: %q", truncate(inner))
+			e.relational(inner, depth)
 		} else {
 			e.problem(true, "empty parameter name in ${%s}", truncate(inner))
 		}
@@ -322,4 +323,114 @@ func references(s string) []string {
 			s = s[j:]
 		}
 	}
+}
+
+// relational handles the Postfix 3.0 form
+// ${{text1} op {text2} ? {value1} : {value2}} (postconf(5)): both texts
+// are expanded, == and != compare them as strings, < <= > >= as
+// decimal numbers; ":{value2}" may be left out.
+func (e *expander) relational(inner string, depth int) {
+	bad := func(why string) {
+		e.problem(true, "bad relational expression ${%s}: %s", truncate(inner), why)
+	}
+	group := func(s string) (string, string, bool) {
+		s = strings.TrimLeft(s, " \t")
+		if !strings.HasPrefix(s, "{") {
+			return "", "", false
+		}
+		end := matchClose(s, '{', '}')
+		if end < 0 {
+			return "", "", false
+		}
+		return strings.TrimSpace(s[1:end]), s[end+1:], true
+	}
+	left, rest, ok := group(inner)
+	if !ok {
+		bad("expected {text}")
+		return
+	}
+	rest = strings.TrimLeft(rest, " \t")
+	op := ""
+	for _, o := range []string{"==", "!=", "<=", ">=", "<", ">"} {
+		if strings.HasPrefix(rest, o) {
+			op = o
+			break
+		}
+	}
+	if op == "" {
+		bad("expected ==, !=, <, <=, > or >=")
+		return
+	}
+	right, rest, ok := group(rest[len(op):])
+	if !ok {
+		bad("expected {text} after " + op)
+		return
+	}
+	rest = strings.TrimLeft(rest, " \t")
+	if !strings.HasPrefix(rest, "?") {
+		bad("expected ? after the comparison")
+		return
+	}
+	ifTrue, rest, ok := group(rest[1:])
+	if !ok {
+		bad("expected {value} after ?")
+		return
+	}
+	ifFalse := ""
+	if rest = strings.TrimSpace(rest); rest != "" {
+		if !strings.HasPrefix(rest, ":") {
+			bad("expected :{value}")
+			return
+		}
+		var tail string
+		if ifFalse, tail, ok = group(rest[1:]); !ok || strings.TrimSpace(tail) != "" {
+			bad("expected :{value} at the end")
+			return
+		}
+	}
+	a, b := e.sub(left, depth), e.sub(right, depth)
+	var result bool
+	switch op {
+	case "==":
+		result = a == b
+	case "!=":
+		result = a != b
+	default:
+		x, errA := strconv.ParseInt(strings.TrimSpace(a), 10, 64)
+		y, errB := strconv.ParseInt(strings.TrimSpace(b), 10, 64)
+		if errA != nil || errB != nil {
+			bad(fmt.Sprintf("%q %s %q: %s compares numbers", a, op, b, op))
+			return
+		}
+		switch op {
+		case "<":
+			result = x < y
+		case "<=":
+			result = x <= y
+		case ">":
+			result = x > y
+		case ">=":
+			result = x >= y
+		}
+	}
+	if result {
+		e.text(ifTrue, depth+1)
+	} else {
+		e.text(ifFalse, depth+1)
+	}
+}
+
+// sub expands s on its own (for a comparison operand).
+func (e *expander) sub(s string, depth int) string {
+	sub := &expander{m: e.m, stack: append([]string(nil), e.stack...), work: e.work}
+	sub.text(s, depth+1)
+	for _, p := range sub.problems {
+		if len(e.problems) < 20 {
+			e.problems = append(e.problems, p)
+		}
+	}
+	if sub.overflow {
+		e.overflow = true
+	}
+	return sub.out.String()
 }

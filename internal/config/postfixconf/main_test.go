@@ -86,6 +86,11 @@ f = ${a?{yes}:{no}} ${empty?{yes}:{no}}
 g = $$literal and $ alone and $
 h = $undefined_name
 i = ${a?$a-$mydomain}
+r1 = ${{$a} == {mail.example.com} ? {same} : {other}}
+r2 = ${{$a} != {mail.example.com}?{same}:{other}}
+r3 = ${{10} < {9} ? {lt}:{ge}}
+r4 = ${{$empty} == {}?{blank}}
+r5 = ${{x} < {9} ? {a}}
 j = $loop1
 loop1 = $loop2
 loop2 = $j
@@ -105,6 +110,10 @@ k = ${unbalanced
 		{"mydestination", "mail.example.com, localhost.example.com, localhost"},
 		{"smtpd_banner", "mail.example.com ESMTP postcote"},
 		{"unknown_and_unset", ""},
+		{"r1", "same"},
+		{"r2", "other"},
+		{"r3", "ge"},
+		{"r4", "blank"},
 	}
 	for _, tt := range tests {
 		if got := m.Get(tt.name); got != tt.want {
@@ -113,6 +122,9 @@ k = ${unbalanced
 	}
 	if _, err := m.Expand("$j"); err == nil || !strings.Contains(err.Error(), "loop") {
 		t.Errorf("loop: err = %v", err)
+	}
+	if _, err := m.Expand("$r5"); err == nil || !strings.Contains(err.Error(), "compares numbers") {
+		t.Errorf("relational on text: err = %v", err)
 	}
 	if _, err := m.Expand("$k"); err == nil || !strings.Contains(err.Error(), "unbalanced") {
 		t.Errorf("unbalanced: err = %v", err)
