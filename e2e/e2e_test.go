@@ -378,6 +378,11 @@ func TestCrashUnderLoad(t *testing.T) {
 		}
 	}
 	if len(lost) > 0 {
+		locks, _ := filepath.Glob(filepath.Join(maildir(p), "*.lock"))
+		for _, l := range locks {
+			b, _ := os.ReadFile(l)
+			t.Logf("lock file %s holds %q", l, b)
+		}
 		t.Errorf("%d acknowledged messages lost after kill -9: %v\nserver log:\n%s", len(lost), lost, p.Log())
 	}
 	t.Logf("%d acknowledged before the kill, %d delivered after restart, %d duplicates", len(want), len(got), dups)

@@ -160,6 +160,7 @@ type mailboxUsers struct {
 	auto     []mailstore.AutoMailbox
 	store    *mailstore.MaildirStore
 	ensured  sync.Map // user name → true once auto mailboxes exist
+	ensuring sync.Map // user name → *sync.Mutex held while creating them
 }
 
 // CheckPassword implements sasl.PasswordChecker.
@@ -200,6 +201,13 @@ func (u *mailboxUsers) ensure(ctx context.Context, user mailstore.User) error {
 	if len(u.auto) == 0 || u.store == nil {
 		return nil
 	}
+	if _, done := u.ensured.Load(user.Name); done {
+		return nil
+	}
+	// One creator per user: concurrent first deliveries wait for it.
+	mu, _ := u.ensuring.LoadOrStore(user.Name, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	if _, done := u.ensured.Load(user.Name); done {
 		return nil
 	}
