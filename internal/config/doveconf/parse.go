@@ -385,7 +385,7 @@ func (p *parser) setting(key, value string, pos config.Pos) error {
 		}
 		data, err := readFile(p.c.opts.resolve(path))
 		if err != nil {
-			return &config.PosError{Pos: pos, Key: key, Msg: "cannot read " + path + "; fix the path or its permissions", Err: unwrapPathError(err)}
+			return &config.PosError{Pos: pos, Key: key, Msg: "cannot read " + path, Err: unwrapPathError(err)}
 		}
 		st.Value, st.File = string(data), path
 	case len(value) >= 2 && (value[0] == '"' && value[len(value)-1] == '"' || value[0] == '\'' && value[len(value)-1] == '\''):

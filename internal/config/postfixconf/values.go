@@ -212,7 +212,7 @@ func (m *Main) ListWithFiles(name string) ([]string, error) {
 func (m *Main) readListFile(path string) ([]string, error) {
 	f, err := os.Open(m.resolvePath(path))
 	if err != nil {
-		return nil, err
+		return nil, unwrapPathError(err)
 	}
 	defer f.Close()
 	var out []string
@@ -251,7 +251,7 @@ func (m *Main) FileValue(name string) (string, error) {
 func (m *Main) firstLine(path string) (string, error) {
 	f, err := os.Open(m.resolvePath(path))
 	if err != nil {
-		return "", err
+		return "", unwrapPathError(err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(io.LimitReader(f, maxListFile))
