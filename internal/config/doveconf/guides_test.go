@@ -269,3 +269,13 @@ func TestStockDebian(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkLoadAndCheckGuide002(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		c, err := Load("/etc/dovecot/dovecot.conf", WithRoot("testdata/g002"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Check()
+	}
+}

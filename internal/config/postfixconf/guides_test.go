@@ -271,3 +271,13 @@ func TestStockDebianMaster(t *testing.T) {
 		t.Errorf("empty override = %q, %v", v, ok)
 	}
 }
+
+func BenchmarkLoadAndCheckGuide000(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		c, err := Load("testdata/g000", WithHostname("h.example.net"), WithRoot("testdata/g000/root"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Check()
+	}
+}
