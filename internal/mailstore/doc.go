@@ -44,9 +44,11 @@
 // A new message is written to tmp/, fsynced, renamed into new/ (or cur/
 // when it has flags, as APPEND with flags does in Dovecot) and the
 // directory is fsynced; then its UID is appended to dovecot-uidlist and
-// fsynced, under Dovecot's dotlock (dovecot-uidlist.lock, O_EXCL, stale
-// after two minutes; a rewrite goes into the lock file and is renamed
-// over). Only then does Append or Deliver return. Saves to one mailbox in
+// fsynced, under Dovecot's dotlock protocol (dovecot-uidlist.lock, made
+// atomically with "PID:HOST" in it; a lock whose process is gone is taken
+// over at once, any other after two minutes; a rewrite goes to
+// dovecot-uidlist.tmp and is renamed over while the lock is held). Only
+// then does Append or Deliver return. Saves to one mailbox in
 // flight at the same time share the directory fsync and the uidlist write
 // (group commit, save.go). A crash before the rename leaves a file in
 // tmp/, removed after 36 hours as Dovecot does; never half a message in
