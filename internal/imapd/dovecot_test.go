@@ -54,7 +54,18 @@ func TestDovecotAgrees(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const fetch = "b FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY)"
+	for _, fetch := range []string{
+		"b FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY)",
+		"b FETCH 1:* (BODY.PEEK[1] BODY.PEEK[1.MIME] BODY.PEEK[2] BODY.PEEK[2.MIME] BODY.PEEK[2.HEADER] BODY.PEEK[2.TEXT])",
+		"b FETCH 1:* (BODY.PEEK[2.1] BODY.PEEK[2.1.1] BODY.PEEK[1.1] BODY.PEEK[3] BODY.PEEK[TEXT]<2.5> BODY.PEEK[HEADER.FIELDS (Subject To)])",
+		"b FETCH 1:* (BODY.PEEK[HEADER.FIELDS.NOT (Subject To From)] BODY.PEEK[1.HEADER] BODY.PEEK[1.TEXT] BODY.PEEK[2.2] BODY.PEEK[2.1.MIME])",
+	} {
+		t.Run(fetch[len("b FETCH 1:* "):], func(t *testing.T) { compareWithDovecot(t, dir, uid, gid, store, u, fetch) })
+	}
+}
+
+// compareWithDovecot runs one FETCH on Dovecot and on postcote.
+func compareWithDovecot(t *testing.T, dir string, uid, gid int, store mailstore.Store, u mailstore.User, fetch string) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -75,7 +86,7 @@ func TestDovecotAgrees(t *testing.T) {
 	rc.send("a EXAMINE INBOX\r\n")
 	rc.until("a ")
 	rc.send(fetch + "\r\n")
-	ours := fetchResponses(strings.Join(rc.until("b "), "\r\n") + "\r\n")
+	ours := fetchResponses(rc.untilRaw("b "))
 
 	if len(dovecot) != len(structureCases) || len(ours) != len(structureCases) {
 		t.Fatalf("got %d answers from Dovecot, %d from postcote:\n%s\n%q", len(dovecot), len(ours), out.String(), ours)

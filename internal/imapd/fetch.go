@@ -247,11 +247,7 @@ func (s *session) writeSection(mc *msgContent, it fetchItem) error {
 	default:
 		sec = it.sec
 	}
-	b, found := sectionBytes(data, mc.tree, sec)
-	if !found {
-		w.WriteString("NIL")
-		return nil
-	}
+	b, _ := sectionBytes(data, mc.tree, sec)
 	if it.partial {
 		if it.offset >= int64(len(b)) {
 			b = nil
@@ -289,38 +285,46 @@ func readHeader(r io.Reader) ([]byte, error) {
 	return out, nil
 }
 
-// resolvePart finds the part a section path names (RFC 3501 6.4.5):
-// numbers index multipart children; part 1 of a non-multipart entity is
-// its body; after the first level a message/rfc822 part is entered.
+// resolvePart finds the part a section path names (RFC 3501 6.4.5) the
+// way Dovecot does: numbers index multipart children; 1 names a
+// non-multipart part itself, and a path may only go on below it when it
+// is a message/rfc822, whose encapsulated message is then entered.
 func resolvePart(root *part, path []int) *part {
 	cur := root
 	for k, n := range path {
-		if k > 0 && cur.msg != nil {
-			cur = cur.msg
-		}
+		last := k == len(path)-1
 		if cur.isMultipart() && len(cur.children) > 0 {
 			if n > len(cur.children) {
 				return nil
 			}
 			cur = cur.children[n-1]
-		} else if n != 1 {
+		} else if n != 1 || (!last && cur.msg == nil) {
 			return nil
+		}
+		if !last && cur.msg != nil {
+			cur = cur.msg
 		}
 	}
 	return cur
 }
 
-// sectionBytes returns the octets of a section; false means it does not
-// exist (answered NIL).
+// sectionBytes returns the octets of a section. A part that does not
+// exist is empty, as Dovecot answers it; false only means the message's
+// data was not loaded for it.
 func sectionBytes(data []byte, root *part, sec section) ([]byte, bool) {
 	p := root
 	if len(sec.path) > 0 {
 		if p = resolvePart(root, sec.path); p == nil {
-			return nil, false
+			return nil, true
 		}
 	}
 	m := p
-	if len(sec.path) > 0 && p.msg != nil {
+	if len(sec.path) > 0 && sec.specifier != "" && sec.specifier != "MIME" {
+		// HEADER and TEXT of a part are those of the message it
+		// encapsulates; other parts have none.
+		if p.msg == nil {
+			return nil, true
+		}
 		m = p.msg
 	}
 	switch sec.specifier {

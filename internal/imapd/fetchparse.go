@@ -212,7 +212,8 @@ func parseSection(p *parser, it *fetchItem) error {
 			if k > 0 {
 				label.WriteByte(' ')
 			}
-			label.WriteString(astringForm(f))
+			// Dovecot echoes field names in upper case.
+			label.WriteString(astringForm(strings.ToUpper(f)))
 		}
 		label.WriteByte(')')
 	}

@@ -179,6 +179,22 @@ func (r *rawConn) until(prefix string) []string {
 	}
 }
 
+// untilRaw is until returning the exact octets read.
+func (r *rawConn) untilRaw(prefix string) string {
+	r.t.Helper()
+	var sb strings.Builder
+	for {
+		l, err := r.br.ReadString('\n')
+		if err != nil {
+			r.t.Fatalf("read: %v (got %q)", err, sb.String()+l)
+		}
+		sb.WriteString(l)
+		if strings.HasPrefix(l, prefix) {
+			return sb.String()
+		}
+	}
+}
+
 // login reads the greeting and logs alice in.
 func (r *rawConn) login() {
 	r.t.Helper()
