@@ -286,3 +286,114 @@ func (l loginClient) Next(challenge []byte) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("unexpected challenge %q", challenge)
 }
+
+// TestClientMailboxCommands covers the mailbox-level commands through
+// go-imap's client on both stores: NAMESPACE, ID, CREATE with USE,
+// SUBSCRIBE, LIST-EXTENDED with STATUS, LSUB-style listing, RENAME,
+// DELETE, EXAMINE, UID EXPUNGE, UNSELECT.
+func TestClientMailboxCommands(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			ts, deliver := startStoreServer(t, kind, Options{AllowPlaintextAuth: true})
+			deliver("alice", "INBOX", sampleMessage)
+			deliver("alice", "INBOX", transcriptFixture[2].data)
+			c, err := imapclient.DialInsecure(ts.addr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Login("alice", "secret").Wait(); err != nil {
+				t.Fatal(err)
+			}
+			ns, err := c.Namespace().Wait()
+			if err != nil || len(ns.Personal) != 1 || ns.Personal[0].Delim != '/' {
+				t.Errorf("namespace = %+v, %v", ns, err)
+			}
+			id, err := c.ID(&imap.IDData{Name: "test"}).Wait()
+			if err != nil || id.Name != "postcote" {
+				t.Errorf("id = %+v, %v", id, err)
+			}
+			if err := c.Create("Sent Items", &imap.CreateOptions{SpecialUse: []imap.MailboxAttr{imap.MailboxAttrSent}}).Wait(); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			if err := c.Create("Work/Projects", nil).Wait(); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			if err := c.Subscribe("Work/Projects").Wait(); err != nil {
+				t.Fatal(err)
+			}
+			list, err := c.List("", "*", &imap.ListOptions{ReturnStatus: &imap.StatusOptions{NumMessages: true}, ReturnSubscribed: true}).Collect()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]*imap.ListData{}
+			for _, l := range list {
+				got[l.Mailbox] = l
+			}
+			if l := got["INBOX"]; l == nil || l.Status == nil || *l.Status.NumMessages != 2 {
+				t.Errorf("INBOX in LIST-STATUS: %+v", l)
+			}
+			if l := got["Sent Items"]; l == nil || !hasAttr(attrStrings(l.Attrs), `\Sent`) {
+				t.Errorf("Sent Items: %+v", l)
+			}
+			if l := got["Work/Projects"]; l == nil || !hasAttr(attrStrings(l.Attrs), `\Subscribed`) {
+				t.Errorf("Work/Projects: %+v", l)
+			}
+			if l := got["Work"]; l == nil || !hasAttr(attrStrings(l.Attrs), `\HasChildren`) {
+				t.Errorf("Work: %+v", l)
+			}
+			special, err := c.List("", "*", &imap.ListOptions{SelectSpecialUse: true}).Collect()
+			if err != nil || len(special) != 1 || special[0].Mailbox != "Sent Items" {
+				t.Errorf("LIST (SPECIAL-USE) = %+v, %v", special, err)
+			}
+			if err := c.Rename("Work/Projects", "Work/Done", nil).Wait(); err != nil {
+				t.Fatalf("rename: %v", err)
+			}
+			if err := c.Delete("Work/Done").Wait(); err != nil {
+				t.Fatalf("delete: %v", err)
+			}
+			if err := c.Delete("INBOX").Wait(); err == nil {
+				t.Error("DELETE INBOX succeeded")
+			}
+			if err := c.Unsubscribe("Work/Projects").Wait(); err != nil {
+				t.Errorf("unsubscribe: %v", err)
+			}
+
+			sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+			if err != nil || sel.NumMessages != 2 {
+				t.Fatalf("examine: %+v, %v", sel, err)
+			}
+			if err := c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err == nil {
+				t.Error("STORE in EXAMINE succeeded")
+			}
+			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Store(imap.SeqSetNum(1, 2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+				t.Fatal(err)
+			}
+			exp, err := c.UIDExpunge(imap.UIDSetNum(2)).Collect()
+			if err != nil || len(exp) != 1 || exp[0] != 2 {
+				t.Errorf("UID EXPUNGE = %v, %v", exp, err)
+			}
+			if err := c.Unselect().Wait(); err != nil {
+				t.Fatal(err)
+			}
+			st, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true, NumUnseen: true, UIDNext: true, UIDValidity: true, Size: true}).Wait()
+			if err != nil || *st.NumMessages != 1 || st.UIDNext != 3 || *st.Size != int64(len(sampleMessage)) {
+				t.Errorf("status = %+v, %v", st, err)
+			}
+			if err := c.Logout().Wait(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func attrStrings(attrs []imap.MailboxAttr) []string {
+	var out []string
+	for _, a := range attrs {
+		out = append(out, string(a))
+	}
+	return out
+}
