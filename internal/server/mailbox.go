@@ -61,7 +61,9 @@ func (s *runner) buildMailbox(l *loaded, gen *generation) (*mailboxRole, error) 
 
 // buildUsers reads the passdb and userdb sections.
 func buildUsers(dc *doveconf.Config, s *runner) (*mailboxUsers, error) {
-	dbOpts := userdb.Options{Log: s.log, DefaultPassScheme: dc.GetDefault("default_pass_scheme")}
+	// default_pass_scheme belongs to the LDAP and SQL .conf.ext files,
+	// which their drivers read; passwd-file takes scheme= in its args.
+	dbOpts := userdb.Options{Log: s.log}
 	var passdbs []userdb.PassDB
 	for _, sec := range dc.SectionsOf("passdb") {
 		driver, _ := sec.Get("driver")

@@ -52,52 +52,23 @@ func domainsFrom(m *postfixconf.Main) (*rewrite.Domains, error) {
 }
 
 // myNetworks returns mynetworks, or the networks mynetworks_style names
-// when mynetworks is not set.
+// when mynetworks is not set, as prefixes.
 func myNetworks(m *postfixconf.Main) ([]netip.Prefix, error) {
-	if m.IsSet("mynetworks") {
-		elems, err := m.ListWithFiles("mynetworks")
-		if err != nil {
-			return nil, err
-		}
-		var out []netip.Prefix
-		for _, e := range elems {
-			p, err := parseNetwork(e)
-			if err != nil {
-				return nil, fmt.Errorf("%s: mynetworks: %w", m.Pos("mynetworks"), err)
-			}
-			out = append(out, p)
-		}
-		return out, nil
-	}
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil, fmt.Errorf("mynetworks_style: list interfaces: %w", err)
 	}
-	style := m.Get("mynetworks_style")
+	elems, err := m.Mynetworks(addrs)
+	if err != nil {
+		return nil, err
+	}
 	var out []netip.Prefix
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
-			continue
+	for _, e := range elems {
+		p, err := parseNetwork(e)
+		if err != nil {
+			return nil, fmt.Errorf("%s: mynetworks: %w", m.Pos("mynetworks"), err)
 		}
-		ip, _ := netip.AddrFromSlice(ipn.IP)
-		ip = ip.Unmap()
-		bits := ip.BitLen()
-		if style == "subnet" || style == "class" {
-			bits, _ = ipn.Mask.Size()
-			if style == "class" && ip.Is4() {
-				// Postfix: the class A/B/C network of each interface.
-				switch b := ip.As4()[0]; {
-				case b < 128:
-					bits = 8
-				case b < 192:
-					bits = 16
-				default:
-					bits = 24
-				}
-			}
-		}
-		out = append(out, netip.PrefixFrom(ip, bits).Masked())
+		out = append(out, p)
 	}
 	return out, nil
 }
@@ -225,8 +196,12 @@ func inetEndpoints(m *postfixconf.Main, svc *postfixconf.Service) ([]Endpoint, e
 	if svc.Host != "" {
 		return []Endpoint{{Network: "tcp", Address: net.JoinHostPort(strings.Trim(svc.Host, "[]"), port)}}, nil
 	}
+	ifaces, err := m.InetInterfaces()
+	if err != nil {
+		return nil, err
+	}
 	var eps []Endpoint
-	for _, iface := range m.List("inet_interfaces") {
+	for _, iface := range ifaces {
 		switch iface {
 		case "all":
 			switch {
@@ -369,18 +344,8 @@ func smtpdOptions(v *postfixconf.Main, svc *postfixconf.Service) (smtpd.Options,
 		errs = append(errs, fmt.Errorf("%s: %w", v.Pos("smtpd_tls_cert_file"), err))
 	}
 	o.TLS = tlsCfg
-	o.TLSLevel = v.Get("smtpd_tls_security_level")
-	if o.TLSLevel == "" {
-		// Postfix before 2.3 spelled it smtpd_use_tls / smtpd_enforce_tls.
-		switch {
-		case v.IsSet("smtpd_enforce_tls") && boolean("smtpd_enforce_tls"):
-			o.TLSLevel = smtpd.TLSEncrypt
-		case v.IsSet("smtpd_use_tls") && boolean("smtpd_use_tls"):
-			o.TLSLevel = smtpd.TLSMay
-		default:
-			o.TLSLevel = smtpd.TLSNone
-		}
-	}
+	// smtpd_tls_security_level, or the older smtpd_use_tls/smtpd_enforce_tls.
+	o.TLSLevel = v.SMTPDTLSLevel()
 	if o.TLS == nil && o.TLSLevel != smtpd.TLSNone {
 		errs = append(errs, fmt.Errorf("%s: smtpd_tls_security_level = %s needs smtpd_tls_cert_file and smtpd_tls_key_file", v.Pos("smtpd_tls_security_level"), o.TLSLevel))
 	}
