@@ -20,6 +20,8 @@ type selected struct {
 	name     string // store name
 	readOnly bool
 	msgs     []mailstore.MessageInfo
+	// keywords are the keywords announced in FLAGS so far.
+	keywords []string
 	// pending holds UIDs expunged by others and not yet announced:
 	// EXPUNGE responses are not allowed during FETCH, STORE and SEARCH
 	// (RFC 3501 7.4.1), so the messages keep their sequence numbers
@@ -34,6 +36,38 @@ func (sel *selected) index(uid uint32) int {
 		return i
 	}
 	return -1
+}
+
+// noteKeywords adds the keywords among flags to the announced set and
+// reports whether there were new ones.
+func (sel *selected) noteKeywords(flags []string) bool {
+	added := false
+	for _, f := range flags {
+		if !strings.HasPrefix(f, `\`) && !slices.Contains(sel.keywords, f) {
+			sel.keywords = append(sel.keywords, f)
+			added = true
+		}
+	}
+	if added {
+		sort.Strings(sel.keywords)
+	}
+	return added
+}
+
+// writeFlags writes the FLAGS and PERMANENTFLAGS responses (RFC 3501
+// 7.2.6, 7.1), at SELECT and again when a new keyword appears.
+func (s *session) writeFlags() {
+	flags := append(slices.Clone(systemFlags), s.sel.keywords...)
+	s.w.WriteString("* FLAGS ")
+	s.w.flags(flags)
+	s.w.WriteString("\r\n")
+	if s.sel.readOnly {
+		s.w.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox.")
+		return
+	}
+	s.w.WriteString("* OK [PERMANENTFLAGS ")
+	s.w.flags(append(flags, `\*`))
+	s.w.WriteString("] Flags permitted.\r\n")
 }
 
 func (sel *selected) isPending(uid uint32) bool { return slices.Contains(sel.pending, uid) }
@@ -94,6 +128,16 @@ func (s *session) applyUpdate(u mailstore.Update, allowExpunge bool) {
 		if sel.index(uid) >= 0 && !sel.isPending(uid) {
 			sel.pending = append(sel.pending, uid)
 		}
+	}
+	newKeywords := false
+	for _, info := range u.Changed {
+		newKeywords = sel.noteKeywords(info.Flags) || newKeywords
+	}
+	for _, info := range u.New {
+		newKeywords = sel.noteKeywords(info.Flags) || newKeywords
+	}
+	if newKeywords {
+		s.writeFlags()
 	}
 	for _, info := range u.Changed {
 		i := sel.index(info.UID)
@@ -227,31 +271,14 @@ func (s *session) cmdSelect(c *command, p *parser) (status, error) {
 	s.sel = sel
 	s.state = stateSelected
 
-	flags := slices.Clone(systemFlags)
-	var keywords []string
 	firstUnseen := 0
 	for i, m := range sel.msgs {
-		for _, f := range m.Flags {
-			if !strings.HasPrefix(f, `\`) && !slices.Contains(keywords, f) {
-				keywords = append(keywords, f)
-			}
-		}
+		sel.noteKeywords(m.Flags)
 		if firstUnseen == 0 && !slices.Contains(m.Flags, mailstore.FlagSeen) {
 			firstUnseen = i + 1
 		}
 	}
-	sort.Strings(keywords)
-	flags = append(flags, keywords...)
-	s.w.WriteString("* FLAGS ")
-	s.w.flags(flags)
-	s.w.WriteString("\r\n")
-	if sel.readOnly {
-		s.w.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox.")
-	} else {
-		s.w.WriteString("* OK [PERMANENTFLAGS ")
-		s.w.flags(append(flags, `\*`))
-		s.w.WriteString("] Flags permitted.\r\n")
-	}
+	s.writeFlags()
 	s.w.untagged("%d EXISTS", len(sel.msgs))
 	s.w.untagged("%d RECENT", sel.recent())
 	if firstUnseen > 0 {
@@ -417,6 +444,13 @@ func (s *session) cmdStore(c *command, p *parser) (status, error) {
 		}
 		if err != nil {
 			expunged = true
+		}
+		newKeywords := false
+		for _, info := range updated {
+			newKeywords = s.sel.noteKeywords(info.Flags) || newKeywords
+		}
+		if newKeywords {
+			s.writeFlags()
 		}
 		for _, info := range updated {
 			i := s.sel.index(info.UID)
