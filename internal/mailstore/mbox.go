@@ -13,10 +13,25 @@ import (
 	"time"
 )
 
-// dirtyWindow: a directory whose mtime is this recent may still change
-// within the same time stamp, so its cached listing is not trusted
-// (Dovecot's maildir sync does the same with its "dirty" flag).
-const dirtyWindow = 2 * time.Second
+// A directory whose mtime is this recent may still change within the same
+// time stamp, so its cached listing is not trusted (Dovecot's maildir sync
+// has the same "dirty" notion). Linux stamps files with a coarse clock
+// (one tick, a few milliseconds); file systems that keep whole seconds
+// only (mtimes with no fraction) get two seconds.
+const (
+	dirtyWindow       = 50 * time.Millisecond
+	dirtyWindowCoarse = 2 * time.Second
+)
+
+// settled says whether a change after scanStart would surely show as a
+// different mtime.
+func settled(k statKey, scanStart time.Time) bool {
+	w := dirtyWindow
+	if k.mtime%int64(time.Second) == 0 {
+		w = dirtyWindowCoarse
+	}
+	return k.mtime < scanStart.Add(-w).UnixNano()
+}
 
 // msg is the shared, current state of one message.
 type msg struct {
@@ -133,8 +148,7 @@ func (mb *mbox) sync(ctx context.Context) error {
 		return err
 	}
 	mb.stNew, mb.stCur, mb.stUID, mb.stKW = stNew, stCur, stUID, stKW
-	cut := now.Add(-dirtyWindow).UnixNano()
-	mb.trusted = stNew.mtime < cut && stCur.mtime < cut && stUID.mtime < cut
+	mb.trusted = settled(stNew, now) && settled(stCur, now) && settled(stUID, now)
 	mb.cleanTmp(now)
 	return nil
 }
