@@ -66,7 +66,9 @@ func (q *Queue) writeBatch(batch []*request) error {
 	}
 	var copies []pending
 	rotated := false
-	if q.seg == nil || q.segSize >= q.opts.SegmentSize {
+	// Rotate when the segment is full, or early to leave a segment
+	// without preallocation as soon as a spare is ready.
+	if q.seg == nil || q.segSize >= q.opts.SegmentSize || (!q.segPrealloc && q.spareReady()) {
 		if err := q.rotate(); err != nil {
 			return q.fail(err)
 		}
@@ -112,6 +114,9 @@ func (q *Queue) writeBatch(batch []*request) error {
 		}
 	}
 	q.segSize += int64(len(buf))
+	if len(buf) > 0 {
+		q.startSpare()
+	}
 	now := q.now()
 	var removedLarge []ID
 	q.mu.Lock()
@@ -158,8 +163,9 @@ func (q *Queue) fail(err error) error {
 	return err
 }
 
-// rotate starts a new segment. Its directory entry is made durable here,
-// once per segment, so no later commit needs a directory fsync.
+// rotate starts a new segment: the preallocated spare when one is ready,
+// else a new empty file. Its directory entry is made durable here, once
+// per segment, so no later commit needs a directory fsync.
 func (q *Queue) rotate() error {
 	if q.seg != nil {
 		if err := q.seg.Close(); err != nil {
@@ -169,16 +175,30 @@ func (q *Queue) rotate() error {
 	}
 	n := q.segNum + 1
 	path := q.segPath(n)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create segment: %w", err)
+	pre := false
+	f := q.takeSpare()
+	if f != nil {
+		if err := os.Rename(filepath.Join(q.spoolDir(), spareName), path); err != nil {
+			q.logf("qmgr", "warning: use spare segment: %v", err)
+			f.Close()
+			f = nil
+		} else {
+			pre = true
+		}
+	}
+	if f == nil {
+		var err error
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("create segment: %w", err)
+		}
 	}
 	if err := syncDir(q.spoolDir()); err != nil {
 		f.Close()
 		os.Remove(path)
 		return err
 	}
-	q.seg, q.segNum, q.segSize = f, n, 0
+	q.seg, q.segNum, q.segSize, q.segPrealloc = f, n, 0, pre
 	q.mu.Lock()
 	q.fsyncs++
 	q.seginfo(n)

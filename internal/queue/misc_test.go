@@ -85,7 +85,7 @@ func TestRecoveryFinishesDoneMessages(t *testing.T) {
 	keep := h.enqueue("a@example.org", []string{"c@example.net"}, "y")
 	h.q.Close()
 	// As if the process died between the results and the removal record.
-	seg := h.q.segPath(segFiles(t, h.dir)[0])
+	seg := lastSegment(t, h)
 	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -121,13 +121,21 @@ type Queue struct {
 	committerDone chan struct{}
 
 	// Owned by the committer goroutine (and Open before it starts).
-	seg      *os.File
-	segNum   uint64
-	segSize  int64
-	batch    []byte
-	salvage  bool  // damaged segments found at Open: copy their messages out
-	readOnly bool  // Snapshot: read the spool, change nothing
-	fsyncs   int64 // file and directory syncs by the committer, for benchmarks; under mu
+	seg     *os.File
+	segNum  uint64
+	segSize int64
+	batch   []byte
+	salvage bool // damaged segments found at Open: copy their messages out
+	// segPrealloc: the current segment was filled with zeros in advance,
+	// so appending to it changes no file metadata and fdatasync has only
+	// data to flush. A spare is prepared in the background (spare.go).
+	segPrealloc bool
+	spareBusy   bool          // a spare is being prepared or waits in spareCh
+	spareCh     chan *os.File // a prepared spare, or nil when preparing failed
+	spareStop   chan struct{}
+	spareWG     sync.WaitGroup
+	readOnly    bool  // Snapshot: read the spool, change nothing
+	fsyncs      int64 // file and directory syncs by the committer, for benchmarks; under mu
 
 	mu      sync.Mutex
 	closed  bool
@@ -194,6 +202,8 @@ func Open(dir string, opts Options) (*Queue, error) {
 		msgs:          make(map[ID]*entry),
 		segs:          make(map[uint64]*segInfo),
 		wake:          make(chan struct{}, 1),
+		spareCh:       make(chan *os.File, 1),
+		spareStop:     make(chan struct{}),
 	}
 	for _, d := range []string{dir, q.spoolDir(), q.largeDir(), q.corruptDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -242,22 +252,6 @@ func Open(dir string, opts Options) (*Queue, error) {
 	return q, nil
 }
 
-// Snapshot lists the messages of the spool in dir without opening it for
-// writing, so it works while another process (the server) has it open:
-// what postqueue -p needs. Records being written at that moment may be
-// missed; messages in delivery show as active.
-func Snapshot(dir string, now time.Time) ([]Summary, error) {
-	q := &Queue{dir: dir, readOnly: true, msgs: make(map[ID]*entry), segs: make(map[uint64]*segInfo)}
-	q.opts.Now = func() time.Time { return now }
-	if _, err := os.Stat(q.spoolDir()); err != nil {
-		return nil, fmt.Errorf("read queue %s: %w", dir, err)
-	}
-	if err := q.recover(); err != nil {
-		return nil, fmt.Errorf("read queue %s: %w", dir, err)
-	}
-	return q.List(), nil
-}
-
 func (q *Queue) spoolDir() string       { return filepath.Join(q.dir, "spool") }
 func (q *Queue) largeDir() string       { return filepath.Join(q.dir, "large") }
 func (q *Queue) corruptDir() string     { return filepath.Join(q.dir, "corrupt") }
@@ -293,122 +287,6 @@ func listSegments(dir string) ([]uint64, error) {
 	}
 	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
 	return nums, nil
-}
-
-// recover rebuilds the index from the segments.
-func (q *Queue) recover() error {
-	nums, err := listSegments(q.spoolDir())
-	if err != nil {
-		return err
-	}
-	for i, n := range nums {
-		last := i == len(nums)-1
-		if err := q.replaySegment(n, last); err != nil {
-			return err
-		}
-	}
-	if q.readOnly {
-		return nil
-	}
-	// Large files no record points to were written by an Enqueue that
-	// never committed; their messages were never acknowledged.
-	ents, err := os.ReadDir(q.largeDir())
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		id := ID(e.Name())
-		if m := q.msgs[id]; m == nil || !m.large {
-			os.Remove(filepath.Join(q.largeDir(), e.Name()))
-		}
-	}
-	for id, e := range q.msgs {
-		if e.large {
-			if _, err := os.Stat(q.largePath(id)); err != nil {
-				q.logf("qmgr", "warning: %s: content file missing, message skipped: %v", id, err)
-				q.segUnref(e)
-				delete(q.msgs, id)
-			}
-		}
-	}
-	now := q.now()
-	for _, e := range q.msgs {
-		e.enqueued = e.env.Arrival
-		q.schedule(e, now)
-	}
-	if len(q.msgs) > 0 {
-		q.logf("qmgr", "recovered %d queued message(s) from %d segment(s)", len(q.msgs), len(nums))
-	}
-	return nil
-}
-
-// replaySegment applies the records of segment n. The last segment's torn
-// tail is cut off; damage elsewhere marks the segment corrupt.
-func (q *Queue) replaySegment(n uint64, last bool) error {
-	path := q.segPath(n)
-	mode := os.O_RDWR
-	if q.readOnly {
-		mode = os.O_RDONLY
-	}
-	f, err := os.OpenFile(path, mode, 0o600)
-	if err != nil {
-		return err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	si := q.seginfo(n)
-	si.size = st.Size()
-	res, err := scanSegment(f, st.Size(), func(off int64, typ byte, payload []byte) error {
-		r, derr := decodeRecord(typ, payload)
-		if derr != nil {
-			q.logf("qmgr", "warning: %s offset %d: bad record skipped: %v", path, off, derr)
-			si.corrupt = true
-			return nil
-		}
-		q.ids.observe(r.id)
-		q.apply(r, n, off, recHeaderSize+int64(len(payload)))
-		return nil
-	})
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("replay %s: %w", path, err)
-	}
-	switch {
-	case q.readOnly:
-		// A snapshot of a live spool: the last record may be half
-		// written right now. Report what is complete.
-		return f.Close()
-	case res.damaged && last && !res.resumed:
-		// A torn final write: it was never acknowledged (the fsync that
-		// would have covered it did not return). Cut it off.
-		q.logf("qmgr", "%s: truncating incomplete last record at offset %d (%v)", path, res.end, res.badErr)
-		if err := f.Truncate(res.end); err != nil {
-			f.Close()
-			return fmt.Errorf("truncate %s: %w", path, err)
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return fmt.Errorf("sync %s: %w", path, err)
-		}
-		si.size = res.end
-	case res.damaged:
-		q.logf("qmgr", "warning: %s: damaged at offset %d (%v); records after it were salvaged; the segment will be moved to %s",
-			path, res.end, res.badErr, q.corruptDir())
-		si.corrupt = true
-	}
-	if last && !si.corrupt {
-		q.seg, q.segNum, q.segSize = f, n, si.size
-		return nil
-	}
-	if last {
-		// Keep numbering after the damaged segment; appending goes to a
-		// fresh one.
-		q.segNum = n
-	}
-	return f.Close()
 }
 
 func (q *Queue) seginfo(n uint64) *segInfo {
@@ -537,6 +415,7 @@ func (q *Queue) Close() error {
 	q.submitters.Wait()
 	close(q.reqs)
 	<-q.committerDone
+	q.stopSpare()
 	return q.closeFiles()
 }
 

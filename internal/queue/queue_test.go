@@ -70,6 +70,8 @@ func newHarness(t *testing.T, mod func(*Options)) *harness {
 		Logger:   maillog.New(h.logs, "mx.example.net", false),
 		Now:      h.clock.Now,
 		Hostname: "mx.example.net",
+		// Small segments keep the preallocated spare cheap.
+		SegmentSize: 1 << 20,
 	}
 	if mod != nil {
 		mod(&h.opts)

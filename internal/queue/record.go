@@ -255,6 +255,9 @@ type scanResult struct {
 	// (corruption in the middle, not a torn tail).
 	resumed bool
 	badErr  error // what was wrong at end
+	// zeroTail: the data ends in zeros up to the file's end (space
+	// preallocated for appends), which is not damage.
+	zeroTail bool
 }
 
 // scanSegment reads records from r (size bytes) and calls fn for each
@@ -269,6 +272,13 @@ func scanSegment(r io.ReaderAt, size int64, fn func(off int64, typ byte, payload
 	for off < size {
 		typ, payload, n, err := readRecord(r, off, size, &buf)
 		if err != nil {
+			if allZero(r, off, size) {
+				res.zeroTail = true
+				if first {
+					res.end = off
+				}
+				return res, nil
+			}
 			if first {
 				res.end, res.damaged, res.badErr = off, true, err
 				first = false
@@ -290,6 +300,27 @@ func scanSegment(r io.ReaderAt, size int64, fn func(off int64, typ byte, payload
 		}
 	}
 	return res, nil
+}
+
+// allZero reports whether bytes [off, size) of r are all zero.
+func allZero(r io.ReaderAt, off, size int64) bool {
+	var buf [32 << 10]byte
+	for off < size {
+		n := int64(len(buf))
+		if size-off < n {
+			n = size - off
+		}
+		if _, err := r.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+			return false
+		}
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false
+			}
+		}
+		off += n
+	}
+	return true
 }
 
 // readRecord reads and checks one record at off.

@@ -64,7 +64,7 @@ func FuzzOpenSegment(f *testing.F) {
 		dir := t.TempDir()
 		os.MkdirAll(filepath.Join(dir, "spool"), 0o700)
 		os.WriteFile(filepath.Join(dir, "spool", "000000000001.seg"), data, 0o600)
-		q, err := Open(dir, Options{Logger: maillog.Discard(), Hostname: "h"})
+		q, err := Open(dir, Options{Logger: maillog.Discard(), Hostname: "h", SegmentSize: 64 << 10})
 		if err != nil {
 			return // a clear error is fine; a panic is not
 		}
