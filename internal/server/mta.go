@@ -256,18 +256,8 @@ type userChecker interface {
 	UserExists(ctx context.Context, name string) (bool, error)
 }
 
-func (a *addresses) Classify(_ context.Context, domain string) (smtpd.Class, error) {
-	switch a.domains.Classify(domain) {
-	case rewrite.Local:
-		return smtpd.Local, nil
-	case rewrite.VirtualAlias:
-		return smtpd.VirtualAlias, nil
-	case rewrite.VirtualMailbox:
-		return smtpd.VirtualMailbox, nil
-	case rewrite.Relay:
-		return smtpd.Relay, nil
-	}
-	return smtpd.Other, nil
+func (a *addresses) Classify(_ context.Context, domain string) (rewrite.Class, error) {
+	return a.domains.Classify(domain), nil
 }
 
 func (a *addresses) KnownRecipient(ctx context.Context, address string) (bool, error) {

@@ -9,6 +9,7 @@ import (
 
 	"postcote/internal/maillog"
 	"postcote/internal/queue"
+	"postcote/internal/rewrite"
 )
 
 // TLS security levels of smtpd_tls_security_level.
@@ -171,32 +172,17 @@ type Timeouts struct {
 }
 
 // Class is the address class of a domain, as Postfix's trivial-rewrite
-// resolves it (ADDRESS_CLASS_README).
-type Class int
+// resolves it (ADDRESS_CLASS_README); internal/rewrite owns it.
+type Class = rewrite.Class
 
-// Address classes.
+// Address classes, in smtpd's words.
 const (
-	Other          Class = iota // default class: relaying needs a permit
-	Local                       // mydestination
-	VirtualAlias                // virtual_alias_domains
-	VirtualMailbox              // virtual_mailbox_domains
-	Relay                       // relay_domains
+	Other          = rewrite.Default        // default class: relaying needs a permit
+	Local          = rewrite.Local          // mydestination
+	VirtualAlias   = rewrite.VirtualAlias   // virtual_alias_domains
+	VirtualMailbox = rewrite.VirtualMailbox // virtual_mailbox_domains
+	Relay          = rewrite.Relay          // relay_domains
 )
-
-// String names the class as Postfix's recipient table messages do.
-func (c Class) String() string {
-	switch c {
-	case Local:
-		return "local"
-	case VirtualAlias:
-		return "virtual alias"
-	case VirtualMailbox:
-		return "virtual mailbox"
-	case Relay:
-		return "relay"
-	}
-	return "default"
-}
 
 // Queue is where accepted mail goes.
 type Queue interface {
