@@ -178,3 +178,12 @@ type Mailbox interface {
 type Deliverer interface {
 	Deliver(ctx context.Context, u User, mailbox string, flags []string, r io.Reader) error
 }
+
+// KeywordLister is implemented by the Maildir store's Mailbox values: the
+// keywords defined in the mailbox, for the FLAGS and PERMANENTFLAGS
+// responses (RFC 9051 7.1, 7.3.5). A Maildir names at most 26 keywords;
+// when all are taken, new ones are dropped (as Dovecot does), so
+// PERMANENTFLAGS should then not offer `\*`.
+type KeywordLister interface {
+	Keywords() []string
+}

@@ -319,8 +319,7 @@ func (mb *mbox) apply(ul *uidList, files map[string]found) {
 		if mb.loaded && mb.exists && len(mb.msgs) > 0 {
 			mb.version++ // UIDVALIDITY changed: everything is new
 		}
-		mb.byUID = make(map[uint32]*msg, len(ul.Recs))
-		mb.byBase = make(map[string]*msg, len(ul.Recs))
+		mb.byUID, mb.byBase = nil, nil // lookups below find nothing
 		mb.msgs = nil
 		if ix != nil {
 			mb.highestModSeq = ix.highest
@@ -352,7 +351,7 @@ func (mb *mbox) apply(ul *uidList, files map[string]found) {
 	}
 	changed := false
 	msgs := make([]*msg, 0, len(ul.Recs))
-	seen := make(map[uint32]bool, len(mb.msgs))
+	byUID := make(map[uint32]*msg, len(ul.Recs))
 	nNew := 0
 	for _, r := range ul.Recs {
 		base := parseFileName(r.Name).Base
@@ -399,11 +398,11 @@ func (mb *mbox) apply(ul *uidList, files map[string]found) {
 		if m.inNew {
 			nNew++
 		}
-		seen[m.uid] = true
+		byUID[m.uid] = m
 		msgs = append(msgs, m)
 	}
 	for _, m := range mb.msgs {
-		if !seen[m.uid] {
+		if byUID[m.uid] != m {
 			changed = true // expunged by another program
 			mb.indexDirty = true
 			modseq()
@@ -420,10 +419,9 @@ func (mb *mbox) apply(ul *uidList, files map[string]found) {
 	}
 	mb.msgs = msgs
 	mb.nNew = nNew
-	mb.byUID = make(map[uint32]*msg, len(msgs))
+	mb.byUID = byUID
 	mb.byBase = make(map[string]*msg, len(msgs))
 	for _, m := range msgs {
-		mb.byUID[m.uid] = m
 		mb.byBase[m.base] = m
 		if m.date == 0 || m.size < 0 || m.vsize < 0 {
 			mb.fillFromFile(m)

@@ -37,10 +37,11 @@ type MaildirStore struct {
 }
 
 var (
-	_ Store     = (*MaildirStore)(nil)
-	_ Deliverer = (*MaildirStore)(nil)
-	_ Account   = (*account)(nil)
-	_ Mailbox   = (*view)(nil)
+	_ Store         = (*MaildirStore)(nil)
+	_ Deliverer     = (*MaildirStore)(nil)
+	_ Account       = (*account)(nil)
+	_ Mailbox       = (*view)(nil)
+	_ KeywordLister = (*view)(nil)
 )
 
 // NewStore returns a Store for mail_location = maildir:... locations.
