@@ -196,7 +196,7 @@ func stopPostfix(ctx context.Context, dir string) error {
 	if _, err := run(ctx, postfixBinary, "-c", etc, "stop"); err != nil {
 		return err
 	}
-	if pid > 0 && !waitGone(pid, startTimeout) {
+	if !waitGone(pid, startTimeout) {
 		_, err := run(ctx, postfixBinary, "-c", etc, "abort")
 		return fmt.Errorf("postfix master %d did not stop; postfix abort: %v", pid, err)
 	}
