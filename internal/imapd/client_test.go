@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -251,8 +252,14 @@ func hasFlag(flags []imap.Flag, f imap.Flag) bool {
 // TestImplicitTLSAndLoginMechanism: imaps (TLS before the greeting) and
 // AUTHENTICATE LOGIN through go-imap's client.
 func TestImplicitTLSAndLoginMechanism(t *testing.T) {
-	ts := startServer(t, Options{TLS: selfSigned(t), ImplicitTLS: true, AuthMechanisms: []string{"plain", "login", "cram-md5"}}, nil)
-	c, err := imapclient.DialTLS(ts.addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	ts := startServer(t, Options{TLS: selfSigned(t), AuthMechanisms: []string{"plain", "login", "cram-md5"}}, nil)
+	// The same Server on a second listener, TLS from the start.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ts.srv.ServeImplicitTLS(context.Background(), l)
+	c, err := imapclient.DialTLS(l.Addr().String(), &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,4 +403,20 @@ func attrStrings(attrs []imap.MailboxAttr) []string {
 		out = append(out, string(a))
 	}
 	return out
+}
+
+// TestImplicitTLSOption: Options.ImplicitTLS makes Serve speak imaps.
+func TestImplicitTLSOption(t *testing.T) {
+	ts := startServer(t, Options{TLS: selfSigned(t), ImplicitTLS: true}, nil)
+	c, err := imapclient.DialTLS(ts.addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("alice", "secret").Wait(); err != nil {
+		t.Fatalf("login over imaps: %v", err)
+	}
+	if err := c.Logout().Wait(); err != nil {
+		t.Fatal(err)
+	}
 }

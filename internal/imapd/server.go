@@ -202,8 +202,24 @@ func New(opts Options, store mailstore.Store, checker sasl.PasswordChecker, user
 var ErrServerClosed = errors.New("imapd: server closed")
 
 // Serve accepts connections on l until ctx ends or Shutdown is called,
-// and serves each in its own goroutine. It closes l before returning.
+// and serves each in its own goroutine (TLS from the start when
+// Options.ImplicitTLS is set). It closes l before returning.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	return s.serve(ctx, l, s.opts.ImplicitTLS)
+}
+
+// ServeImplicitTLS is Serve with TLS before the greeting (imaps, port
+// 993), so one Server can serve 143 and 993 with one structure cache and
+// one mail_max_userip_connections count.
+func (s *Server) ServeImplicitTLS(ctx context.Context, l net.Listener) error {
+	if s.opts.TLS == nil {
+		l.Close()
+		return errors.New("imapd: implicit TLS needs Options.TLS")
+	}
+	return s.serve(ctx, l, true)
+}
+
+func (s *Server) serve(ctx context.Context, l net.Listener, implicitTLS bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -242,15 +258,13 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			return fmt.Errorf("imapd: accept: %w", err)
 		}
 		delay = 0
-		if !s.startSession(ctx, c) {
-			continue
-		}
+		s.startSession(ctx, c, implicitTLS)
 	}
 }
 
 // startSession registers and runs a session for c; it refuses the
 // connection when MaxConnections is reached.
-func (s *Server) startSession(ctx context.Context, c net.Conn) bool {
+func (s *Server) startSession(ctx context.Context, c net.Conn, implicitTLS bool) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -269,6 +283,7 @@ func (s *Server) startSession(ctx context.Context, c net.Conn) bool {
 		return false
 	}
 	sess := newSession(s, c)
+	sess.implicitTLS = implicitTLS
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()

@@ -110,16 +110,17 @@ type session struct {
 	p       parser
 	in, out int64
 
-	id        string
-	started   time.Time
-	tls       bool
-	secured   bool
-	remoteIP  string
-	localIP   string
-	state     state
-	loggedOut bool
-	byeText   string // BYE sent after the tagged reply that ends the session
-	reason    string // why the connection ended, for the log
+	id          string
+	started     time.Time
+	implicitTLS bool // TLS before the greeting (imaps)
+	tls         bool
+	secured     bool
+	remoteIP    string
+	localIP     string
+	state       state
+	loggedOut   bool
+	byeText     string // BYE sent after the tagged reply that ends the session
+	reason      string // why the connection ended, for the log
 
 	// authentication
 	authAttempts int
@@ -220,7 +221,7 @@ func (s *session) serve(ctx context.Context) {
 	defer stop()
 	defer s.finish()
 
-	if s.opts.ImplicitTLS {
+	if s.implicitTLS {
 		if err := s.handshake(ctx); err != nil {
 			s.reason = fmt.Sprintf("TLS handshaking failed: %v", err)
 			return
