@@ -109,6 +109,9 @@ func TestDeliverSelectAppend(t *testing.T) {
 	if !slices.Contains(up.New[0].Flags, FlagSeen) || !slices.Contains(up.New[0].Flags, "$Forwarded") {
 		t.Errorf("flags %v", up.New[0].Flags)
 	}
+	if got := mb.(KeywordLister).Keywords(); !slices.Equal(got, []string{"$Forwarded"}) {
+		t.Errorf("Keywords = %v", got)
+	}
 	kw, _ := os.ReadFile(filepath.Join(u.Home, "Maildir", "dovecot-keywords"))
 	if string(kw) != "0 $Forwarded\n" {
 		t.Errorf("dovecot-keywords = %q", kw)
