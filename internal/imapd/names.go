@@ -94,10 +94,10 @@ func (s *session) imapName(name string) string {
 	return strings.ReplaceAll(name, "/", s.opts.Separator)
 }
 
-// writeMailboxName writes a mailbox name the way Dovecot does: INBOX as
-// an atom, others quoted (or as a literal when they cannot be).
+// writeMailboxName writes a mailbox name as an atom when it is one and
+// as a quoted string (or literal) otherwise, as Dovecot does.
 func (s *session) writeMailboxName(name string) {
-	if name == "INBOX" {
+	if name != "" && !strings.EqualFold(name, "NIL") && isAtomString(name) {
 		s.w.WriteString(name)
 		return
 	}
