@@ -221,7 +221,33 @@ func TestConcurrentDeliveries(t *testing.T) {
 			}
 		}(w)
 	}
-	// Sessions poll, flag and expunge meanwhile.
+	if err := a.Create(ctx, "Archive", ""); err != nil {
+		t.Fatal(err)
+	}
+	// A session moves messages away meanwhile.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		mb, err := a.Select(ctx, "INBOX", false)
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer mb.Close()
+		for i := 0; i < 15; i++ {
+			if _, err := mb.Poll(ctx); err != nil {
+				errs <- err
+				return
+			}
+			if msgs := mb.Messages(); len(msgs) > 0 {
+				if _, _, _, err := mb.Move(ctx, []uint32{msgs[0].UID}, "Archive"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}
+	}()
+	// Sessions poll and flag meanwhile.
 	for r := 0; r < 3; r++ {
 		wg.Add(1)
 		go func(r int) {
@@ -252,18 +278,27 @@ func TestConcurrentDeliveries(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	mb, err := openAcct(t, NewStore(Options{}), u).Select(ctx, "INBOX", true)
+	a2 := openAcct(t, NewStore(Options{}), u)
+	mb, err := a2.Select(ctx, "INBOX", true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mb.Close()
-	got := uidsOf(mb.Messages())
-	want := make([]uint32, writers*each)
-	for i := range want {
-		want[i] = uint32(i + 1)
+	arch, err := a2.Select(ctx, "Archive", true)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("UIDs = %v", got)
+	defer arch.Close()
+	// Every UID given out is in INBOX or was moved to Archive; none twice.
+	got := uidsOf(mb.Messages())
+	if len(got)+len(arch.Messages()) != writers*each {
+		t.Errorf("INBOX %d + Archive %d messages, want %d", len(got), len(arch.Messages()), writers*each)
+	}
+	if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) || (len(got) > 0 && got[len(got)-1] > writers*each) {
+		t.Errorf("INBOX UIDs = %v", got)
+	}
+	if au := uidsOf(arch.Messages()); len(au) > 0 && (au[0] != 1 || au[len(au)-1] != uint32(len(au))) {
+		t.Errorf("Archive UIDs = %v", au)
 	}
 }
 
