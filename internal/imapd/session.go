@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -220,6 +221,15 @@ func (s *session) serve(ctx context.Context) {
 	stop := context.AfterFunc(ctx, s.interrupt)
 	defer stop()
 	defer s.finish()
+	defer func() {
+		// A bug must cost one session, not the whole server (Dovecot
+		// gets that from its process per connection).
+		if r := recover(); r != nil {
+			s.opts.Logger.Printf(s.logName(), "Panic: %v\n%s", r, debug.Stack())
+			s.bye("Internal error occurred. Refer to server log for more information.")
+			s.reason = "Internal error"
+		}
+	}()
 
 	if s.implicitTLS {
 		if err := s.handshake(ctx); err != nil {
