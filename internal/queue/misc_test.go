@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -156,3 +157,33 @@ func TestXtextDecode(t *testing.T) {
 }
 
 func secondsToDuration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func TestGroupCommitSharesFsyncs(t *testing.T) {
+	h := newHarness(t, nil)
+	const writers, each = 50, 10
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				env := &Envelope{Sender: "a@example.org", Recipients: []Recipient{{Address: "b@example.net"}}}
+				if err := h.q.Enqueue(context.Background(), env, strings.NewReader("Subject: x\r\n\r\nx\r\n")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	h.q.mu.Lock()
+	syncs := h.q.fsyncs
+	h.q.mu.Unlock()
+	if n := h.queued(); n != writers*each {
+		t.Fatalf("%d queued, want %d", n, writers*each)
+	}
+	if syncs >= writers*each*9/10 {
+		t.Errorf("%d fsyncs for %d concurrent messages: commits are not shared", syncs, writers*each)
+	}
+	t.Logf("%d messages from %d writers: %d fsyncs", writers*each, writers, syncs)
+}
