@@ -111,7 +111,7 @@ func mustContain(t *testing.T, out string, want ...string) {
 // and agrees on UIDs, flags, keywords, folders and subscriptions; then
 // Dovecot changes it and postcote sees the changes.
 func TestDovecotInterop(t *testing.T) {
-	for _, opts := range []string{"", ":LAYOUT=fs", ":LAYOUT=fs:DIRNAME=mAildir:CONTROL=~/control"} {
+	for _, opts := range []string{"", ":LAYOUT=fs", ":LAYOUT=fs:DIRNAME=mAildir:CONTROL=~/control", ":CONTROL=~/control:INDEX=~/index", ":LAYOUT=fs:CONTROL=~/control"} {
 		t.Run("maildir"+opts, func(t *testing.T) { testDovecotInterop(t, opts) })
 	}
 }

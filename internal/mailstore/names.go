@@ -110,9 +110,12 @@ func (l Location) paths(name string) boxPaths {
 	bp := boxPaths{Name: name}
 	var rel string // the mailbox's path relative to the roots
 	if name == "INBOX" {
+		// Under CONTROL= and INDEX= Dovecot keeps INBOX's files in
+		// ".INBOX" (Maildir++) or "INBOX" (fs).
 		bp.Dir = l.Inbox
-		if l.Layout == LayoutFS && (l.Control != "" || l.Index != "") && l.DirName != "" {
-			rel = "INBOX"
+		rel = "INBOX"
+		if l.Layout == LayoutMaildirPP {
+			rel = ".INBOX"
 		}
 	} else if l.Layout == LayoutMaildirPP {
 		rel = "." + strings.ReplaceAll(name, "/", ".")

@@ -107,7 +107,9 @@ func TestPaths(t *testing.T) {
 		name string
 		want boxPaths
 	}{
-		{pp, "INBOX", boxPaths{Name: "INBOX", Dir: "/m", Control: "/c", Index: "/i"}},
+		{pp, "INBOX", boxPaths{Name: "INBOX", Dir: "/m", Control: "/c/.INBOX", Index: "/i/.INBOX"}},
+		{Location{Root: "/m", Layout: LayoutMaildirPP, Inbox: "/m"}, "INBOX", boxPaths{Name: "INBOX", Dir: "/m", Control: "/m", Index: "/m"}},
+		{Location{Root: "/m", Layout: LayoutFS, Inbox: "/m", Control: "/c"}, "INBOX", boxPaths{Name: "INBOX", Dir: "/m", Control: "/c/INBOX", Index: "/c/INBOX"}},
 		{pp, "Archive/2024", boxPaths{Name: "Archive/2024", Dir: "/m/.Archive.2024", Control: "/c/.Archive.2024", Index: "/i/.Archive.2024"}},
 		{fs, "INBOX", boxPaths{Name: "INBOX", Dir: "/m/INBOX/d", Control: "/c/INBOX", Index: "/c/INBOX"}},
 		{fs, "Archive/2024", boxPaths{Name: "Archive/2024", Dir: "/m/Archive/2024/d", Control: "/c/Archive/2024", Index: "/c/Archive/2024"}},
