@@ -68,10 +68,12 @@
 // queued from <> in the same commit that records the failure. NOTIFY
 // (RFC 3461) is honoured: NEVER, or a list without FAILURE/DELAY, means no
 // notice; mail from <> never gets one: a notice that cannot be delivered
-// is dropped with a log line when its lifetime ends. NOTIFY=SUCCESS gets
+// is dropped with a log line when bounce_queue_lifetime ends, as Postfix
+// does with its default notify_classes. NOTIFY=SUCCESS gets
 // a "Successful Mail Delivery Report" (Action: delivered, or relayed when
 // the next hop does not do DSN; none when the agent passed NOTIFY on).
-// Not done yet (later issues): double bounces to postmaster, and
+// Not done yet (later issues): copies to postmaster (notify_classes
+// bounce, 2bounce, delay), and
 // message/global-delivery-status (RFC 6533) for SMTPUTF8 mail.
 //
 // # API

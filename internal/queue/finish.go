@@ -116,7 +116,9 @@ func (q *Queue) finish(msg *Message, rcpts []int, results []Result, t attemptTim
 			recs = append(recs, *notice)
 			after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender non-delivery notification: %s", id, notice.rec.id)})
 		} else if len(failed) > 0 && env.Sender == "" {
-			after = append(after, logLine{"bounce", fmt.Sprintf("%s: undeliverable notification to <%s> discarded", id, clean(env.Recipients[failed[0]].Address))})
+			// Postfix with its default notify_classes (no "2bounce"):
+			// undeliverable mail from <> is logged and discarded.
+			after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender is <>, undeliverable mail to <%s> discarded", id, clean(env.Recipients[failed[0]].Address))})
 		}
 		if notice := q.successNotice(&env, sent, relayed, msg, now); notice != nil {
 			recs = append(recs, *notice)

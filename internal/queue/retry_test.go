@@ -398,7 +398,7 @@ func TestNullSenderBounceExpiresSilently(t *testing.T) {
 	if strings.Contains(h.logs.String(), "sender non-delivery notification") {
 		t.Errorf("a notice about a notice was sent")
 	}
-	if !strings.Contains(h.logs.String(), "undeliverable notification to <gone@example.com> discarded") {
+	if !strings.Contains(h.logs.String(), "sender is <>, undeliverable mail to <gone@example.com> discarded") {
 		t.Errorf("no discard log line:\n%s", h.logs.String())
 	}
 }
