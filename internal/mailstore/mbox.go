@@ -144,8 +144,14 @@ func (mb *mbox) sync(ctx context.Context) error {
 		}
 		mb.kw = parseKeywords(data)
 	}
-	if err := mb.rescan(ctx); err != nil {
+	wrote, err := mb.rescan(ctx)
+	if err != nil {
 		return err
+	}
+	if wrote {
+		// We wrote dovecot-uidlist under its lock after reading it
+		// there: the state in memory is exactly that file.
+		stUID = mb.stUID
 	}
 	mb.stNew, mb.stCur, mb.stUID, mb.stKW = stNew, stCur, stUID, stKW
 	mb.trusted = settled(stNew, now) && settled(stCur, now) && settled(stUID, now)
@@ -225,14 +231,14 @@ func (mb *mbox) readUIDList() (*uidList, error) {
 
 // rescan rebuilds the message list from the directory listing and
 // dovecot-uidlist, giving UIDs to files that have none.
-func (mb *mbox) rescan(ctx context.Context) error {
+func (mb *mbox) rescan(ctx context.Context) (wrote bool, err error) {
 	files, err := mb.listFiles()
 	if err != nil {
-		return err
+		return false, err
 	}
 	ul, err := mb.readUIDList()
 	if err != nil {
-		return err
+		return false, err
 	}
 	// A known message not listed may have been renamed while we read the
 	// directory; look once more before calling it expunged.
@@ -246,29 +252,29 @@ func (mb *mbox) rescan(ctx context.Context) error {
 		}
 		if missing {
 			if files, err = mb.listFiles(); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
 	unassigned := mb.unassigned(ul, files)
 	if ul == nil || len(unassigned) > 0 {
 		if err := mb.own.mkdirAll(mb.paths.Control); err != nil {
-			return err
+			return false, err
 		}
 		l, err := lockFile(ctx, filepath.Join(mb.paths.Control, uidListName), mb.own)
 		if err != nil {
-			return err
+			return false, err
 		}
 		// Reread under the lock: another process may have assigned them.
 		if ul, err = mb.readUIDList(); err != nil {
 			l.unlock()
-			return err
+			return false, err
 		}
 		if ul == nil {
 			uv, err := allocUIDValidity(ctx, mb.uvRoot, mb.own)
 			if err != nil {
 				l.unlock()
-				return err
+				return false, err
 			}
 			ul = &uidList{UIDValidity: uv, NextUID: 1, GUID: newGUID()}
 		}
@@ -281,13 +287,14 @@ func (mb *mbox) rescan(ctx context.Context) error {
 		}
 		ul.NextUID = next
 		if err := l.replace(ul.marshal(), true); err != nil {
-			return err
+			return false, err
 		}
 		mb.uidListComplete = true
 		mb.stUID = statOf(filepath.Join(mb.paths.Control, uidListName))
+		wrote = true
 	}
 	mb.apply(ul, files)
-	return nil
+	return wrote, nil
 }
 
 // unassigned returns the base names of files without a uidlist record.

@@ -124,6 +124,15 @@ func (mb *mbox) commitGroupErr(ctx context.Context, group []*saveReq) error {
 // mb.mu is held.
 func (mb *mbox) appendUIDs(ctx context.Context, group []*saveReq) error {
 	path := filepath.Join(mb.paths.Control, uidListName)
+	known := true
+	for _, r := range group {
+		if mb.byBase[r.base] == nil {
+			known = false
+		}
+	}
+	if known && mb.loaded && mb.exists {
+		return nil // a scan found them first and gave them UIDs
+	}
 	l, err := lockFile(ctx, path, mb.own)
 	if err != nil {
 		return err
