@@ -74,7 +74,11 @@ func (q *Queue) Enqueue(ctx context.Context, env *Envelope, content io.Reader) e
 // put commits a message record (used by Enqueue and for bounces). For a
 // large message the content is already in its own durable file.
 func (q *Queue) put(ctx context.Context, env *Envelope, inline []byte, size int64, large bool) error {
-	return q.commit(ctx, []pending{q.messageRecord(env, inline, size, large)})
+	p := q.messageRecord(env, inline, size, large)
+	if len(p.data) > maxRecord/2 {
+		return fmt.Errorf("queue: envelope of %d recipients too large to queue", len(env.Recipients))
+	}
+	return q.commit(ctx, []pending{p})
 }
 
 func (q *Queue) messageRecord(env *Envelope, inline []byte, size int64, large bool) pending {

@@ -105,6 +105,9 @@ func (o *Options) setDefaults() {
 	if o.LargeThreshold <= 0 {
 		o.LargeThreshold = 1 << 20
 	}
+	// Records must stay well under maxRecord, which replay enforces.
+	o.LargeThreshold = min(o.LargeThreshold, maxRecord/4)
+	o.BounceSizeLimit = min(o.BounceSizeLimit, maxRecord/4)
 }
 
 // Queue is an open spool with its in-memory index and scheduler. All
