@@ -147,3 +147,56 @@ func FuzzWriteLF(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseIndex(f *testing.F) {
+	f.Add([]byte("postcote-index 1 V5 H9 C1\n1 3 1700000000000000000 120 RS\n2 9 1700000000000000001 80 -\n"))
+	f.Add([]byte("postcote-index 1 V5 H9\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ix, err := parseIndex(data)
+		if err != nil {
+			return
+		}
+		for uid, e := range ix.entries {
+			if uid == 0 || e.modseq > ix.highest {
+				t.Fatalf("entry %d %+v above highest %d", uid, e, ix.highest)
+			}
+		}
+	})
+}
+
+func FuzzParseSubscriptions(f *testing.F) {
+	f.Add([]byte("V\t2\n\nSent\na\tb\n"), true)
+	f.Add([]byte("Sent\nArchive.2024\n"), false)
+	f.Fuzz(func(t *testing.T, data []byte, pp bool) {
+		layout := LayoutFS
+		if pp {
+			layout = LayoutMaildirPP
+		}
+		names := parseSubscriptions(data, layout)
+		again := parseSubscriptions(marshalSubscriptions(names), layout)
+		if len(again) != len(names) {
+			t.Fatalf("round trip %q -> %q", names, again)
+		}
+		for i := range names {
+			if names[i] != again[i] {
+				t.Fatalf("round trip %q -> %q", names, again)
+			}
+		}
+	})
+}
+
+func FuzzParseSpecialUse(f *testing.F) {
+	f.Add([]byte("\\Sent Sent\n\\Trash,\\Junk Deleted Items\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := parseSpecialUse(data)
+		again := parseSpecialUse(marshalSpecialUse(m))
+		if len(again) != len(m) {
+			t.Fatalf("round trip %v -> %v", m, again)
+		}
+		for k, v := range m {
+			if again[k] != v {
+				t.Fatalf("round trip %v -> %v", m, again)
+			}
+		}
+	})
+}
