@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,9 +18,14 @@ func TestSnapshotWhileOpen(t *testing.T) {
 	if _, err := h.q.Hold(b); err != nil {
 		t.Fatal(err)
 	}
+	spare := filepath.Join(h.dir, "spool", spareName)
+	waitFor(t, "spare segment", func() bool { _, err := os.Stat(spare); return err == nil })
 	list, err := Snapshot(h.dir, h.clock.Now())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(spare); err != nil {
+		t.Errorf("Snapshot changed the spool: %v", err)
 	}
 	if len(list) != 2 || list[0].ID != a || list[1].ID != b || list[1].State != StateHold ||
 		list[0].Size != 5 || len(list[0].Recipients) != 2 || list[0].Sender != "a@example.org" {

@@ -37,7 +37,9 @@ type segScan struct {
 // the segment's live messages are salvaged (see Open). Segments after
 // the last one holding records (an unused preallocated segment) go.
 func (q *Queue) recover() error {
-	os.Remove(filepath.Join(q.spoolDir(), spareName)) // an unfinished spare
+	if !q.readOnly {
+		os.Remove(filepath.Join(q.spoolDir(), spareName)) // an unfinished spare
+	}
 	nums, err := listSegments(q.spoolDir())
 	if err != nil {
 		return err
