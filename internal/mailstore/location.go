@@ -41,6 +41,10 @@ func ParseLocation(location, home string) (Location, error) {
 	if strings.ContainsRune(location, 0) {
 		return loc, fmt.Errorf("mail_location contains a NUL byte")
 	}
+	if i := unexpandedVar(location); i >= 0 {
+		// Unexpanded, every user's mail would land in one "%u" folder.
+		return loc, fmt.Errorf("mail_location %q still holds the variable %q: it must be expanded for the user first", location, location[i:min(i+2, len(location))])
+	}
 	format, rest, ok := strings.Cut(location, ":")
 	if !ok || strings.ContainsRune(format, '/') || strings.HasPrefix(format, "~") {
 		// A bare path: Dovecot autodetects; postcote supports Maildir.
@@ -149,4 +153,19 @@ func expandPath(p, home string) (string, error) {
 		return "", fmt.Errorf("path %q is not absolute", p)
 	}
 	return filepath.Clean(p), nil
+}
+
+// unexpandedVar returns the index of a Dovecot % variable left in s
+// ("%u", "%{home}"), or -1.
+func unexpandedVar(s string) int {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		c := s[i+1]
+		if c == '{' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') {
+			return i
+		}
+	}
+	return -1
 }

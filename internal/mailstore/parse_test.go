@@ -33,6 +33,9 @@ func TestParseLocation(t *testing.T) {
 		{in: "maildir:~/Maildir:DIRNAME=x", wantErr: "DIRNAME needs LAYOUT=fs"},
 		{in: "maildir:~/Maildir:LAYOUT=fs:DIRNAME=../x", wantErr: "bad DIRNAME"},
 		{in: "foo:/x", wantErr: "unknown mailbox format"},
+		{in: "maildir:/mailboxes/%u", wantErr: "still holds the variable \"%u\""},
+		{in: "maildir:~/Maildir:INDEX=/idx/%{user}", wantErr: "still holds the variable"},
+		{in: "maildir:/srv/100%", want: Location{Root: "/srv/100%", Layout: LayoutMaildirPP, Inbox: "/srv/100%"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
