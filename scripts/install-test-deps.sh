@@ -9,6 +9,10 @@ need=()
 command -v swaks >/dev/null || need+=(swaks)
 command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
+# OpenLDAP server and clients for the LDAP tests (internal/testenv/slapd.go);
+# slapd lives in /usr/sbin, not on every PATH.
+command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapadd >/dev/null || need+=(ldap-utils)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
