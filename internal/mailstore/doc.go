@@ -7,7 +7,8 @@
 //
 // ParseLocation reads Dovecot's mail_location: "~" is the user's home;
 // the % variables (%u %n %d %h) must already be expanded by the caller
-// (the userdb does it, as Dovecot's auth process does). Options: LAYOUT=fs
+// (the userdb does it, as Dovecot's auth process does); a location still
+// holding one is refused. Options: LAYOUT=fs
 // (default Maildir++), INBOX=, INDEX= (a directory, or MEMORY), CONTROL=,
 // DIRNAME= (fs layout only). sdbox:, mdbox: and mbox: are refused with a
 // clear error.
@@ -29,7 +30,8 @@
 // With LAYOUT=fs folders are directories "Archive/2024/" instead, and
 // with DIRNAME=x the Maildir of each folder is "Archive/2024/x/" (INBOX
 // in "INBOX/x/"). CONTROL= and INDEX= move the control files and the
-// index under their own trees.
+// index under their own trees, where INBOX's are in ".INBOX/" (Maildir++)
+// or "INBOX/" (fs), as Dovecot puts them.
 //
 // A message file is named <secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>,W=<vsize>
 // and, in cur/, ":2,<flags>" with the flag letters in ASCII order (D
