@@ -164,7 +164,7 @@ func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, 
 		w("# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #")
 		w("####################################################################")
 		w("")
-		w("Your message could not be delivered for %s.", plural(now.Sub(env.Arrival).Hours(), "hour"))
+		w("Your message could not be delivered for %s.", plural(q.opts.DelayWarningTime.Hours(), "hour"))
 		w("It will be retried until it is %s old.", plural(q.opts.MaximalQueueLifetime.Hours()/24, "day"))
 	case noticeSuccess:
 		w("Your message was successfully delivered to the destination(s)")

@@ -422,7 +422,7 @@ func TestDelayWarning(t *testing.T) {
 	if r.header.Get("Subject") != "Delayed Mail (still being retried)" {
 		t.Errorf("Subject %q", r.header.Get("Subject"))
 	}
-	if !strings.Contains(r.human, "THIS IS A WARNING ONLY") || !strings.Contains(r.human, "It will be retried until it is 5 day(s) old.") {
+	if !strings.Contains(r.human, "THIS IS A WARNING ONLY") || !strings.Contains(r.human, "Your message could not be delivered for 1 hour(s).\r\nIt will be retried until it is 5 day(s) old.") {
 		t.Errorf("human part:\n%s", r.human)
 	}
 	pr := r.perRcpt[0]
