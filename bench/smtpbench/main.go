@@ -185,6 +185,10 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			"delivered/s = messages / (first connect → last one in the Maildir's new/+cur/, polled every 10 ms)",
 		},
 	}
+	if onTmpfs(os.TempDir()) {
+		rep.header = append(rep.header, "WARNING: "+os.TempDir()+" is tmpfs, where fsync costs nothing: set TMPDIR to a folder on disk")
+		fmt.Fprintln(stderr, "smtpbench:", rep.header[len(rep.header)-1])
+	}
 	for _, k := range kinds {
 		rep.results[k.key] = map[int][]measure{}
 	}

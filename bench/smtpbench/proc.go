@@ -174,3 +174,13 @@ func copyBinary(path string) (string, func(), error) {
 	}
 	return dst, remove, nil
 }
+
+// tmpfsMagic is Linux's f_type for tmpfs (statfs(2)).
+const tmpfsMagic = 0x01021994
+
+// onTmpfs tells whether dir is on tmpfs, where fsync costs nothing and
+// the figures would not be those of a disk.
+func onTmpfs(dir string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(dir, &st) == nil && st.Type == tmpfsMagic
+}

@@ -64,3 +64,28 @@ func TestWaitDial(t *testing.T) {
 		t.Errorf("waitDial took %v", d)
 	}
 }
+
+func TestOnTmpfs(t *testing.T) {
+	if onTmpfs("/nonexistent-smtpbench") {
+		t.Error("a missing folder reported as tmpfs")
+	}
+	// Compare with what the kernel lists in /proc/mounts.
+	mounts, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		t.Skip("no /proc/mounts")
+	}
+	checked := 0
+	for _, line := range strings.Split(string(mounts), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || (f[1] != "/dev/shm" && f[1] != "/") {
+			continue
+		}
+		if got, want := onTmpfs(f[1]), f[2] == "tmpfs"; got != want {
+			t.Errorf("onTmpfs(%s) = %v, /proc/mounts says %s", f[1], got, f[2])
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Skip("neither / nor /dev/shm in /proc/mounts")
+	}
+}
