@@ -164,7 +164,19 @@ func TestCorruptMiddleSalvaged(t *testing.T) {
 }
 
 func TestCompaction(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.SegmentSize = 8 << 10 })
+	for _, tc := range []struct {
+		name string
+		body string
+	}{
+		{"inline", "Subject: pinned\r\n\r\nkeep me\r\n"},
+		{"large file", "Subject: pinned\r\n\r\n" + strings.Repeat("keep me, I am large\r\n", 200)},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testCompaction(t, tc.body) })
+	}
+}
+
+func testCompaction(t *testing.T, body string) {
+	h := newHarness(t, func(o *Options) { o.SegmentSize = 8 << 10; o.LargeThreshold = 2000 })
 	var accept atomic.Bool
 	a := newAgent(func(msg *Message, i int) Result {
 		if msg.Envelope.Recipients[i].Address == "slow@example.com" && !accept.Load() {
@@ -174,7 +186,7 @@ func TestCompaction(t *testing.T) {
 	})
 	stop := h.run(a)
 	defer stop()
-	pinned := h.enqueue("a@example.org", []string{"slow@example.com"}, "Subject: pinned\r\n\r\nkeep me\r\n")
+	pinned := h.enqueue("a@example.org", []string{"slow@example.com"}, body)
 	first := segFiles(t, h.dir)[0]
 	filler := strings.Repeat("f", 1500)
 	for i := 0; i < 60; i++ {
@@ -206,8 +218,12 @@ func TestCompaction(t *testing.T) {
 	h.q.Flush()
 	waitFor(t, "pinned delivered", func() bool { return h.queued() == 0 })
 	got := a.deliveries()
-	if len(got) != 1 || got[0].id != pinned || got[0].content != "Subject: pinned\r\n\r\nkeep me\r\n" {
+	if len(got) != 1 || got[0].id != pinned || got[0].content != body {
 		t.Fatalf("deliveries %+v", got)
+	}
+	stop()
+	if ents, _ := os.ReadDir(filepath.Join(h.dir, "large")); len(ents) != 0 {
+		t.Errorf("large file left after delivery: %v", ents)
 	}
 }
 
