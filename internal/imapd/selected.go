@@ -179,19 +179,32 @@ func (s *session) flushExpunges() {
 }
 
 // removeUIDs drops messages from the view, writing "* n EXPUNGE" for
-// each one present.
+// each one present, with the sequence number it has once the ones
+// before it are gone (RFC 3501 7.4.1). One pass, so expunging thousands
+// of messages stays linear.
 func (s *session) removeUIDs(uids []uint32) {
 	sel := s.sel
+	if len(uids) == 0 {
+		return
+	}
+	gone := make(map[uint32]bool, len(uids))
 	for _, uid := range uids {
-		i := sel.index(uid)
-		if i < 0 {
+		gone[uid] = true
+	}
+	kept := sel.msgs[:0]
+	removed := 0
+	for i, m := range sel.msgs {
+		if !gone[m.UID] {
+			kept = append(kept, m)
 			continue
 		}
-		s.w.untagged("%d EXPUNGE", i+1)
-		sel.msgs = slices.Delete(sel.msgs, i, i+1)
-		if k := slices.Index(sel.pending, uid); k >= 0 {
-			sel.pending = slices.Delete(sel.pending, k, k+1)
-		}
+		s.w.untagged("%d EXPUNGE", i+1-removed)
+		removed++
+	}
+	clear(sel.msgs[len(kept):])
+	sel.msgs = kept
+	if removed > 0 && len(sel.pending) > 0 {
+		sel.pending = slices.DeleteFunc(sel.pending, func(uid uint32) bool { return gone[uid] })
 	}
 }
 

@@ -113,3 +113,23 @@ func TestIdlePollAndKeepalive(t *testing.T) {
 		}
 	}
 }
+
+// TestExpungeSequenceNumbers: each EXPUNGE carries the number the
+// message has after the earlier ones left (RFC 3501 7.4.1).
+func TestExpungeSequenceNumbers(t *testing.T) {
+	store := newMemStore()
+	for range 5 {
+		store.deliver("alice", "INBOX", nil, sampleMessage)
+	}
+	ts := startServer(t, Options{AllowPlaintextAuth: true}, store)
+	rc := dialRaw(t, ts.addr)
+	rc.login()
+	rc.send("s SELECT INBOX\r\n")
+	rc.until("s OK")
+	rc.send("t STORE 2,4:5 +FLAGS.SILENT (\\Deleted)\r\n")
+	rc.until("t OK")
+	rc.send("u EXPUNGE\r\n")
+	expectLines(t, rc.until("u "), "* 2 EXPUNGE", "* 3 EXPUNGE", "* 3 EXPUNGE", "u OK Expunge completed.")
+	rc.send("v FETCH 1:* UID\r\n")
+	expectLines(t, rc.until("v "), "* 1 FETCH (UID 1)", "* 2 FETCH (UID 3)", "v OK Fetch completed.")
+}
