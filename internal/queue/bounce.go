@@ -335,9 +335,10 @@ func oneLine(s string) string {
 	}, s)
 }
 
-// headerAddr renders an envelope address for a To: header.
+// headerAddr renders an envelope address for a To: header, bare as
+// Postfix writes it (RFC 5322 3.4 addr-spec).
 func headerAddr(addr string) string {
-	return "<" + oneLine(addr) + ">"
+	return oneLine(addr)
 }
 
 // xtextDecode undoes RFC 3461 4 xtext ("+2B" is '+'); malformed escapes

@@ -261,6 +261,12 @@ func TestExpiryBounce(t *testing.T) {
 	if got := r.header.Get("From"); !strings.Contains(got, "MAILER-DAEMON@mx.example.net") {
 		t.Errorf("From %q", got)
 	}
+	if to, err := r.header.AddressList("To"); err != nil || len(to) != 1 || to[0].Address != "alice@example.org" {
+		t.Errorf("To %q (%v)", r.header.Get("To"), err)
+	}
+	if r.header.Get("Auto-Submitted") != "auto-replied" {
+		t.Errorf("Auto-Submitted %q", r.header.Get("Auto-Submitted"))
+	}
 	if !strings.Contains(r.human, "This is the mail system at host mx.example.net.") ||
 		!strings.Contains(r.human, "<bob@example.com>: connect to mx.example.com[192.0.2.1]:25: Connection refused") {
 		t.Errorf("human part:\n%s", r.human)
