@@ -169,3 +169,36 @@ func BenchmarkStatus10k(b *testing.B) {
 func timeNowForBench() time.Time { return time.Now() }
 
 func writeFileQuick(path string, data []byte) error { return os.WriteFile(path, data, 0o600) }
+
+// BenchmarkPollExternalChange10k: Poll after another program changed the
+// flags of one message of a 10,000-message mailbox: a full rescan.
+func BenchmarkPollExternalChange10k(b *testing.B) {
+	if testing.Short() {
+		b.Skip("slow setup")
+	}
+	s, u := bigMailbox(b, 10000)
+	ctx := context.Background()
+	a, _ := s.Open(ctx, u)
+	mb, err := a.Select(ctx, "INBOX", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mb.Close()
+	v := mb.(*view)
+	v.mb.mu.Lock()
+	m := v.mb.msgs[0]
+	dir := v.mb.paths.Dir + "/cur/"
+	from, to := m.name, curName(m.base, "FS")
+	v.mb.mu.Unlock()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := os.Rename(dir+from, dir+to); err != nil {
+			b.Fatal(err)
+		}
+		from, to = to, from
+		up, err := mb.Poll(ctx)
+		if err != nil || len(up.Changed) != 1 {
+			b.Fatal(err, up)
+		}
+	}
+}

@@ -47,7 +47,10 @@ func parseFileName(name string) fileName {
 	}
 	// Dovecot's fields follow the first ',' of the base: ",S=123,W=130".
 	if i := strings.IndexByte(fn.Base, ','); i >= 0 {
-		for _, f := range strings.Split(fn.Base[i+1:], ",") {
+		rest := fn.Base[i+1:]
+		for rest != "" {
+			var f string
+			f, rest, _ = strings.Cut(rest, ",")
 			if len(f) < 3 || f[1] != '=' {
 				continue
 			}
