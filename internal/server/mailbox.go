@@ -297,20 +297,25 @@ func (s *runner) buildIMAP(dc *doveconf.Config, gen *generation, role *mailboxRo
 			}
 		}
 	}
+	trusted, err := trustedNetworks(dc.GetDefault("login_trusted_networks"))
+	if err != nil {
+		return fmt.Errorf("%s: login_trusted_networks: %w", dc.PosOf("login_trusted_networks"), err)
+	}
 	opts := imapd.Options{
 		TLS:                tlsCfg,
 		AllowPlaintextAuth: !disablePlain,
-		AuthMechanisms:     strings.Fields(strings.ToUpper(dc.GetDefault("auth_mechanisms"))),
-		Separator:          sep,
-		Logger:             s.log,
+		// Dovecot counts a connection from this host to itself (remote IP
+		// = local IP) as secured, and login_trusted_networks too.
+		LocalIsSecure:   true,
+		TrustedNetworks: trusted,
+		AuthMechanisms:  strings.Fields(strings.ToUpper(dc.GetDefault("auth_mechanisms"))),
+		Separator:       sep,
+		Logger:          s.log,
 	}
+	// One server for 143 and 993: one structure cache and one
+	// mail_max_userip_connections count, as in Dovecot's imap service.
 	srv := imapd.New(opts, role.store, role.users, imapUsers{role.users})
-	imapsOpts := opts
-	imapsOpts.ImplicitTLS = true
-	var imaps *imapd.Server
-	if tlsCfg != nil {
-		imaps = imapd.New(imapsOpts, role.store, role.users, imapUsers{role.users})
-	}
+	imaps := implicitTLS{srv}
 
 	listen := listenAddresses(dc.GetDefault("listen"))
 	login := dc.Section("service", "imap-login")
@@ -343,9 +348,9 @@ func (s *runner) buildIMAP(dc *doveconf.Config, gen *generation, role *mailboxRo
 		if port == 0 {
 			continue // Dovecot: port = 0 turns a listener off
 		}
-		svc := srv
+		var svc service = srv
 		if implicit {
-			if imaps == nil {
+			if tlsCfg == nil {
 				s.log.Warnf("imap-login", "%s: no ssl_cert/ssl_key: the imaps listener on port %d is off", dc.Path, port)
 				continue
 			}
@@ -381,4 +386,27 @@ func listenAddresses(v string) []listenAddr {
 		}
 	}
 	return out
+}
+
+// implicitTLS binds an IMAP server's imaps listeners: Serve starts TLS
+// before the greeting. Shutdown is the server's own; retire calls it once
+// for both listeners.
+type implicitTLS struct{ *imapd.Server }
+
+func (s implicitTLS) Serve(ctx context.Context, ln net.Listener) error {
+	return s.Server.ServeImplicitTLS(ctx, ln)
+}
+
+// trustedNetworks reads login_trusted_networks: addresses and networks
+// separated by spaces or commas.
+func trustedNetworks(v string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		p, err := parseNetwork(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())})
+	}
+	return out, nil
 }

@@ -235,12 +235,16 @@ func (s *runner) retire(gen *generation, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	seen := map[service]bool{}
+	seen := map[any]bool{}
 	for _, b := range gen.bindings {
-		if seen[b.svc] {
+		owner := any(b.svc)
+		if w, ok := b.svc.(implicitTLS); ok {
+			owner = w.Server // 143 and 993 share one server: shut it down once
+		}
+		if seen[owner] {
 			continue
 		}
-		seen[b.svc] = true
+		seen[owner] = true
 		wg.Add(1)
 		go func(b binding) {
 			defer wg.Done()
