@@ -25,8 +25,9 @@ vet:
 dev: build
 	./$(BIN) dev ./devdata
 
+# Needs root and Debian's postfix, dovecot-core and dovecot-lmtpd for the comparison.
 bench: build
-	$(GO) run ./bench/smtpaccept
+	$(GO) run ./bench/smtpbench
 
 clean:
 	rm -rf bin devdata
