@@ -137,10 +137,19 @@ func (q *Queue) Run(ctx context.Context, agent Agent) error {
 			msg := &Message{ID: id, Envelope: cloneEnvelope(&e.env), Size: e.size, q: q}
 			readyAt := e.readyAt
 			enq := e.enqueued
+			retry := false
+			for i := range e.env.Recipients {
+				retry = retry || e.env.Recipients[i].Attempts > 0
+			}
 			active++
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if retry {
+					// Postfix's qmgr logs this each time a message
+					// enters the active queue again.
+					q.logf("qmgr", "%s: from=<%s>, size=%d, nrcpt=%d (queue active)", msg.ID, clean(msg.Envelope.Sender), msg.Size, len(msg.Envelope.Recipients))
+				}
 				q.deliver(ctx, agent, msg, rcpts, enq, readyAt)
 				finished <- struct{}{}
 			}()
