@@ -203,5 +203,5 @@ func (a *account) editSpecialUse(ctx context.Context, edit func(map[string]strin
 		l.unlock()
 		return nil
 	}
-	return l.replace(marshalSpecialUse(m), false)
+	return l.replace(marshalSpecialUse(m), true)
 }

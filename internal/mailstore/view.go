@@ -242,7 +242,7 @@ func (mb *mbox) addKeywords(ctx context.Context, kws []string) error {
 	for _, k := range kws {
 		kw.add(k)
 	}
-	if err := l.replace(kw.marshal(), false); err != nil {
+	if err := l.replace(kw.marshal(), true); err != nil {
 		return err
 	}
 	mb.kw = kw
