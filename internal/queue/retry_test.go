@@ -133,8 +133,8 @@ func TestBackoffDoubles(t *testing.T) {
 		at = want
 		h.q.kick()
 	}
-	if n := strings.Count(h.logs.String(), string(id)+": from=<alice@example.org>, size=16, nrcpt=1 (queue active)"); n < len(wantGaps) {
-		t.Errorf("%d (queue active) lines, want one per attempt (%d)", n, len(wantGaps))
+	if n := strings.Count(h.logs.String(), string(id)+": from=<alice@example.org>, size=17, nrcpt=1 (queue active)"); n < len(wantGaps) {
+		t.Errorf("%d (queue active) lines, want one per attempt (%d):\n%s", n, len(wantGaps), h.logs.String())
 	}
 	if !strings.Contains(h.logs.String(), "postcote/smtp[") || !strings.Contains(h.logs.String(), "dsn=4.4.1, status=deferred (connect to mx.example.com[192.0.2.1]:25: Connection refused)") {
 		t.Errorf("no deferred log line:\n%s", h.logs.String())
