@@ -191,6 +191,7 @@ func TestParseUIDList(t *testing.T) {
 		// Files written by Dovecot 2.3 (testdata/dovecot): it appends
 		// records in place without raising the header's N.
 		{name: "dovecot inbox", data: string(readFixture(t, "uidlist-inbox")), uv: 1795568200, next: 2, uids: []uint32{1}},
+		{name: "dovecot sent", data: string(readFixture(t, "uidlist-sent")), uv: 1795568201, next: 2, uids: []uint32{1}},
 		{name: "dovecot appended", data: string(readFixture(t, "uidlist-appended")), uv: 1795568200, next: 4, uids: []uint32{1, 2, 3}},
 		{name: "extensions", data: "3 V5 N10 Gabc X1\n2 W120 S100 :a,S=100\n7 :b:2,S\n", uv: 5, next: 10, uids: []uint32{2, 7}},
 		{name: "version 1", data: "1 1234 5\n1 name1\n3 name3:2,S\n", uv: 1234, next: 5, uids: []uint32{1, 3}},
