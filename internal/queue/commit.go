@@ -234,8 +234,11 @@ func (q *Queue) compaction() ([]pending, error) {
 		if si.live == 0 {
 			continue
 		}
-		if n > lastCorrupt && si.liveBytes*2 > si.size {
-			break // dense: worth keeping, and it blocks removal of later ones
+		// A segment at least half live is worth keeping (and blocks the
+		// removal of later ones); a short segment, cut off early by a
+		// rotation to a preallocated spare, counts as full size.
+		if n > lastCorrupt && si.liveBytes*2 > max(si.size, q.opts.SegmentSize) {
+			break
 		}
 		pick = append(pick, n)
 		copyBytes += si.liveBytes
