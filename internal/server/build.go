@@ -175,6 +175,13 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 			return err
 		}
 	}
+	// One anvil for every SMTP service, as Postfix has one anvil server:
+	// a client's limits count across smtp, submission and submissions.
+	unit, err := m.Duration("anvil_rate_time_unit")
+	if err != nil {
+		return err
+	}
+	anvil := smtpd.NewAnvil(unit, nil)
 	for _, svc := range master.Services {
 		if svc.Type != "inet" || svc.Command != "smtpd" {
 			continue
@@ -185,6 +192,7 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 			return fmt.Errorf("master.cf service %s (%s): %w", svc.Name, svc.Pos, err)
 		}
 		opts.Logger = s.log
+		opts.Anvil = anvil
 		auth := checker
 		if opts.SASLEnable && auth == nil {
 			s.log.Warnf("master", "%s: service %s: smtpd_sasl_auth_enable = yes, but this process runs no Dovecot passdb and the auth client to another server is not supported yet; AUTH is off", svc.Pos, svc.Name)

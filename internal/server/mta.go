@@ -395,6 +395,42 @@ func smtpdOptions(v *postfixconf.Main, svc *postfixconf.Service) (smtpd.Options,
 	}
 	o.RecipientRestrictions = restrictions("smtpd_recipient_restrictions")
 	o.NoDelayReject = !boolean("smtpd_delay_reject")
+	o.SASLSecurityOptions = v.List("smtpd_sasl_security_options")
+	o.SASLTLSSecurityOptions = v.List("smtpd_sasl_tls_security_options")
+	o.TLSLogLevel = integer("smtpd_tls_loglevel")
+
+	// Client limits (anvil). Postfix's 0 means "no limit".
+	o.ClientConnectionCountLimit = integer("smtpd_client_connection_count_limit")
+	if o.ClientConnectionCountLimit == 0 {
+		o.ClientConnectionCountLimit = -1
+	}
+	o.ClientConnectionRateLimit = integer("smtpd_client_connection_rate_limit")
+	o.ClientMessageRateLimit = integer("smtpd_client_message_rate_limit")
+	o.ClientRecipientRateLimit = integer("smtpd_client_recipient_rate_limit")
+	if d, err := v.Duration("anvil_rate_time_unit"); err == nil {
+		o.RateTimeUnit = d
+	} else {
+		errs = append(errs, err)
+	}
+	if v.IsSet("smtpd_client_event_limit_exceptions") {
+		exc, err := v.ListWithFiles("smtpd_client_event_limit_exceptions")
+		if err != nil {
+			errs = append(errs, err)
+		}
+		o.ClientEventLimitExceptions = []netip.Prefix{}
+		for _, e := range exc {
+			if e == "$mynetworks" || e == "mynetworks" {
+				o.ClientEventLimitExceptions = append(o.ClientEventLimitExceptions, nets...)
+				continue
+			}
+			p, err := parseNetwork(e)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: smtpd_client_event_limit_exceptions: %w", v.Pos("smtpd_client_event_limit_exceptions"), err))
+				continue
+			}
+			o.ClientEventLimitExceptions = append(o.ClientEventLimitExceptions, p)
+		}
+	}
 	o.MaxConnections = svc.MaxProc
 	if o.MaxConnections < 0 {
 		o.MaxConnections = integer("default_process_limit")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"postcote/internal/queue"
 	"strconv"
 	"strings"
 )
@@ -14,7 +15,11 @@ import (
 // ErrMessageTooBig is what the content reader returns once the message
 // exceeds message_size_limit; the client then gets "552 5.3.4 Error:
 // message file too big" after the rest of its data was read.
-var ErrMessageTooBig = errors.New("message file too big")
+//
+// It is the queue's own error, so a message that the queue finds too big
+// (its limit counts the Received header too, as Postfix's cleanup does)
+// gets the same 552 as one the size check here stopped.
+var ErrMessageTooBig = queue.ErrMessageTooBig
 
 var errTransactionAborted = errors.New("mail transaction aborted")
 
