@@ -25,29 +25,31 @@
 // One committer goroutine owns the current segment. Callers hand it
 // records through a channel; it takes everything waiting, writes it with
 // one pwrite, calls fdatasync once, applies the records to the index, and
-// only then answers every waiter. N concurrent Enqueue calls therefore
-// cost one fsync, not N. Appending never creates a directory entry: a new
-// segment is created, and the spool directory fsynced, once per segment
-// (64 MiB); a large message's file and directory are fsynced before its
-// record is written. Segments are preallocated (DIR/spool/spare, filled
-// with zeros and fsynced in the background, renamed into place at
-// rotation), so a commit overwrites existing blocks and its fdatasync
-// has no file size to journal: about 2.5 times the fsync rate on ext4. So when Enqueue returns, the message can be read back
-// after a crash at any instant. A crash may leave an incomplete last
-// record (never acknowledged: its fsync had not returned); Open truncates
-// it. Zeros after the last record are unused preallocated space. A bad record with good ones after it is damage, not a torn write:
-// Open logs it, salvages every good record, copies the live messages into
-// a new segment and moves the damaged segment to corrupt/. Delivery
-// results are recorded the same way before a message counts as done, so a
-// crash can repeat a delivery but never lose a message.
+// only then answers every waiter: N concurrent Enqueue calls cost one
+// fsync, not N. Appending creates no directory entry; a segment's entry is
+// fsynced once, when it starts (every 64 MiB). A large message's file and
+// its directory entry are fsynced before its record is written. Segments
+// are preallocated (spool/spare is filled with zeros and fsynced in the
+// background, then renamed into place), so a commit overwrites existing
+// blocks and fdatasync has no file size to journal: 2.5 times the fsync
+// rate on ext4. So once Enqueue returns, the message survives a crash at
+// any instant.
+//
+// Recovery: zeros after the last record are unused preallocated space. A
+// bad record with nothing valid after it in the newest segment is a torn
+// write that was never acknowledged (its fsync had not returned), and is
+// cut off. A bad record anywhere else is damage: Open logs it, salvages
+// every good record, copies the live messages into a new segment and
+// moves the damaged one to corrupt/. Delivery results are committed the
+// same way before a message counts as done, so a crash can repeat a
+// delivery but never lose a message.
 //
 // Segments are removed from the oldest on once no live message record is
 // in them (only a prefix of the log may go: a later segment may hold
 // records about messages of an earlier one). When a new segment starts,
-// old segments that are mostly dead have their live messages copied
-// forward, state included, into the new one; long-deferred mail thus does
-// not pin old segments, and the spool stays within about twice its live
-// data.
+// old segments less than half live have their live messages copied
+// forward, state included; so long-deferred mail does not pin old
+// segments, and the spool stays within about twice its live data.
 //
 // # Scheduling
 //
@@ -55,7 +57,8 @@
 // at once; Enqueue wakes it, so new mail starts at once; deferred mail
 // waits in a heap ordered by retry time, behind a timer. The retry
 // interval is Postfix's: the message's age clamped to [MinimalBackoff,
-// MaximalBackoff], which doubles from the minimum. After an attempt that
+// MaximalBackoff], which doubles from the minimum. QueueRunDelay bounds
+// how long the scheduler sleeps without looking. After an attempt that
 // leaves recipients deferred past MaximalQueueLifetime (BounceQueueLifetime
 // for mail from <>), they are returned to the sender.
 //
@@ -73,8 +76,8 @@
 // a "Successful Mail Delivery Report" (Action: delivered, or relayed when
 // the next hop does not do DSN; none when the agent passed NOTIFY on).
 // Not done yet (later issues): copies to postmaster (notify_classes
-// bounce, 2bounce, delay), and
-// message/global-delivery-status (RFC 6533) for SMTPUTF8 mail.
+// bounce, 2bounce, delay) and message/global-delivery-status (RFC 6533)
+// for SMTPUTF8 mail.
 //
 // # API
 //
