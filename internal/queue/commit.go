@@ -105,6 +105,7 @@ func (q *Queue) writeBatch(batch []*request) error {
 			if terr := q.seg.Truncate(q.segSize); terr != nil {
 				return q.fail(fmt.Errorf("write %s: %v; truncate: %w", q.seg.Name(), err, terr))
 			}
+			q.segPrealloc = false // the zeros after segSize went too
 			return fmt.Errorf("queue: write %s: %w", q.seg.Name(), err)
 		}
 		if err := fdatasync(q.seg); err != nil {
