@@ -101,6 +101,17 @@ func openQueue(l *loaded, log *maillog.Logger) (*queue.Queue, error) {
 	if size == 0 {
 		opts.MaxMessageSize = -1
 	}
+	// In queue.Options zero means "Postfix's default"; a configured 0
+	// lifetime means "bounce at the first deferral", which the queue
+	// spells -1.
+	for _, f := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"maximal_queue_lifetime", &opts.MaximalQueueLifetime}, {"bounce_queue_lifetime", &opts.BounceQueueLifetime}} {
+		if *f.dst == 0 {
+			*f.dst = -1
+		}
+	}
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
 	}

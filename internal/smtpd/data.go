@@ -68,6 +68,10 @@ func (s *session) finishMessage(env *queueEnvelope, err, connErr error, complete
 	case errors.Is(err, ErrMessageTooBig):
 		s.logf("%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>", env.ID, cmd, s.namaddr(), replyTooBig.Line(), env.Sender, env.Protocol, s.helo)
 		return replyTooBig
+	case errors.Is(err, queue.ErrInsufficientStorage):
+		// queue_minfree: Postfix's cleanup says the same.
+		s.warnf("%s: not enough free space in the queue file system for message from %s: %v", env.ID, s.namaddr(), err)
+		return replyInsufficientStorage
 	case err != nil:
 		s.warnf("%s: queue file write error for message from %s: %v", env.ID, s.namaddr(), err)
 		return replyQueueError

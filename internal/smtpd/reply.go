@@ -53,15 +53,16 @@ func (r Reply) isError() bool { return r.Code >= 400 }
 
 // Replies used in several places, worded as Postfix words them.
 var (
-	replyOK          = Reply{250, "2.0.0", "Ok"}
-	replyUnknownCmd  = Reply{502, "5.5.2", "Error: command not recognized"}
-	replyBadSyntax   = Reply{500, "5.5.2", "Error: bad syntax"}
-	replyLineTooLong = Reply{500, "5.5.0", "Error: line too long"}
-	replyNeedTLS     = Reply{530, "5.7.0", "Must issue a STARTTLS command first"}
-	replyShutdown    = Reply{421, "4.3.2", "Service shutting down"}
-	replyTooBig      = Reply{552, "5.3.4", "Error: message file too big"}
-	replyChunkTooBig = Reply{552, "5.3.4", "Chunk exceeds message size limit"}
-	replyQueueError  = Reply{451, "4.3.0", "Error: queue file write error"}
+	replyOK                  = Reply{250, "2.0.0", "Ok"}
+	replyUnknownCmd          = Reply{502, "5.5.2", "Error: command not recognized"}
+	replyBadSyntax           = Reply{500, "5.5.2", "Error: bad syntax"}
+	replyLineTooLong         = Reply{500, "5.5.0", "Error: line too long"}
+	replyNeedTLS             = Reply{530, "5.7.0", "Must issue a STARTTLS command first"}
+	replyShutdown            = Reply{421, "4.3.2", "Service shutting down"}
+	replyTooBig              = Reply{552, "5.3.4", "Error: message file too big"}
+	replyChunkTooBig         = Reply{552, "5.3.4", "Chunk exceeds message size limit"}
+	replyQueueError          = Reply{451, "4.3.0", "Error: queue file write error"}
+	replyInsufficientStorage = Reply{452, "4.3.1", "Insufficient system storage"}
 
 	// replySent is what a handler returns when it has already sent its
 	// (positive) reply itself, as STARTTLS does before the handshake.

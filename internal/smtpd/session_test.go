@@ -2,8 +2,12 @@ package smtpd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"postcote/internal/maillog"
+	"postcote/internal/queue"
 	"strings"
 	"testing"
 	"time"
@@ -576,4 +580,25 @@ func TestLargePipelinedGroup(t *testing.T) {
 		c.expect("250 2.1.5 Ok")
 	}
 	c.expect("221 2.0.0 Bye")
+}
+
+// TestQueueErrorsMapToPostfixReplies: the queue's own refusals reach the
+// client as Postfix words them.
+func TestQueueErrorsMapToPostfixReplies(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{queue.ErrMessageTooBig, "552 5.3.4"},
+		{queue.ErrInsufficientStorage, "452 4.3.1"},
+		{errors.New("disk on fire"), "451 4.3.0"},
+	} {
+		opts := &Options{Logger: maillog.Discard()}
+		s := &session{srv: &Server{opts: *opts}, opts: opts, clientName: "unknown", clientAddr: netip.MustParseAddr("192.0.2.1")}
+		env := &queue.Envelope{ID: "4jZtest"}
+		got := s.finishMessage(env, tc.err, nil, true, "DATA")
+		if line := got.Line(); !strings.HasPrefix(line, tc.want) {
+			t.Errorf("queue error %v: reply %q, want %s", tc.err, line, tc.want)
+		}
+	}
 }
