@@ -152,12 +152,22 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 		defer remove()
 		kinds = append(kinds, kind{"postcote", "postcote", func(ctx context.Context) (*target, error) {
-			t, err := startPostcote(ctx, bin, benchRecipient, o.keep)
+			t, err := startPostcote(ctx, bin, benchRecipient, false, o.keep)
 			if t != nil {
 				t.setup = strings.Replace(t.setup, bin, o.postcote, 1)
 			}
 			return t, err
 		}})
+		if o.postfix {
+			// The accept path alone, set up as Postfix's accept run is.
+			kinds = append(kinds, kind{"postcote-discard", "postcote (discard)", func(ctx context.Context) (*target, error) {
+				t, err := startPostcote(ctx, bin, benchRecipient, true, o.keep)
+				if t != nil {
+					t.setup = strings.Replace(t.setup, bin, o.postcote, 1)
+				}
+				return t, err
+			}})
+		}
 	}
 	if o.postfix {
 		kinds = append(kinds, kind{"postfix", "Postfix (discard)", func(ctx context.Context) (*target, error) {

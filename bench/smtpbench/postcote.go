@@ -16,8 +16,10 @@ import (
 // startPostcote writes a `postcote dev` configuration (the same writer
 // `postcote dev` uses) with free ports into a temporary folder, starts
 // `postcote serve -c DIR` and waits for its SMTP port. Mail for the demo
-// user lands in DIR/mail/DOMAIN/USER/Maildir.
-func startPostcote(ctx context.Context, bin, rcpt string, keep bool) (*target, error) {
+// user lands in DIR/mail/DOMAIN/USER/Maildir. With discard, main.cf
+// gets virtual_transport = discard: as Postfix's accept-only run has, so
+// each message is queued durably before 250 and then dropped.
+func startPostcote(ctx context.Context, bin, rcpt string, discard, keep bool) (*target, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("postcote binary: %w (build it with `make build`, or give -postcote PATH)", err)
 	}
@@ -68,6 +70,19 @@ func startPostcote(ctx context.Context, bin, rcpt string, keep bool) (*target, e
 	if err != nil {
 		return fail(fmt.Errorf("write dev configuration: %w", err))
 	}
+	if discard {
+		f, err := os.OpenFile(filepath.Join(dir, "main.cf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return fail(err)
+		}
+		_, err = f.WriteString("virtual_transport = discard:\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
 	logPath := filepath.Join(dir, "serve.log")
 	proc, err = startChild(bin, []string{"serve", "-c", dir}, logPath)
 	if err != nil {
@@ -81,7 +96,7 @@ func startPostcote(ctx context.Context, bin, rcpt string, keep bool) (*target, e
 	if out, err := run(ctx, bin, "version"); err == nil {
 		version = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "postcote"))
 	}
-	return &target{
+	t := &target{
 		key:     "postcote",
 		label:   "postcote",
 		setup:   fmt.Sprintf("%s serve (version %s), `postcote dev` configuration: virtual_transport = virtual, Maildir, passwd-file users", bin, version),
@@ -89,5 +104,10 @@ func startPostcote(ctx context.Context, bin, rcpt string, keep bool) (*target, e
 		maildir: filepath.Join(dir, "mail", domain, local, "Maildir"),
 		logs:    logPath,
 		stop:    cleanup,
-	}, nil
+	}
+	if discard {
+		t.key, t.label, t.maildir = "postcote-discard", "postcote (discard)", ""
+		t.setup = fmt.Sprintf("%s serve (version %s), `postcote dev` configuration with virtual_transport = discard: (queued and fsynced before 250, then discarded)", bin, version)
+	}
+	return t, nil
 }

@@ -130,13 +130,21 @@ func (r *report) write(w io.Writer) {
 			}
 		}
 		pc, ok := sums["postcote"]
+		accept := func(m measure) float64 { return m.acceptRate }
 		if pf, ok2 := sums["postfix"]; ok && ok2 {
 			fmt.Fprintf(w, "  ratio accept     postcote / Postfix          %s%s\n", ratio(pc.acceptRate, pf.acceptRate),
-				r.spread(c, "postfix", func(m measure) float64 { return m.acceptRate }))
+				r.spread(c, "postcote", "postfix", accept))
+		}
+		// Like for like: both discard after the durable queue write.
+		if pcd, ok := sums["postcote-discard"]; ok {
+			if pf, ok2 := sums["postfix"]; ok2 {
+				fmt.Fprintf(w, "  ratio accept     postcote / Postfix, both discarding  %s%s\n", ratio(pcd.acceptRate, pf.acceptRate),
+					r.spread(c, "postcote-discard", "postfix", accept))
+			}
 		}
 		if pd, ok2 := sums["postfix+dovecot"]; ok && ok2 {
 			fmt.Fprintf(w, "  ratio delivered  postcote / Postfix→Dovecot  %s%s\n", ratio(pc.deliverRate, pd.deliverRate),
-				r.spread(c, "postfix+dovecot", func(m measure) float64 { return m.deliverRate }))
+				r.spread(c, "postcote", "postfix+dovecot", func(m measure) float64 { return m.deliverRate }))
 		}
 		for _, n := range notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
@@ -147,8 +155,8 @@ func (r *report) write(w io.Writer) {
 // spread gives, with several rounds, the lowest and highest of the
 // per-round ratios of postcote to the other kind, runs minutes apart: a
 // measure of how noisy the machine was.
-func (r *report) spread(c int, other string, figure func(measure) float64) string {
-	pc, ot := r.results["postcote"][c], r.results[other][c]
+func (r *report) spread(c int, mine, other string, figure func(measure) float64) string {
+	pc, ot := r.results[mine][c], r.results[other][c]
 	var ratios []float64
 	for i := 0; i < len(pc) && i < len(ot); i++ {
 		if a, b := figure(pc[i]), figure(ot[i]); a > 0 && b > 0 {

@@ -98,15 +98,17 @@ func TestPostcoteTarget(t *testing.T) {
 		t.Skip("builds and starts postcote: skipped with -short")
 	}
 	bin := testenv.Binary(t)
-	tg, err := startPostcote(context.Background(), bin, benchRecipient, false)
-	if err != nil {
-		t.Fatal(err)
+	for _, discard := range []bool{false, true} {
+		tg, err := startPostcote(context.Background(), bin, benchRecipient, discard, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkTarget(t, tg, !discard)
 	}
-	checkTarget(t, tg, true)
 }
 
 func TestPostcoteTargetMissingBinary(t *testing.T) {
-	_, err := startPostcote(context.Background(), "/nonexistent/postcote", benchRecipient, false)
+	_, err := startPostcote(context.Background(), "/nonexistent/postcote", benchRecipient, false, false)
 	if err == nil || !strings.Contains(err.Error(), "make build") {
 		t.Errorf("error %v, want one that says how to build it", err)
 	}
