@@ -49,7 +49,7 @@ func (m *Mailbox) Deliver(ctx context.Context, msg *queue.Message, rcpts []int, 
 }
 
 func (m *Mailbox) deliverOne(ctx context.Context, msg *queue.Message, rcpt string) queue.Result {
-	user, found, err := m.lookup(ctx, rcpt)
+	user, found, err := m.Lookup(ctx, rcpt)
 	if err != nil {
 		return queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "temporary failure in user lookup: " + err.Error()}
 	}
@@ -61,10 +61,20 @@ func (m *Mailbox) deliverOne(ctx context.Context, msg *queue.Message, rcpt strin
 		return queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "cannot read queued message: " + err.Error()}
 	}
 	defer body.Close()
+	return m.DeliverUser(ctx, user, msg.Envelope.Sender, rcpt, body)
+}
+
+// DeliverUser stores one copy of a message for rcpt, whose mailbox owner
+// Lookup found, into its INBOX with Return-Path and Delivered-To
+// prepended. It is the one delivery path of the virtual transport and of
+// the LMTP server; it returns when the copy is durable (the store fsyncs)
+// or has failed: 2.0.0 sent, 5.2.2 bounced for a full mailbox, 4.2.0
+// deferred for other store failures.
+func (m *Mailbox) DeliverUser(ctx context.Context, user mailstore.User, sender, rcpt string, body io.Reader) queue.Result {
 	var head bytes.Buffer
 	// Postfix's virtual(8) and Dovecot's LMTP both prepend these two.
-	fmt.Fprintf(&head, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", msg.Envelope.Sender, rcpt)
-	err = m.Store.Deliver(ctx, user, "INBOX", nil, io.MultiReader(&head, body))
+	fmt.Fprintf(&head, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", sender, rcpt)
+	err := m.Store.Deliver(ctx, user, "INBOX", nil, io.MultiReader(&head, body))
 	switch {
 	case err == nil:
 		return queue.Result{Status: queue.StatusSent, DSN: "2.0.0", Reply: "delivered to maildir"}
@@ -74,9 +84,11 @@ func (m *Mailbox) deliverOne(ctx context.Context, msg *queue.Message, rcpt strin
 	return queue.Result{Status: queue.StatusDeferred, DSN: "4.2.0", Reply: "cannot store message: " + err.Error()}
 }
 
-// lookup finds the user for rcpt, trying "user+ext@d" then "user@d" when
-// a recipient delimiter is set.
-func (m *Mailbox) lookup(ctx context.Context, rcpt string) (mailstore.User, bool, error) {
+// Lookup finds the mailbox owner for rcpt, trying "user+ext@d" then
+// "user@d" when a recipient delimiter is set (Postfix's
+// recipient_delimiter; Dovecot's LMTP does the same). found is false for
+// an unknown user; err means the userdb could not answer.
+func (m *Mailbox) Lookup(ctx context.Context, rcpt string) (mailstore.User, bool, error) {
 	u, found, err := m.Users.LookupUser(ctx, "lmtp", rcpt)
 	if err != nil || found || m.Delimiter == "" {
 		return u, found, err
