@@ -66,6 +66,10 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 		s.queue = q
+		if s.stopLocal, err = startLocal(cfg, q, s.log); err != nil {
+			s.closeQueue()
+			return err
+		}
 	}
 	gen, err := s.build(cfg)
 	if err != nil {
@@ -123,6 +127,7 @@ type runner struct {
 	log       *maillog.Logger
 	listeners *Listeners
 	queue     *queue.Queue
+	stopLocal func()                  // pickup and the control socket (pickup.go)
 	store     *mailstore.MaildirStore // the mailbox role's, shared by generations
 	mu        sync.Mutex
 	gen       *generation
@@ -264,6 +269,9 @@ func (g *generation) close() {
 }
 
 func (s *runner) closeQueue() {
+	if s.stopLocal != nil {
+		s.stopLocal()
+	}
 	if s.queue != nil {
 		if err := s.queue.Close(); err != nil {
 			s.log.Warnf("master", "close queue: %v", err)
