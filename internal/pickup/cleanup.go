@@ -297,3 +297,7 @@ func isASCII(s string) bool {
 	}
 	return true
 }
+
+// ParseAddressList returns the addresses of a header value or of a
+// sendmail command-line argument ("a@b, Name <c@d>"), leniently.
+func ParseAddressList(v string) []string { return parseAddresses(v) }

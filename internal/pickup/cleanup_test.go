@@ -1,0 +1,173 @@
+package pickup
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"postcote/internal/queue"
+)
+
+var testSite = Site{MyHostname: "mx.example.com", MyOrigin: "example.com"}
+
+var testNow = time.Date(2026, 11, 25, 2, 6, 36, 0, time.UTC)
+
+func TestPrepare(t *testing.T) {
+	tests := []struct {
+		name     string
+		sub      Submission
+		msg      string
+		login    string
+		sender   string
+		rcpts    []string
+		content  string
+		wantErr  error
+	}{
+		{
+			name:   "bare body, everything added",
+			sub:    Submission{Recipients: []string{"user"}},
+			msg:    "hello\n",
+			login:  "root",
+			sender: "root@example.com",
+			rcpts:  []string{"user@example.com"},
+			content: "Received: by mx.example.com (postcote, from userid 0)\r\n\tid 4ABC; Wed, 25 Nov 2026 02:06:36 +0000 (UTC)\r\n" +
+				"Message-Id: <20261125020636.4ABC@mx.example.com>\r\n" +
+				"Date: Wed, 25 Nov 2026 02:06:36 +0000 (UTC)\r\n" +
+				"From: root@example.com\r\n\r\nhello\r\n",
+		},
+		{
+			name:   "-t with Bcc removed, header kept, full name",
+			sub:    Submission{Extract: true, FullName: "Cron Daemon", Sender: "cron", SenderSet: true},
+			msg:    "To: a@x.example, B <b@y.example>\nCc: c\nBcc: hidden@z.example\nSubject: hi\nMessage-ID: <m1@x>\nDate: Tue, 24 Nov 2026 10:00:00 +0000\n\nbody\n.\nend",
+			login:  "root",
+			sender: "cron@example.com",
+			rcpts:  []string{"a@x.example", "b@y.example", "c@example.com", "hidden@z.example"},
+			content: "Received: by mx.example.com (postcote, from userid 0)\r\n\tid 4ABC; Wed, 25 Nov 2026 02:06:36 +0000 (UTC)\r\n" +
+				"To: a@x.example, B <b@y.example>\r\nCc: c\r\nSubject: hi\r\nMessage-ID: <m1@x>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n" +
+				"From: Cron Daemon <cron@example.com>\r\n\r\nbody\r\n.\r\nend\r\n",
+		},
+		{
+			name:   "Resent headers take precedence, duplicates removed, folded Bcc removed",
+			sub:    Submission{Extract: true, Recipients: []string{"r@x.example"}},
+			msg:    "From: me@example.com\r\nTo: old@x.example\r\nResent-To: r@x.example, R2@x.example\r\nResent-Bcc: s@x.example,\r\n t@x.example\r\n\r\nb\r\n",
+			login:  "alice",
+			sender: "alice@example.com",
+			rcpts:  []string{"r@x.example", "R2@x.example", "s@x.example", "t@x.example"},
+		},
+		{
+			name:   "null sender gets MAILER-DAEMON",
+			sub:    Submission{Recipients: []string{"u@x.example"}, SenderSet: true},
+			msg:    "Subject: x\n\nb\n",
+			login:  "root",
+			sender: "",
+			rcpts:  []string{"u@x.example"},
+		},
+		{
+			name:    "-t without recipients",
+			sub:     Submission{Extract: true},
+			msg:     "Subject: nobody\n\nb\n",
+			login:   "root",
+			wantErr: ErrNoRecipients,
+		},
+		{
+			name:   "group syntax and a quoted full name",
+			sub:    Submission{Extract: true, FullName: `J. "Q" Public`},
+			msg:    "To: undisclosed-recipients:;\nCc: team: a@x.example, b@x.example;\n\nb\n",
+			login:  "bob",
+			sender: "bob@example.com",
+			rcpts:  []string{"a@x.example", "b@x.example"},
+		},
+		{
+			name:   "body without blank line after header, mbox From line dropped",
+			sub:    Submission{Recipients: []string{"u@x.example"}},
+			msg:    "From root Tue Nov 24 10:00:00 2026\nSubject: s\nnot a header line\nmore\n",
+			login:  "root",
+			sender: "root@example.com",
+			rcpts:  []string{"u@x.example"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, content, err := Prepare(&tt.sub, []byte(tt.msg), 0, tt.login, "4ABC", testNow, testSite)
+			if tt.wantErr != nil {
+				if err != tt.wantErr {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if env.Sender != tt.sender {
+				t.Errorf("sender = %q, want %q", env.Sender, tt.sender)
+			}
+			var got []string
+			for _, r := range env.Recipients {
+				got = append(got, r.Address)
+			}
+			if !reflect.DeepEqual(got, tt.rcpts) {
+				t.Errorf("recipients = %q, want %q", got, tt.rcpts)
+			}
+			c := string(content)
+			if tt.content != "" && c != tt.content {
+				t.Errorf("content:\n%q\nwant\n%q", c, tt.content)
+			}
+			if strings.Contains(strings.ToLower(c), "bcc:") {
+				t.Errorf("Bcc left in content: %q", c)
+			}
+			if strings.Contains(strings.ReplaceAll(c, "\r\n", ""), "\n") {
+				t.Errorf("bare LF in content: %q", c)
+			}
+			if !strings.HasPrefix(c, "Received: by mx.example.com (postcote, from userid 0)\r\n\tid 4ABC; ") {
+				t.Errorf("no Received header first: %q", c)
+			}
+			hdr, _, _ := strings.Cut(c, "\r\n\r\n")
+			for _, h := range []string{"\r\nFrom:", "\r\nDate:", "\r\nMessage-I"} {
+				if strings.Count(hdr, h) != 1 {
+					t.Errorf("header must have one %q: %q", h, hdr)
+				}
+			}
+		})
+	}
+}
+
+func TestFromHeader(t *testing.T) {
+	tests := []struct{ name, sender, want string }{
+		{"", "a@b", "a@b"},
+		{"Jane Doe", "a@b", "Jane Doe <a@b>"},
+		{"J. Doe", "a@b", `"J. Doe" <a@b>`},
+		{`say "hi"`, "a@b", `"say \"hi\"" <a@b>`},
+		{"Jürgen", "a@b", "=?utf-8?q?J=C3=BCrgen?= <a@b>"},
+		{"Jane", "", "MAILER-DAEMON"},
+	}
+	for _, tt := range tests {
+		if got := fromHeader(tt.name, tt.sender); got != tt.want {
+			t.Errorf("fromHeader(%q, %q) = %q, want %q", tt.name, tt.sender, got, tt.want)
+		}
+	}
+}
+
+func TestQualify(t *testing.T) {
+	for in, want := range map[string]string{
+		"root": "root@example.com", "<root>": "root@example.com", "a@b": "a@b", "<a@b>": "a@b", "": "",
+	} {
+		if got := qualify(in, "example.com"); got != want {
+			t.Errorf("qualify(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPrepareDSN(t *testing.T) {
+	sub := &Submission{Recipients: []string{"u@x.example"}, Notify: "success,failure", EnvID: "E1", Ret: "hdrs", BodyType: "8bitmime"}
+	env, _, err := Prepare(sub, []byte("b\n"), 1000, "bob", queue.ID("4ABC"), testNow, testSite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Recipients[0].DSNNotify != "SUCCESS,FAILURE" || env.DSNEnvID != "E1" || env.DSNRet != "HDRS" || env.BodyType != "8BITMIME" {
+		t.Errorf("DSN fields not carried: %+v", env)
+	}
+	if env.Protocol != "local" || env.ID != "4ABC" || !env.Arrival.Equal(testNow) {
+		t.Errorf("envelope: %+v", env)
+	}
+}
