@@ -15,14 +15,14 @@ var testNow = time.Date(2026, 11, 25, 2, 6, 36, 0, time.UTC)
 
 func TestPrepare(t *testing.T) {
 	tests := []struct {
-		name     string
-		sub      Submission
-		msg      string
-		login    string
-		sender   string
-		rcpts    []string
-		content  string
-		wantErr  error
+		name    string
+		sub     Submission
+		msg     string
+		login   string
+		sender  string
+		rcpts   []string
+		content string
+		wantErr error
 	}{
 		{
 			name:   "bare body, everything added",
