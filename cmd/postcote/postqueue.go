@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"postcote/internal/config"
+	"postcote/internal/config/postfixconf"
+	"postcote/internal/qctl"
+	"postcote/internal/queue"
+	"postcote/internal/server"
+)
+
+// mainCF loads main.cf from -c DIR (or the default places) for the queue
+// tools; errors are reported as PROG: fatal.
+func mainCF(prog, cdir string) (*postfixconf.Main, error) {
+	if cdir == "" {
+		cdir = os.Getenv("MAIL_CONFIG")
+	}
+	paths, err := config.Locate(cdir)
+	if err != nil {
+		return nil, fatal(prog, exConfig, "%v", err)
+	}
+	pf, err := loadPostfix(paths)
+	if err != nil {
+		return nil, fatal(prog, exConfig, "%v", err)
+	}
+	if pf == nil || !pf.HasMain {
+		return nil, fatal(prog, exConfig, "no main.cf in the configuration (give -c DIR)")
+	}
+	return pf.Main, nil
+}
+
+// cmdPostqueue is Postfix's postqueue: -p lists the queue, -f flushes it.
+func cmdPostqueue(args []string) error {
+	const prog = "postqueue"
+	opts, rest, err := getopt(args, "c:fi:jps:v", "")
+	if err != nil {
+		return fatal(prog, exUsage, "%v", err)
+	}
+	if len(rest) > 0 {
+		return fatal(prog, exUsage, "usage: postqueue -f | postqueue -p | postqueue -i queue_id [-c config_dir]")
+	}
+	cdir, action := "", byte(0)
+	for _, o := range opts {
+		switch o.name {
+		case 'c':
+			cdir = o.arg
+		case 'f', 'p':
+			if action != 0 && action != o.name {
+				return fatal(prog, exUsage, "specify only one of -f, -p")
+			}
+			action = o.name
+		case 'i', 'j', 's':
+			return fatal(prog, exUsage, "-%c is not supported; use -p or -f", o.name)
+		}
+	}
+	m, err := mainCF(prog, cdir)
+	if err != nil {
+		return err
+	}
+	switch action {
+	case 'p':
+		return showQueue(m, prog)
+	case 'f':
+		return flushQueue(m, prog)
+	}
+	return fatal(prog, exUsage, "usage: postqueue -f | postqueue -p [-c config_dir]")
+}
+
+// cmdMailq is mailq: postqueue -p (its Sendmail options are ignored, as
+// Postfix's mailq ignores them).
+func cmdMailq(args []string) error {
+	opts, _, err := getopt(args, sendmailSpec+"c:", "q")
+	if err != nil {
+		return fatal("mailq", exUsage, "%v", err)
+	}
+	cdir := ""
+	for _, o := range opts {
+		if o.name == 'C' || o.name == 'c' {
+			cdir = o.arg
+		}
+	}
+	m, err := mainCF("mailq", cdir)
+	if err != nil {
+		return err
+	}
+	return showQueue(m, "mailq")
+}
+
+// listQueue asks the running server for the queue, or reads the spool
+// read-only when the server is down, with Postfix's warning.
+func listQueue(m *postfixconf.Main, prog string) ([]queue.Summary, error) {
+	c, err := qctl.Dial(server.ControlSocket(m))
+	if err == nil {
+		defer c.Close()
+		return c.List()
+	}
+	if !errors.Is(err, qctl.ErrNotRunning) {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "%s: warning: Mail system is down -- accessing queue directly\n", prog)
+	dir := server.QueueDir(m)
+	if _, err := os.Stat(filepath.Join(dir, "spool")); errors.Is(err, os.ErrNotExist) {
+		return nil, nil // the server never ran: nothing is queued
+	}
+	return queue.Snapshot(dir, time.Now())
+}
+
+// showQueue prints the queue as Postfix's postqueue -p does.
+func showQueue(m *postfixconf.Main, prog string) error {
+	list, err := listQueue(m, prog)
+	if err != nil {
+		return fatal(prog, exUnavailable, "%v", err)
+	}
+	if err := queue.WriteMailq(os.Stdout, list); err != nil {
+		return fatal(prog, exTempFail, "write: %v", err)
+	}
+	return nil
+}
+
+// flushQueue asks the running server to retry every deferred message.
+func flushQueue(m *postfixconf.Main, prog string) error {
+	c, err := qctl.Dial(server.ControlSocket(m))
+	if errors.Is(err, qctl.ErrNotRunning) {
+		return fatal(prog, exUnavailable, "Cannot flush mail queue - mail system is down")
+	}
+	if err != nil {
+		return fatal(prog, exUnavailable, "%v", err)
+	}
+	defer c.Close()
+	if err := c.Flush(); err != nil {
+		return fatal(prog, exUnavailable, "%v", err)
+	}
+	return nil
+}
+
+// superOp is one postsuper request: -d, -h or -H with its ID.
+type superOp struct {
+	verb string
+	id   string
+}
+
+// cmdPostsuper is Postfix's postsuper: -d deletes, -h holds and -H
+// releases messages (an ID, ALL, or "-" to read IDs from standard input),
+// optionally only in the queues named after the options (hold, incoming,
+// active, deferred). With the server running the work is done by the
+// server through its control socket; without it, postsuper opens the
+// spool itself (the spool's lock keeps a server from starting meanwhile).
+func cmdPostsuper(args []string) error {
+	const prog = "postsuper"
+	opts, queues, err := getopt(args, "c:d:h:H:psSv", "")
+	if err != nil {
+		return fatal(prog, exUsage, "%v", err)
+	}
+	cdir := ""
+	var ops []superOp
+	for _, o := range opts {
+		switch o.name {
+		case 'c':
+			cdir = o.arg
+		case 'd':
+			ops = append(ops, superOp{qctl.Delete, o.arg})
+		case 'h':
+			ops = append(ops, superOp{qctl.Hold, o.arg})
+		case 'H':
+			ops = append(ops, superOp{qctl.Release, o.arg})
+		}
+		// -s (structure check) and -p (purge temporary files) have
+		// nothing to do: the spool checks itself when it opens, and
+		// pickup removes abandoned temporary files. -S and -v: ignored.
+	}
+	for _, q := range queues {
+		switch q {
+		case "hold", "incoming", "active", "deferred":
+		default:
+			return fatal(prog, exUsage, "invalid directory name: %s", q)
+		}
+	}
+	m, err := mainCF(prog, cdir)
+	if err != nil {
+		return err
+	}
+	if uid := os.Getuid(); uid != 0 {
+		if st, err := os.Stat(server.QueueDir(m)); err != nil || !ownedBy(st, uid) {
+			return fatal(prog, 1, "use of this command is reserved for the superuser")
+		}
+	}
+	// "-" reads IDs from standard input, once, for every option that has it.
+	var stdinIDs []string
+	for _, op := range ops {
+		if op.id == "-" && stdinIDs == nil {
+			ids, err := readIDs(os.Stdin)
+			if err != nil {
+				return fatal(prog, 1, "read queue IDs: %v", err)
+			}
+			stdinIDs = ids
+		}
+	}
+	apply, done, err := superBackend(m, prog)
+	if err != nil {
+		return err
+	}
+	defer done()
+	counts := map[string]int{}
+	for _, op := range ops {
+		ids := []string{op.id}
+		if op.id == "-" {
+			ids = stdinIDs
+		}
+		for _, id := range ids {
+			changed, err := apply(op.verb, id, queues)
+			if errors.Is(err, qctl.ErrInvalidID) {
+				fmt.Fprintf(os.Stderr, "%s: warning: invalid mail queue id: %s\n", prog, id)
+				continue
+			}
+			if err != nil {
+				report(prog, counts)
+				return fatal(prog, 1, "%v", err)
+			}
+			for _, c := range changed {
+				fmt.Fprintf(os.Stderr, "%s: %s: %s\n", prog, c, superVerbs[op.verb].each)
+			}
+			counts[op.verb] += len(changed)
+		}
+	}
+	report(prog, counts)
+	return nil
+}
+
+var superVerbs = map[string]struct{ each, total string }{
+	qctl.Delete:  {"removed", "Deleted"},
+	qctl.Hold:    {"placed on hold", "Placed on hold"},
+	qctl.Release: {"released from hold", "Released from hold"},
+}
+
+// report prints Postfix's totals, "postsuper: Deleted: 2 messages".
+func report(prog string, counts map[string]int) {
+	for _, v := range []string{qctl.Delete, qctl.Hold, qctl.Release} {
+		if n := counts[v]; n > 0 {
+			s := "s"
+			if n == 1 {
+				s = ""
+			}
+			fmt.Fprintf(os.Stderr, "%s: %s: %d message%s\n", prog, superVerbs[v].total, n, s)
+		}
+	}
+}
+
+// superBackend returns how to apply requests: through the running
+// server's control socket, or on the spool opened here when the server is
+// down. done releases what it opened.
+func superBackend(m *postfixconf.Main, prog string) (func(verb, id string, queues []string) ([]queue.ID, error), func(), error) {
+	c, err := qctl.Dial(server.ControlSocket(m))
+	if err == nil {
+		return c.Apply, func() { c.Close() }, nil
+	}
+	if !errors.Is(err, qctl.ErrNotRunning) {
+		return nil, nil, fatal(prog, exUnavailable, "%v", err)
+	}
+	dir := server.QueueDir(m)
+	if _, err := os.Stat(filepath.Join(dir, "spool")); errors.Is(err, os.ErrNotExist) {
+		// Never started: nothing is queued, every ID is unknown.
+		return func(verb, id string, _ []string) ([]queue.ID, error) {
+			if id != "ALL" && !queue.ValidID(id) {
+				return nil, fmt.Errorf("%w: %s", qctl.ErrInvalidID, id)
+			}
+			return nil, nil
+		}, func() {}, nil
+	}
+	q, err := queue.Open(dir, queue.Options{Hostname: m.Get("myhostname")})
+	if errors.Is(err, syscall.EWOULDBLOCK) || (err != nil && strings.Contains(err.Error(), "lock")) {
+		return nil, nil, fatal(prog, exTempFail, "the queue is in use by a server that does not answer on %s: %v", server.ControlSocket(m), err)
+	}
+	if err != nil {
+		return nil, nil, fatal(prog, exUnavailable, "%v", err)
+	}
+	return func(verb, id string, queues []string) ([]queue.ID, error) {
+			return qctl.Apply(q, verb, id, queues)
+		}, func() {
+			if err := q.Close(); err != nil {
+				fmt.Fprintf(os.Stderr, "%s: warning: close queue: %v\n", prog, err)
+			}
+		}, nil
+}
+
+// readIDs reads queue IDs, one a line (blank lines skipped), as postsuper
+// does for "-".
+func readIDs(r io.Reader) ([]string, error) {
+	var ids []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if id := strings.TrimSpace(sc.Text()); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, sc.Err()
+}
+
+func ownedBy(st os.FileInfo, uid int) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && int(sys.Uid) == uid
+}
