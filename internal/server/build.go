@@ -158,7 +158,7 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 	}
 	addrs := &addresses{domains: domains, delimiter: m.Get("recipient_delimiter"), passwd: "/etc/passwd"}
 	var checker sasl.PasswordChecker
-	agents := map[string]transport.Agent{"error": transport.Error{}, "discard": transport.Discard{}}
+	agents := map[string]transport.Agent{"error": transport.Error{}, "discard": transport.Discard{}, "lmtp": newLMTPAgent(m)}
 	if mbox != nil {
 		addrs.users = mbox.users
 		checker = mbox.users

@@ -49,7 +49,11 @@ func (s *runner) buildMailbox(l *loaded, gen *generation) (*mailboxRole, error) 
 			if err := s.buildIMAP(dc, gen, role); err != nil {
 				return nil, err
 			}
-		case "lmtp", "pop3", "sieve":
+		case "lmtp":
+			if err := s.buildLMTP(dc, gen, role); err != nil {
+				return nil, err
+			}
+		case "pop3", "sieve":
 			s.log.Warnf("master", "%s: protocols: %s is not supported by this postcote yet; not listening for it", dc.PosOf("protocols"), p)
 		case "none":
 		default:
