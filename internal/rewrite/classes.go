@@ -37,6 +37,7 @@ type DomainList struct {
 	exact      map[string]bool
 	parents    []string // ".example.com" forms, and names when subdomains match
 	subdomains bool
+	tables     []Table // type:name elements, see WithTables
 }
 
 // NewDomainList builds a list from elements as main.cf gives them. With
@@ -82,7 +83,9 @@ func (l *DomainList) Match(domain string) bool {
 }
 
 // Empty tells whether the list has no element.
-func (l *DomainList) Empty() bool { return l == nil || len(l.exact) == 0 && len(l.parents) == 0 }
+func (l *DomainList) Empty() bool {
+	return l == nil || len(l.exact) == 0 && len(l.parents) == 0 && len(l.tables) == 0
+}
 
 // Canonical lowercases a domain and drops one trailing dot.
 func Canonical(domain string) string {
@@ -98,8 +101,16 @@ type Domains struct {
 }
 
 // Classify returns the class of domain. An empty domain (a bare local
-// part) is local, as Postfix appends $myorigin to it.
+// part) is local, as Postfix appends $myorigin to it. When a list has
+// lookup tables, Classify asks them too; a table that cannot answer
+// makes Classify fall back to the literal elements only, so callers that
+// can report a temporary failure use ClassifyContext.
 func (d *Domains) Classify(domain string) Class {
+	if d.hasTables() {
+		if c, err := d.ClassifyContext(context.Background(), domain); err == nil {
+			return c
+		}
+	}
 	switch {
 	case domain == "" || d.Local.Match(domain):
 		return Local
@@ -111,6 +122,15 @@ func (d *Domains) Classify(domain string) Class {
 		return Relay
 	}
 	return Default
+}
+
+func (d *Domains) hasTables() bool {
+	for _, l := range []*DomainList{d.Local, d.VirtualAlias, d.VirtualMailbox, d.Relay} {
+		if l != nil && len(l.tables) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // RecipientChecker tells whether a recipient of one of our classes

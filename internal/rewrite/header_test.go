@@ -1,0 +1,129 @@
+package rewrite
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
+
+// upper rewrites every address it sees to a marked form, recording calls.
+func marker(calls *[]string) func(context.Context, string, string) (string, error) {
+	return func(_ context.Context, class, addr string) (string, error) {
+		*calls = append(*calls, class+" "+addr)
+		if strings.HasPrefix(addr, "keep") {
+			return addr, nil
+		}
+		return "new+" + addr, nil
+	}
+}
+
+func TestRewriteHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		in    string
+		want  string
+		calls string
+	}{
+		{"plain from", "From: a@x.example\r\nSubject: a@x.example\r\n\r\nbody a@x.example\r\n",
+			"From: new+a@x.example\r\nSubject: a@x.example\r\n\r\nbody a@x.example\r\n", "header_sender a@x.example"},
+		{"display name and comment kept", "To: \"Doe, John\" <j@x.example> (work), keep@x.example\r\n\r\n",
+			"To: \"Doe, John\" <new+j@x.example> (work), keep@x.example\r\n\r\n",
+			"header_recipient j@x.example|header_recipient keep@x.example"},
+		{"folded header", "Cc: A <a@x.example>,\r\n\tb@x.example\r\nX: y\r\n\r\nz",
+			"Cc: A <new+a@x.example>,\r\n\tnew+b@x.example\r\nX: y\r\n\r\nz",
+			"header_recipient a@x.example|header_recipient b@x.example"},
+		{"bare LF", "from: a@x.example\nreply-to: <r@x.example>\n\nbody\n",
+			"from: new+a@x.example\nreply-to: <new+r@x.example>\n\nbody\n",
+			"header_sender a@x.example|header_sender r@x.example"},
+		{"group", "To: friends: a@x.example, B <b@x.example>;\r\n\r\n",
+			"To: friends: new+a@x.example, B <new+b@x.example>;\r\n\r\n",
+			"header_recipient a@x.example|header_recipient b@x.example"},
+		{"empty group", "To: undisclosed-recipients:;\r\n\r\n", "To: undisclosed-recipients:;\r\n\r\n", ""},
+		{"source route", "To: <@relay.example:a@x.example>\r\n\r\n", "To: <@relay.example:new+a@x.example>\r\n\r\n", "header_recipient a@x.example"},
+		{"phrase without brackets left alone", "From: John Doe a@x.example\r\n\r\n", "From: John Doe a@x.example\r\n\r\n", ""},
+		{"quoted local part", "From: \"a b\"@x.example\r\n\r\n", "From: new+\"a b\"@x.example\r\n\r\n", "header_sender \"a b\"@x.example"},
+		{"no body separator", "From: a@x.example\r\n", "From: new+a@x.example\r\n", "header_sender a@x.example"},
+		{"body starts without empty line", "From: a@x.example\r\nthis is body To: b@x.example\r\nTo: c@x.example\r\n",
+			"From: new+a@x.example\r\nthis is body To: b@x.example\r\nTo: c@x.example\r\n", "header_sender a@x.example"},
+		{"headers in body untouched", "Subject: s\r\n\r\nFrom: a@x.example\r\n", "Subject: s\r\n\r\nFrom: a@x.example\r\n", ""},
+		{"received untouched", "Received: from x (x [1.2.3.4])\r\n\tfor <a@x.example>; date\r\n\r\n", "Received: from x (x [1.2.3.4])\r\n\tfor <a@x.example>; date\r\n\r\n", ""},
+		{"unterminated angle", "To: <a@x.example\r\n\r\n", "To: <a@x.example\r\n\r\n", ""},
+		{"empty", "", "", ""},
+		{"resent and sender", "Resent-From: a@x.example\r\nSender: s@x.example\r\nBcc: b@x.example\r\n\r\n",
+			"Resent-From: new+a@x.example\r\nSender: new+s@x.example\r\nBcc: new+b@x.example\r\n\r\n",
+			"header_sender a@x.example|header_sender s@x.example|header_recipient b@x.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls []string
+			r, err := RewriteHeaders(context.Background(), strings.NewReader(tc.in), 0, marker(&calls))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+			if c := strings.Join(calls, "|"); c != tc.calls {
+				t.Errorf("calls %q, want %q", c, tc.calls)
+			}
+		})
+	}
+}
+
+func TestRewriteHeadersUnsafeReplacement(t *testing.T) {
+	in := "From: a@x.example\r\n\r\n"
+	r, err := RewriteHeaders(context.Background(), strings.NewReader(in), 0, func(context.Context, string, string) (string, error) {
+		return "x@y\r\nBcc: evil@example", nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(r); string(got) != in {
+		t.Errorf("header injection passed: %q", got)
+	}
+}
+
+func TestRewriteHeadersLimits(t *testing.T) {
+	// A header longer than the limit is passed through unparsed.
+	long := "To: " + strings.Repeat("a@x.example, ", 100) + "b@x.example\r\n\r\nbody"
+	var calls []string
+	r, err := RewriteHeaders(context.Background(), strings.NewReader(long), 200, marker(&calls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(r); string(got) != long || len(calls) != 0 {
+		t.Errorf("long header changed (%d calls)", len(calls))
+	}
+	// A huge single line is streamed, not held.
+	huge := "X-Long: " + strings.Repeat("z", 200<<10) + "\r\nFrom: a@x.example\r\n\r\n"
+	r, err = RewriteHeaders(context.Background(), strings.NewReader(huge), 0, marker(&calls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(r); string(got) != huge {
+		t.Error("huge line changed")
+	}
+	// A big body is not read before the caller reads it.
+	body := &countingReader{r: strings.NewReader("From: a@x.example\r\n\r\n" + strings.Repeat("body line\r\n", 1<<17))}
+	if _, err := RewriteHeaders(context.Background(), body, 0, marker(&calls)); err != nil {
+		t.Fatal(err)
+	}
+	if body.n > 128<<10 {
+		t.Errorf("read %d bytes before the body was asked for", body.n)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
