@@ -13,6 +13,8 @@ command -v python3 >/dev/null || need+=(python3)
 # slapd lives in /usr/sbin, not on every PATH.
 command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapadd >/dev/null || need+=(ldap-utils)
+# bsd-mailx for the `mail -s subject user@domain` test (e2e/sendmail_test.go).
+command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
