@@ -96,4 +96,3 @@ func appendFile(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
-
