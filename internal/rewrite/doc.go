@@ -1,12 +1,30 @@
-// Package rewrite owns what Postfix's trivial-rewrite and cleanup decide
-// about an address: its address class (ADDRESS_CLASS_README: local,
-// virtual alias, virtual mailbox, relay, default), whether a recipient of
-// one of our domains exists, and, as later work adds them, canonical,
-// virtual and alias rewriting with the recipient delimiter.
+// Package rewrite owns what Postfix's trivial-rewrite, cleanup and the
+// alias part of local decide about addresses:
 //
-// Domains are compared the way Postfix compares them: case-insensitively,
-// with one trailing dot ignored ("Example.COM." is "example.com"). A list
-// element ".example.com" matches subdomains; relay_domains elements match
-// their subdomains too, as parent_domain_matches_subdomains says by
-// default.
+//   - address classes (ADDRESS_CLASS_README: local, virtual alias,
+//     virtual mailbox, relay, default) from domain lists that may name
+//     lookup tables (Domains, DomainList);
+//   - rewriting (ADDRESS_REWRITING_README): qualifying bare local parts
+//     with $myorigin and append_dot_mydomain, canonical_maps,
+//     sender_canonical_maps and recipient_canonical_maps per canonical
+//     class, and recursive virtual_alias_maps expansion (Addresses);
+//   - Cleanup, the stage between smtpd/pickup and the queue that applies
+//     those rewrites to the envelope and, streaming, to the address
+//     headers of the message;
+//   - recipient validation at RCPT (Recipients), as
+//     smtpd_reject_unlisted_recipient does per class;
+//   - aliases(5) expansion for the local transport (ExpandAliases).
+//
+// Lookup keys follow canonical(5) and virtual(5): "user+ext@domain",
+// then "user@domain", then "user" (only for $myorigin and mydestination
+// domains), then "@domain". Domains are compared the way Postfix compares
+// them: case-insensitively, with one trailing dot ignored; the domain part
+// of a key is lower case, the local part as given (tables that fold case
+// do so themselves). A list element ".example.com" matches subdomains;
+// relay_domains elements match their subdomains too, as
+// parent_domain_matches_subdomains says by default.
+//
+// Tables are anything with Lookup(ctx, key); internal/lookup provides
+// them. A table that cannot answer is a temporary failure everywhere in
+// this package, never "not found".
 package rewrite
