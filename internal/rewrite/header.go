@@ -183,7 +183,7 @@ func safeHeaderAddress(a string) bool {
 func addressSpans(value string) [][2]int {
 	var spans [][2]int
 	elemStart := 0
-	var angle = -1   // offset after '<' when inside brackets
+	var angle = -1    // offset after '<' when inside brackets
 	sawAngle := false // the element had a <…> part
 	depth := 0        // comment nesting
 	quoted := false
