@@ -145,7 +145,9 @@ func (d *DB) openHost(h Host) (*sql.DB, error) {
 		if cs == "" {
 			cs = "utf8mb4"
 		}
-		mc.Params = map[string]string{"charset": cs}
+		if err := mc.Apply(mysql.Charset(cs, "")); err != nil {
+			return nil, err
+		}
 		tc, err := d.mysqlTLS(h)
 		if err != nil {
 			return nil, err
