@@ -276,7 +276,7 @@ func superBackend(m *postfixconf.Main, prog string) (func(verb, id string, queue
 		}, func() {}, nil
 	}
 	q, err := queue.Open(dir, queue.Options{Hostname: m.Get("myhostname")})
-	if errors.Is(err, syscall.EWOULDBLOCK) || (err != nil && strings.Contains(err.Error(), "lock")) {
+	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return nil, nil, fatal(prog, exTempFail, "the queue is in use by a server that does not answer on %s: %v", server.ControlSocket(m), err)
 	}
 	if err != nil {

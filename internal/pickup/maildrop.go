@@ -142,17 +142,23 @@ func Write(dir string, s *Submission, msg io.Reader, limit int64) (string, error
 	if err := f.Sync(); err != nil {
 		return fail(fmt.Errorf("maildrop: fsync %s: %w", tmp, err))
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("maildrop: close %s: %w", tmp, err)
-	}
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("maildrop: rename: %w", err)
+		return fail(fmt.Errorf("maildrop: rename: %w", err))
 	}
-	if err := syncDir(dir); err != nil {
-		// The file is complete under its final name; only its directory
-		// entry may not be durable yet. Say so rather than claim success.
+	err = syncDir(dir)
+	if errors.Is(err, os.ErrPermission) {
+		// A user other than root cannot open the folder (mode 1733) to
+		// fsync it; flushing the file system through the file's own
+		// descriptor makes the new directory entry durable as well.
+		err = syncFS(f)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		// The file is complete under its final name, but its entry may
+		// not be durable: say so rather than claim success. Pickup may
+		// still deliver it (the caller retrying gives a duplicate).
 		return "", fmt.Errorf("maildrop: fsync %s: %w", dir, err)
 	}
 	return name, nil
