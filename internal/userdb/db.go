@@ -153,7 +153,9 @@ func NewPassDB(driver, args string, opts Options) (PassDB, error) {
 		return newPasswdFilePassDB(args, opts)
 	case "static":
 		return newStaticPassDB(args, opts)
-	case "ldap", "sql", "passwd", "pam", "shadow", "checkpassword", "bsdauth", "imap", "oauth2", "lua", "dict":
+	case "ldap":
+		return newLDAPPassDB(args, opts)
+	case "sql", "passwd", "pam", "shadow", "checkpassword", "bsdauth", "imap", "oauth2", "lua", "dict":
 		return nil, fmt.Errorf("passdb driver %q: %w", driver, ErrNotSupported)
 	case "":
 		return nil, errors.New("passdb: driver not set")
@@ -173,7 +175,9 @@ func NewUserDB(driver, args, defaultFields, overrideFields string, opts Options)
 		db, err = newPasswdFileUserDB(args, opts)
 	case "static":
 		db, err = newStaticUserDB(args, opts)
-	case "ldap", "sql", "passwd", "prefetch", "checkpassword", "nss", "lua", "dict":
+	case "ldap":
+		db, err = newLDAPUserDB(args, opts)
+	case "sql", "passwd", "prefetch", "checkpassword", "nss", "lua", "dict":
 		return nil, fmt.Errorf("userdb driver %q: %w", driver, ErrNotSupported)
 	case "":
 		return nil, errors.New("userdb: driver not set")
