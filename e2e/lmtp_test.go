@@ -3,12 +3,21 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"postcote/internal/lmtpd"
+	"postcote/internal/maillog"
+	"postcote/internal/mailstore"
 	"postcote/internal/queue"
 	"postcote/internal/testenv"
 	"postcote/internal/transport"
@@ -95,4 +104,248 @@ func appendFile(t *testing.T, path, text string) {
 	if _, err := f.WriteString(text); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// needRootTool skips unless running as root with name installed: the
+// interop tests start private Postfix and Dovecot instances.
+func needRootTool(t *testing.T, path string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("interop test: skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("interop tests start private Postfix/Dovecot instances and need root")
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("%s is not installed (apt-get install postfix dovecot-core dovecot-imapd dovecot-lmtpd)", path)
+	}
+}
+
+// interopUsers is a userdb for lmtpd: info@ and bob@ of any domain, with
+// Maildirs under dir.
+type interopUsers struct{ dir string }
+
+func (u interopUsers) LookupUser(_ context.Context, _, name string) (mailstore.User, bool, error) {
+	local, domain, _ := strings.Cut(name, "@")
+	if local != "info" && local != "bob" {
+		return mailstore.User{}, false, nil
+	}
+	return mailstore.User{Name: name, Home: filepath.Join(u.dir, domain, local), MailLocation: "maildir:~/Maildir", UID: -1, GID: -1}, true, nil
+}
+
+// TestInteropPostfixToLMTPD has a real Postfix deliver to postcote's LMTP
+// server over guide 003's lmtp:unix:private/dovecot-lmtp and guide 000's
+// lmtp:inet:host:port, and bounce the recipient lmtpd refuses.
+func TestInteropPostfixToLMTPD(t *testing.T) {
+	needRootTool(t, "/usr/sbin/postfix")
+	pfUser, err := user.Lookup("postfix")
+	if err != nil {
+		t.Skipf("no postfix user: %v", err)
+	}
+	pfUID, _ := strconv.Atoi(pfUser.Uid)
+	pfGID, _ := strconv.Atoi(pfUser.Gid)
+	dir := t.TempDir()
+	// Postfix's daemons run as postfix and must reach the queue: open the
+	// test's folder and its parent (t.TempDir makes both 0700).
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sub := range []string{"etc", "queue", "data", "mail"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(filepath.Join(dir, "data"), pfUID, pfGID); err != nil {
+		t.Fatal(err)
+	}
+	srvLog := &lockedBuffer{}
+	mb := &transport.Mailbox{Users: interopUsers{filepath.Join(dir, "mail")}, Store: mailstore.NewStore(mailstore.Options{}), Delimiter: "+", Name: "lmtp"}
+	srv := lmtpd.New(lmtpd.Options{Hostname: "mx.example.jp", AddReceived: true, Logger: maillog.New(srvLog, "test", false)}, mb)
+	inet, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(context.Background(), inet)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+
+	ports := testenv.FreePorts(t, 1)
+	mainCF := fmt.Sprintf(`compatibility_level = 3.6
+queue_directory = %[1]s/queue
+data_directory = %[1]s/data
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = %[1]s/maillog
+maillog_file_prefixes = %[1]s
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = pf.example.net
+mydestination =
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks reject_unauth_destination
+local_recipient_maps =
+alias_maps =
+alias_database =
+biff = no
+default_transport = error: interop test delivers nowhere else
+relay_transport = error: interop test delivers nowhere else
+virtual_mailbox_domains = example.jp inet.example.jp
+virtual_transport = lmtp:unix:private/dovecot-lmtp
+transport_maps = inline:{ inet.example.jp=lmtp:inet:%[2]s }
+`, dir, inet.Addr().String())
+	masterCF := fmt.Sprintf(`127.0.0.1:%d inet n - n - - smtpd
+pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+proxymap  unix  - - n - - proxymap
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+lmtp      unix  - - n - - lmtp
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+`, ports[0])
+	etc := filepath.Join(dir, "etc")
+	if err := os.WriteFile(filepath.Join(etc, "main.cf"), []byte(mainCF), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(etc, "master.cf"), []byte(masterCF), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	maillogPath := filepath.Join(dir, "maillog")
+	if out, err := exec.Command("/usr/sbin/postfix", "-c", etc, "start").CombinedOutput(); err != nil {
+		t.Fatalf("postfix start: %v\n%s\n%s", err, out, readFile(maillogPath))
+	}
+	t.Cleanup(func() { stopPostfix(t, dir) })
+
+	// Guide 003: the socket in Postfix's private/, 0600, owned by postfix.
+	sockPath := filepath.Join(dir, "queue", "private", "dovecot-lmtp")
+	unixLn, err := net.Listen("unix", sockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sockPath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(sockPath, pfUID, pfGID); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(context.Background(), unixLn)
+
+	smtpAddr := testenv.Addr(ports[0])
+	if err := waitDial(smtpAddr); err != nil {
+		t.Fatalf("postfix smtpd: %v\n%s", err, readFile(maillogPath))
+	}
+	for _, rcpt := range []string{"info@example.jp", "bob+news@inet.example.jp", "nobody@example.jp"} {
+		if err := sendPlain(smtpAddr, "sender@example.org", rcpt, "interop-"+strings.Split(rcpt, "@")[0], "hello from postfix"); err != nil {
+			t.Fatalf("send to %s: %v\n%s", rcpt, err, readFile(maillogPath))
+		}
+	}
+	waitForFiles(t, filepath.Join(dir, "mail", "example.jp", "info", "Maildir"), 1)
+	waitForFiles(t, filepath.Join(dir, "mail", "inet.example.jp", "bob", "Maildir"), 1)
+	want := []string{
+		"to=<info@example.jp>, relay=pf.example.net[private/dovecot-lmtp]",
+		"status=sent (250 2.0.0 <info@example.jp>",
+		"to=<bob+news@inet.example.jp>, relay=127.0.0.1[127.0.0.1]:",
+		"status=sent (250 2.0.0 <bob+news@inet.example.jp>",
+		"to=<nobody@example.jp>, relay=pf.example.net[private/dovecot-lmtp]",
+		"status=bounced (host pf.example.net[private/dovecot-lmtp] said: 550 5.1.1 <nobody@example.jp> User doesn't exist: nobody@example.jp (in reply to RCPT TO command))",
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		log := readFile(maillogPath)
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(log, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Postfix's log lacks %q:\n%s\nlmtpd log:\n%s", missing, log, srvLog.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(srvLog.String(), "saved mail to INBOX") {
+		t.Errorf("lmtpd log:\n%s", srvLog.String())
+	}
+}
+
+// stopPostfix runs postfix stop and waits for the master (by its pid
+// file) to exit; postfix abort if it does not.
+func stopPostfix(t *testing.T, dir string) {
+	etc := filepath.Join(dir, "etc")
+	b, _ := os.ReadFile(filepath.Join(dir, "queue", "pid", "master.pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if out, err := exec.Command("/usr/sbin/postfix", "-c", etc, "stop").CombinedOutput(); err != nil {
+		t.Errorf("postfix stop: %v\n%s", err, out)
+	}
+	if pid <= 0 {
+		return
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			exec.Command("/usr/sbin/postfix", "-c", etc, "abort").Run()
+			t.Errorf("postfix master %d did not stop", pid)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func readFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return path + ": " + err.Error()
+	}
+	return string(b)
+}
+
+// waitDial polls until addr accepts a TCP connection.
+func waitDial(addr string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lockedBuffer is a log sink shared by goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
