@@ -275,3 +275,17 @@ func (a *Addresses) Expand(ctx context.Context, addr string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// LookupAddress looks addr up in t with the key order of canonical(5)
+// and virtual(5) ("user+ext@domain", "user@domain", "@domain"; "user"
+// is not tried), without rewriting the results: virtual(8) uses it for
+// virtual_mailbox_maps and virtual_uid_maps. delimiter is
+// recipient_delimiter.
+func LookupAddress(ctx context.Context, t Table, addr, delimiter string) ([]string, bool, error) {
+	a := &Addresses{Delimiter: delimiter}
+	local, domain := SplitAddress(addr)
+	if domain == "" {
+		return nil, false, nil
+	}
+	return a.mapAddress(ctx, t, local+"@"+domain, false)
+}
