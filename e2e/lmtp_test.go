@@ -349,3 +349,138 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestInteropLMTPToDovecot has postcote's lmtp client deliver to a real
+// Dovecot, which then shows the message over IMAP; the recipient Dovecot
+// does not know bounces with its own 550 5.1.1.
+func TestInteropLMTPToDovecot(t *testing.T) {
+	needRootTool(t, "/usr/sbin/dovecot")
+	if _, err := os.Stat("/usr/lib/dovecot/lmtp"); err != nil {
+		t.Skip("dovecot-lmtpd is not installed")
+	}
+	owner, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(owner.Uid)
+	gid, _ := strconv.Atoi(owner.Gid)
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sub := range []string{"run", "state", "mail"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(filepath.Join(dir, "mail"), uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	const pass = "interop-pass-1"
+	users := filepath.Join(dir, "users")
+	line := fmt.Sprintf("info@example.jp:{PLAIN}%s:%d:%d::%s::\n", pass, uid, gid, filepath.Join(dir, "mail", "info"))
+	if err := os.WriteFile(users, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	imapPort := testenv.FreePorts(t, 1)[0]
+	conf := filepath.Join(dir, "dovecot.conf")
+	err = os.WriteFile(conf, fmt.Appendf(nil, `instance_name = postcote-interop-%[2]d
+base_dir = %[1]s/run
+state_dir = %[1]s/state
+log_path = %[1]s/dovecot.log
+protocols = imap lmtp
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+mail_location = maildir:~/Maildir
+passdb {
+  driver = passwd-file
+  args = username_format=%%u %[1]s/users
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%%u %[1]s/users
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = %[2]d
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service lmtp {
+  unix_listener lmtp {
+    mode = 0600
+  }
+}
+`, dir, imapPort), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/usr/sbin/dovecot", "-F", "-c", conf)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			t.Errorf("dovecot %d did not stop on SIGTERM", cmd.Process.Pid)
+		}
+	})
+	if err := waitDial(testenv.Addr(imapPort)); err != nil {
+		t.Fatalf("dovecot imap: %v\n%s\n%s", err, out.String(), readFile(filepath.Join(dir, "dovecot.log")))
+	}
+	sock := filepath.Join(dir, "run", "lmtp")
+
+	agent := &transport.LMTP{Hostname: "postcote.example.net"}
+	env := &queue.Envelope{Sender: "sender@example.org", Recipients: []queue.Recipient{{Address: "info@example.jp"}, {Address: "nobody@example.jp"}}}
+	body := "From: sender@example.org\r\nSubject: interop to dovecot\r\nMessage-ID: <dovecot-interop@example.org>\r\n\r\n.dot line\r\nhello dovecot\r\n"
+	res := agent.Send(context.Background(), env, int64(len(body)), strings.NewReader(body), []int{0, 1}, "unix:"+sock)
+	if len(res) != 2 {
+		t.Fatalf("results %+v", res)
+	}
+	if res[0].Status != queue.StatusSent || !strings.HasPrefix(res[0].Reply, "250 2.0.0 <info@example.jp>") {
+		t.Errorf("info@: %+v\n%s", res[0], readFile(filepath.Join(dir, "dovecot.log")))
+	}
+	wantBounce := "host postcote.example.net[" + sock + "] said: 550 5.1.1 <nobody@example.jp> User doesn't exist: nobody@example.jp (in reply to RCPT TO command)"
+	if res[1].Status != queue.StatusBounced || res[1].DSN != "5.1.1" || res[1].Reply != wantBounce {
+		t.Errorf("nobody@: %+v\nwant %q", res[1], wantBounce)
+	}
+
+	// Dovecot's IMAP shows the message.
+	c, err := net.DialTimeout("tcp", testenv.Addr(imapPort), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	fmt.Fprintf(c, "a LOGIN info@example.jp %s\r\nb SELECT INBOX\r\nc FETCH 1 (BODY.PEEK[])\r\nd LOGOUT\r\n", pass)
+	var transcript strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(transcript.String(), "d OK") {
+		n, err := c.Read(buf)
+		transcript.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	got := transcript.String()
+	for _, want := range []string{"a OK", "* 1 EXISTS", "Subject: interop to dovecot", "\r\n.dot line\r\nhello dovecot", "Return-Path: <sender@example.org>", "d OK"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("IMAP transcript lacks %q:\n%s", want, got)
+		}
+	}
+}
