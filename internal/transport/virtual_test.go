@@ -21,7 +21,9 @@ func (m mapTable) Lookup(_ context.Context, k string) ([]string, error) { return
 
 type downTable struct{}
 
-func (downTable) Lookup(context.Context, string) ([]string, error) { return nil, errors.New("ldap down") }
+func (downTable) Lookup(context.Context, string) ([]string, error) {
+	return nil, errors.New("ldap down")
+}
 
 func TestVirtualMapsLookup(t *testing.T) {
 	// Guide 001: result_format = %s/mailbox/ under virtual_mailbox_base = /,
