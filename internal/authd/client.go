@@ -470,4 +470,3 @@ func (cc *clientConn) write(ctx context.Context, line string) error {
 }
 
 var _ sasl.PasswordChecker = (*Client)(nil)
-
