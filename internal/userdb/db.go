@@ -155,7 +155,9 @@ func NewPassDB(driver, args string, opts Options) (PassDB, error) {
 		return newStaticPassDB(args, opts)
 	case "ldap":
 		return newLDAPPassDB(args, opts)
-	case "sql", "passwd", "pam", "shadow", "checkpassword", "bsdauth", "imap", "oauth2", "lua", "dict":
+	case "sql":
+		return newSQLPassDB(args, opts)
+	case "passwd", "pam", "shadow", "checkpassword", "bsdauth", "imap", "oauth2", "lua", "dict":
 		return nil, fmt.Errorf("passdb driver %q: %w", driver, ErrNotSupported)
 	case "":
 		return nil, errors.New("passdb: driver not set")
@@ -177,7 +179,9 @@ func NewUserDB(driver, args, defaultFields, overrideFields string, opts Options)
 		db, err = newStaticUserDB(args, opts)
 	case "ldap":
 		db, err = newLDAPUserDB(args, opts)
-	case "sql", "passwd", "prefetch", "checkpassword", "nss", "lua", "dict":
+	case "sql":
+		db, err = newSQLUserDB(args, opts)
+	case "passwd", "prefetch", "checkpassword", "nss", "lua", "dict":
 		return nil, fmt.Errorf("userdb driver %q: %w", driver, ErrNotSupported)
 	case "":
 		return nil, errors.New("userdb: driver not set")
