@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -98,7 +99,7 @@ func cmdMailq(args []string) error {
 // listQueue asks the running server for the queue, or reads the spool
 // read-only when the server is down, with Postfix's warning.
 func listQueue(m *postfixconf.Main, prog string) ([]queue.Summary, error) {
-	c, err := qctl.Dial(server.ControlSocket(m))
+	c, err := qctl.Dial(context.Background(), server.ControlSocket(m))
 	if err == nil {
 		defer c.Close()
 		return c.List()
@@ -128,7 +129,7 @@ func showQueue(m *postfixconf.Main, prog string) error {
 
 // flushQueue asks the running server to retry every deferred message.
 func flushQueue(m *postfixconf.Main, prog string) error {
-	c, err := qctl.Dial(server.ControlSocket(m))
+	c, err := qctl.Dial(context.Background(), server.ControlSocket(m))
 	if errors.Is(err, qctl.ErrNotRunning) {
 		return fatal(prog, exUnavailable, "Cannot flush mail queue - mail system is down")
 	}
@@ -258,7 +259,7 @@ func report(prog string, counts map[string]int) {
 // server's control socket, or on the spool opened here when the server is
 // down. done releases what it opened.
 func superBackend(m *postfixconf.Main, prog string) (func(verb, id string, queues []string) ([]queue.ID, error), func(), error) {
-	c, err := qctl.Dial(server.ControlSocket(m))
+	c, err := qctl.Dial(context.Background(), server.ControlSocket(m))
 	if err == nil {
 		return c.Apply, func() { c.Close() }, nil
 	}

@@ -227,6 +227,9 @@ func Prepare(sub *Submission, msg []byte, uid int, login string, id queue.ID, no
 		if f.name == "bcc" || f.name == "resent-bcc" {
 			continue
 		}
+		if addressHeaders[f.name] {
+			f = qualifyField(f, site.MyOrigin)
+		}
 		for _, l := range f.lines {
 			b.WriteString(l)
 			b.WriteString("\r\n")
@@ -301,3 +304,89 @@ func isASCII(s string) bool {
 // ParseAddressList returns the addresses of a header value or of a
 // sendmail command-line argument ("a@b, Name <c@d>"), leniently.
 func ParseAddressList(v string) []string { return parseAddresses(v) }
+
+// addressHeaders are the fields whose addresses cleanup qualifies in
+// local mail, as Postfix's cleanup rewrites sender and recipient headers
+// (local_header_rewrite_clients covers local submission).
+var addressHeaders = map[string]bool{
+	"from": true, "sender": true, "reply-to": true, "to": true, "cc": true,
+	"resent-from": true, "resent-sender": true, "resent-reply-to": true, "resent-to": true, "resent-cc": true,
+	"return-receipt-to": true, "errors-to": true,
+}
+
+// qualifyField appends "@myorigin" to the addresses without a domain in
+// an address header ("To: root" becomes "To: root@example.com"), keeping
+// display names and comments as written. A field with nothing to change,
+// or with group syntax, is left exactly as written.
+func qualifyField(f field, origin string) field {
+	v := f.value()
+	if origin == "" || strings.ContainsAny(v, ":;") {
+		return f
+	}
+	items := splitTopLevel(v)
+	changed := false
+	for i, it := range items {
+		if q := qualifyItem(it, origin); q != it {
+			items[i], changed = q, true
+		}
+	}
+	if !changed {
+		return f
+	}
+	name, _, _ := strings.Cut(f.lines[0], ":")
+	return field{name: f.name, lines: []string{name + ": " + strings.Join(items, ", ")}}
+}
+
+// splitTopLevel splits an address list at the commas outside quoted
+// strings, comments and angle brackets (RFC 5322 3.4), trimmed.
+func splitTopLevel(v string) []string {
+	var out []string
+	depth, quoted, angle, start := 0, false, false, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"' && depth == 0:
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case c == ',' && !angle:
+			out = append(out, strings.TrimSpace(v[start:i]))
+			start = i + 1
+		}
+	}
+	return append(out, strings.TrimSpace(v[start:]))
+}
+
+// qualifyItem qualifies one address of a list: the part in angle
+// brackets, or a lone word (comments aside) without a domain.
+func qualifyItem(it, origin string) string {
+	if lt := strings.LastIndexByte(it, '<'); lt >= 0 {
+		gt := strings.IndexByte(it[lt:], '>')
+		if gt < 0 {
+			return it
+		}
+		addr := it[lt+1 : lt+gt]
+		if addr == "" || strings.ContainsAny(addr, "@ \t\"") {
+			return it
+		}
+		return it[:lt+1] + addr + "@" + origin + it[lt+gt:]
+	}
+	core := it
+	if p := strings.IndexByte(core, '('); p >= 0 {
+		core = core[:p]
+	}
+	core = strings.TrimSpace(core)
+	if core == "" || strings.ContainsAny(core, "@ \t\"()<>[]\\,") {
+		return it
+	}
+	return strings.Replace(it, core, core+"@"+origin, 1)
+}

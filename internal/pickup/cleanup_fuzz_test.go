@@ -11,6 +11,7 @@ func FuzzPrepare(f *testing.F) {
 	f.Add("To: a@b\nBcc: c@d\n\nbody\n", "Name", true)
 	f.Add("From x\n\tcont\n:\n\r\n", "", false)
 	f.Add("To: \"unterminated <a@b\n\n", "\"", true)
+	f.Add("To: root, <a>, \"q,\\\" x\" (c (d)) <r>\nCc: x (y\n\n", "", true)
 	f.Fuzz(func(t *testing.T, msg, name string, extract bool) {
 		sub := &Submission{FullName: name, Extract: extract, Recipients: []string{"u"}}
 		if sub.Validate() != nil {

@@ -44,7 +44,7 @@ func TestPrepare(t *testing.T) {
 			sender: "cron@example.com",
 			rcpts:  []string{"a@x.example", "b@y.example", "c@example.com", "hidden@z.example"},
 			content: "Received: by mx.example.com (postcote, from userid 0)\r\n\tid 4ABC; Wed, 25 Nov 2026 02:06:36 +0000 (UTC)\r\n" +
-				"To: a@x.example, B <b@y.example>\r\nCc: c\r\nSubject: hi\r\nMessage-ID: <m1@x>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n" +
+				"To: a@x.example, B <b@y.example>\r\nCc: c@example.com\r\nSubject: hi\r\nMessage-ID: <m1@x>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n" +
 				"From: Cron Daemon <cron@example.com>\r\n\r\nbody\r\n.\r\nend\r\n",
 		},
 		{
@@ -169,5 +169,25 @@ func TestPrepareDSN(t *testing.T) {
 	}
 	if env.Protocol != "local" || env.ID != "4ABC" || !env.Arrival.Equal(testNow) {
 		t.Errorf("envelope: %+v", env)
+	}
+}
+
+func TestQualifyField(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"To: root", "To: root@example.com"},
+		{"To: a@b.example,\n Jane <jane>", "To: a@b.example, Jane <jane@example.com>"},
+		{"From: \"J. Doe\" <jd>", "From: \"J. Doe\" <jd@example.com>"},
+		{"To: a@b.example (comment kept)", "To: a@b.example (comment kept)"},
+		{"To: undisclosed-recipients:;", "To: undisclosed-recipients:;"},
+		{"To: <broken", "To: <broken"},
+		{"Cc: root (the admin), \"x, y\" <a@b>", "Cc: root@example.com (the admin), \"x, y\" <a@b>"},
+		{"To: <>", "To: <>"},
+	}
+	for _, tt := range tests {
+		m := splitMessage([]byte(tt.in + "\n\nbody\n"))
+		got := strings.Join(qualifyField(m.fields[0], "example.com").lines, "\n")
+		if got != tt.want {
+			t.Errorf("qualifyField(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

@@ -269,6 +269,8 @@ func (p *Pickup) one(ctx context.Context, name string) bool {
 		p.setAside(name, uid, err)
 		return false
 	}
+	// Logged before cleanup's lines, in Postfix's order.
+	p.o.Logger.Printf("pickup", "%s: uid=%d from=<%s>", id, uid, env.Sender)
 	if err := p.o.Queue.Enqueue(ctx, env, bytes.NewReader(content)); err != nil {
 		if errors.Is(err, queue.ErrMessageTooBig) {
 			p.setAside(name, uid, err)
@@ -283,7 +285,6 @@ func (p *Pickup) one(ctx context.Context, name string) bool {
 		}
 		return false
 	}
-	p.o.Logger.Printf("pickup", "%s: uid=%d from=<%s>", id, uid, env.Sender)
 	// Queued and durable: only now does the maildrop copy go. A crash
 	// before this line queues the file again (a duplicate, not a loss).
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

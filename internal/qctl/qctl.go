@@ -270,8 +270,11 @@ type Client struct {
 
 // Dial connects to the socket at path; ErrNotRunning when nothing listens
 // there.
-func Dial(path string) (*Client, error) {
-	c, err := net.DialTimeout("unix", path, 5*time.Second)
+func Dial(ctx context.Context, path string) (*Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 			return nil, fmt.Errorf("%w (%s: %v)", ErrNotRunning, path, err)

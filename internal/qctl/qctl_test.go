@@ -132,7 +132,7 @@ func TestRealQueue(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o666 {
 		t.Fatalf("socket mode: %v %v", st, err)
 	}
-	c, err := Dial(path)
+	c, err := Dial(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestUnprivilegedRefused(t *testing.T) {
 
 func TestDialNotRunning(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Dial(filepath.Join(dir, "qmgr")); !errors.Is(err, ErrNotRunning) {
+	if _, err := Dial(context.Background(), filepath.Join(dir, "qmgr")); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("missing socket: %v", err)
 	}
 	// A socket file left by a dead server.
@@ -221,7 +221,7 @@ func TestDialNotRunning(t *testing.T) {
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	ln.Close()
-	if _, err := Dial(filepath.Join(dir, "dead")); !errors.Is(err, ErrNotRunning) {
+	if _, err := Dial(context.Background(), filepath.Join(dir, "dead")); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("dead socket: %v", err)
 	}
 }
