@@ -172,3 +172,5 @@ func match(pattern, s string) bool {
 	}
 	return true
 }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
