@@ -1,0 +1,167 @@
+package lookup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// recheckEvery is how often a file table looks at its source for
+// changes (Postfix daemons notice a changed table and restart; postcote
+// reloads it in place).
+const recheckEvery = time.Second
+
+// fileTable serves hash: (through the index) and texthash: (from the
+// source) tables.
+type fileTable struct {
+	spec    string
+	path    string
+	indexed bool
+	opts    *Options
+
+	mu        sync.RWMutex
+	entries   map[string]string
+	stamp     sourceStamp
+	hasSource bool
+	lastCheck time.Time
+}
+
+func openHash(s Spec, o *Options, _ *Registry) (Table, error) {
+	return openFileTable(s, o, true)
+}
+
+func openTexthash(s Spec, o *Options, _ *Registry) (Table, error) {
+	return openFileTable(s, o, false)
+}
+
+func openFileTable(s Spec, o *Options, indexed bool) (Table, error) {
+	t := &fileTable{spec: s.String(), path: s.Name, indexed: indexed, opts: o}
+	if err := t.load(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// guessFormat picks the source syntax of a hash: table whose index is
+// missing or unreadable: a file named like /etc/aliases is in aliases(5)
+// syntax, anything else in postmap(1) syntax. An index records the
+// format it was built with, so `postalias FILE` settles the question
+// for any name.
+func guessFormat(path string) SourceFormat {
+	if strings.HasPrefix(filepath.Base(path), "aliases") {
+		return FormatAliases
+	}
+	return FormatMap
+}
+
+// load reads the table: for hash:, the index when it matches the
+// source, else the source (rewriting the index); for texthash:, the
+// source.
+func (t *fileTable) load() error {
+	wantFold := !t.opts.NoFold
+	warn := func(msg string) { t.opts.logf("warning: %s", msg) }
+	fi, serr := os.Stat(t.path)
+	if serr != nil && (!t.indexed || !errors.Is(serr, fs.ErrNotExist)) {
+		return serr
+	}
+	format := guessFormat(t.path)
+	if t.indexed {
+		ix, ierr := readIndex(t.path + IndexSuffix)
+		switch {
+		case serr != nil && ierr != nil:
+			// Neither the source nor a usable index.
+			return fmt.Errorf("%w (and index: %v)", serr, ierr)
+		case serr != nil:
+			// An index without its source: serve it as Postfix serves
+			// a .db file alone.
+			t.set(ix.entries, sourceStamp{}, false)
+			return nil
+		case ierr == nil && ix.source == stampOf(fi) && ix.folded == wantFold:
+			t.set(ix.entries, ix.source, true)
+			return nil
+		case ierr == nil:
+			format = ix.format
+			t.opts.logf("warning: %s%s is older than its source %s: rebuilding it (run `postcote postmap %s` after each edit)", t.path, IndexSuffix, t.path, t.path)
+		case !errors.Is(ierr, fs.ErrNotExist):
+			t.opts.logf("warning: %v: rebuilding it from %s", ierr, t.path)
+		}
+	}
+	entries, st, sfi, err := parseSourceFile(t.path, format, wantFold, warn)
+	if err != nil {
+		return err
+	}
+	if t.indexed {
+		if err := writeIndex(t.path+IndexSuffix, sfi.Mode(), encodeIndex(format, wantFold, st, entries)); err != nil {
+			t.opts.logf("warning: %v; using %s directly", err, t.path)
+		}
+	}
+	m := make(map[string]string, len(entries))
+	for _, e := range entries {
+		m[e.Key] = e.Value
+	}
+	t.set(m, st, true)
+	return nil
+}
+
+func (t *fileTable) set(m map[string]string, st sourceStamp, hasSource bool) {
+	t.mu.Lock()
+	t.entries, t.stamp, t.hasSource, t.lastCheck = m, st, hasSource, time.Now()
+	t.mu.Unlock()
+}
+
+// refresh reloads the table when its source changed since it was read.
+// A failed reload keeps the old contents and says why.
+func (t *fileTable) refresh() {
+	t.mu.RLock()
+	due := time.Since(t.lastCheck) >= recheckEvery
+	old, had := t.stamp, t.hasSource
+	t.mu.RUnlock()
+	if !due {
+		return
+	}
+	t.mu.Lock()
+	t.lastCheck = time.Now()
+	t.mu.Unlock()
+	fi, err := os.Stat(t.path)
+	if err != nil || !had || stampOf(fi) == old {
+		return
+	}
+	if err := t.load(); err != nil {
+		t.opts.logf("warning: %s changed but cannot be reloaded, keeping the old contents: %v", t.spec, err)
+	}
+}
+
+func (t *fileTable) Lookup(ctx context.Context, key string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, lookupError(t.spec, err)
+	}
+	t.refresh()
+	t.mu.RLock()
+	v, ok := t.entries[fold(t.opts, key)]
+	t.mu.RUnlock()
+	if !ok {
+		return nil, nil
+	}
+	return []string{v}, nil
+}
+
+// Keys returns every key and value, sorted by key (postmap -s).
+func (t *fileTable) Entries() []Entry {
+	t.refresh()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]Entry, 0, len(t.entries))
+	for k, v := range t.entries {
+		out = append(out, Entry{Key: k, Value: v})
+	}
+	sortEntries(out)
+	return out
+}
+
+func (t *fileTable) Close() error { return nil }
