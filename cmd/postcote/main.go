@@ -24,17 +24,20 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":     {"run the services the configuration enables", cmdServe},
-		"dev":       {"write a complete test configuration into a folder and run it", cmdDev},
-		"check":     {"check the configuration, like `postfix check` (exit 1 on errors)", cmdCheck},
-		"doveconf":  {"print the Dovecot configuration (-n: non-default settings)", cmdDoveconf},
-		"postconf":  {"print the Postfix configuration (-n: explicitly set parameters)", cmdPostconf},
-		"doveadm":   {"Dovecot admin tool: pw", cmdDoveadm},
-		"sendmail":  {"Sendmail-compatible mail submission (-t, -i, -f, -F, -bs, -bp, -q)", cmdSendmail},
-		"mailq":     {"list the mail queue (postqueue -p)", cmdMailq},
-		"postqueue": {"mail queue listing (-p) and flush (-f)", cmdPostqueue},
-		"postsuper": {"delete (-d), hold (-h) or release (-H) queued mail", cmdPostsuper},
-		"version":   {"print the version", func([]string) error { fmt.Println("postcote", version); return nil }},
+		"serve":      {"run the services the configuration enables", cmdServe},
+		"dev":        {"write a complete test configuration into a folder and run it", cmdDev},
+		"check":      {"check the configuration, like `postfix check` (exit 1 on errors)", cmdCheck},
+		"doveconf":   {"print the Dovecot configuration (-n: non-default settings)", cmdDoveconf},
+		"postconf":   {"print the Postfix configuration (-n: explicitly set parameters)", cmdPostconf},
+		"doveadm":    {"Dovecot admin tool: pw", cmdDoveadm},
+		"sendmail":   {"Sendmail-compatible mail submission (-t, -i, -f, -F, -bs, -bp, -q)", cmdSendmail},
+		"mailq":      {"list the mail queue (postqueue -p)", cmdMailq},
+		"postqueue":  {"mail queue listing (-p) and flush (-f)", cmdPostqueue},
+		"postsuper":  {"delete (-d), hold (-h) or release (-H) queued mail", cmdPostsuper},
+		"postmap":    {"build (FILE), query (-q KEY) or list (-s) a lookup table", cmdPostmap},
+		"postalias":  {"postmap for aliases(5) files", cmdPostalias},
+		"newaliases": {"rebuild the alias_database tables", cmdNewaliases},
+		"version":    {"print the version", func([]string) error { fmt.Println("postcote", version); return nil }},
 	}
 }
 
