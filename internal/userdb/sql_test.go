@@ -106,6 +106,9 @@ type sqlBackend struct {
 	connect string
 	stop    func() // nil: cannot be stopped (SQLite)
 	start   func()
+	// noBackslash switches MariaDB to sql_mode NO_BACKSLASH_ESCAPES for
+	// new connections; nil for other servers.
+	noBackslash func()
 }
 
 func startMariaDBBackend(t *testing.T) sqlBackend {
@@ -118,6 +121,7 @@ func startMariaDBBackend(t *testing.T) sqlBackend {
 		driver:  "mysql",
 		connect: fmt.Sprintf(`host=127.0.0.1 port=%d dbname=dovecotDB user=dovecot password='dovecot-pw\'\\'`, m.Port),
 		stop:    m.Stop, start: m.Start,
+		noBackslash: func() { m.Exec("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES')") },
 	}
 }
 
@@ -178,6 +182,13 @@ func TestSQLDrivers(t *testing.T) {
 			t.Run("guide", func(t *testing.T) { testSQLGuide(t, guide) })
 			t.Run("full", func(t *testing.T) { testSQLFull(t, full) })
 			t.Run("injection", func(t *testing.T) { testSQLInjection(t, guide) })
+			if b.noBackslash != nil {
+				b.noBackslash()
+				t.Run("injection-no-backslash-escapes", func(t *testing.T) {
+					testSQLInjection(t, guide)
+					testSQLGuide(t, guide)
+				})
+			}
 			if b.stop != nil {
 				t.Run("down", func(t *testing.T) { testSQLDown(t, guide, b) })
 			}
