@@ -10,6 +10,7 @@ import (
 	"postcote/internal/config/doveconf"
 	"postcote/internal/config/postfixconf"
 	"postcote/internal/maillog"
+	"postcote/internal/mailstore"
 	"postcote/internal/queue"
 	"postcote/internal/sasl"
 	"postcote/internal/smtpd"
@@ -152,18 +153,38 @@ const stockMaster = "smtp inet n - y - - smtpd\n"
 // buildMTA builds the SMTP services of master.cf and the router.
 func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 	m := l.postfix.Main
-	domains, err := domainsFrom(m)
+	open := s.tableOpener(gen)
+	domains, err := domainsFrom(m, open)
 	if err != nil {
 		return err
 	}
-	addrs := &addresses{domains: domains, delimiter: m.Get("recipient_delimiter"), passwd: "/etc/passwd"}
+	nets, err := myNetworks(m)
+	if err != nil {
+		return err
+	}
+	rw, err := rewriteFrom(m, domains, nets, open)
+	if err != nil {
+		return err
+	}
+	addrs := rw.recipients
 	var checker sasl.PasswordChecker
 	agents := map[string]transport.Agent{"error": transport.Error{}, "discard": transport.Discard{}, "lmtp": newLMTPAgent(m)}
 	if mbox != nil {
-		addrs.users = mbox.users
+		addrs.Users = mbox.users
 		checker = mbox.users
 		agents["virtual"] = &transport.Mailbox{Users: mbox.users, Store: mbox.store, Delimiter: m.Get("recipient_delimiter"), Name: "virtual"}
 	}
+	if rw.virtual != nil {
+		// virtual_mailbox_maps is set: virtual(8) driven by the maps,
+		// through the same delivery function.
+		var store mailstore.Deliverer = mailstore.NewStore(mailstore.Options{})
+		if mbox != nil {
+			store = mbox.store
+		}
+		rw.virtual.Mailbox = &transport.Mailbox{Store: store, Delimiter: m.Get("recipient_delimiter"), Name: "virtual"}
+		agents["virtual"] = rw.virtual
+	}
+	cleanup := rw.cleanup(s.queue)
 	deferred := map[string]bool{}
 	for _, t := range m.List("defer_transports") {
 		deferred[t] = true
@@ -204,12 +225,13 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 		}
 		opts.Logger = s.log
 		opts.Anvil = anvil
+		rw.smtpdTables(&opts)
 		auth := checker
 		if opts.SASLEnable && auth == nil {
 			s.log.Warnf("master", "%s: service %s: smtpd_sasl_auth_enable = yes, but this process runs no Dovecot passdb and the auth client to another server is not supported yet; AUTH is off", svc.Pos, svc.Name)
 			opts.SASLEnable = false
 		}
-		srv, err := smtpd.New(opts, s.queue, addrs, auth)
+		srv, err := smtpd.New(opts, cleanup, addrs, auth)
 		if err != nil {
 			return fmt.Errorf("master.cf service %s (%s): %w", svc.Name, svc.Pos, err)
 		}

@@ -1,12 +1,10 @@
 package server
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,23 +14,32 @@ import (
 	"postcote/internal/smtpd"
 )
 
-// domainsFrom reads the address-class domain lists of main.cf.
-func domainsFrom(m *postfixconf.Main) (*rewrite.Domains, error) {
+// domainsFrom reads the address-class domain lists of main.cf. An
+// element "type:name" is a lookup table (guide 001's
+// virtual_alias_domains = ldap:…), opened with open.
+func domainsFrom(m *postfixconf.Main, open rewrite.Opener) (*rewrite.Domains, error) {
 	list := func(name string, sub bool) (*rewrite.DomainList, error) {
 		elems, err := m.ListWithFiles(name)
 		if err != nil {
 			return nil, err
 		}
-		var names []string
+		var names, tables []string
 		for _, e := range elems {
-			if strings.Contains(e, ":") {
-				// A lookup table as a domain list (guide 001's
-				// virtual_alias_domains = ldap:…) needs the table layer.
+			if _, ok := postfixconf.ParseTable(e); ok {
+				tables = append(tables, e)
 				continue
 			}
 			names = append(names, e)
 		}
-		return rewrite.NewDomainList(names, sub), nil
+		l := rewrite.NewDomainList(names, sub)
+		if len(tables) > 0 {
+			t, err := rewrite.OpenMaps(open, name, tables)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", m.Pos(name), err)
+			}
+			l = l.WithTables(t)
+		}
+		return l, nil
 	}
 	var d rewrite.Domains
 	var err error
@@ -240,71 +247,6 @@ func hasIPv6Loopback() bool {
 // touched.
 func queueDir(m *postfixconf.Main) string {
 	return filepath.Join(m.Get("queue_directory"), "postcote")
-}
-
-// addresses implements smtpd.Addresses over the address classes and the
-// mailbox role's users.
-type addresses struct {
-	domains   *rewrite.Domains
-	users     userChecker // nil when no mailbox role runs in this process
-	delimiter string
-	passwd    string // /etc/passwd, for local recipients
-}
-
-// userChecker tells whether a mailbox user exists.
-type userChecker interface {
-	UserExists(ctx context.Context, name string) (bool, error)
-}
-
-func (a *addresses) Classify(_ context.Context, domain string) (rewrite.Class, error) {
-	return a.domains.Classify(domain), nil
-}
-
-func (a *addresses) KnownRecipient(ctx context.Context, address string) (bool, error) {
-	local, domain := rewrite.SplitAddress(address)
-	switch a.domains.Classify(domain) {
-	case rewrite.VirtualMailbox:
-		if a.users == nil {
-			// No mailbox role here: like Postfix with an empty
-			// virtual_mailbox_maps, the next hop decides.
-			return true, nil
-		}
-		ok, err := a.users.UserExists(ctx, address)
-		if err != nil || ok || a.delimiter == "" {
-			return ok, err
-		}
-		if i := strings.IndexAny(local, a.delimiter); i > 0 {
-			return a.users.UserExists(ctx, local[:i]+"@"+domain)
-		}
-		return false, nil
-	case rewrite.Local:
-		// local_recipient_maps = unix:passwd.byname: a system user; and
-		// postmaster, which RFC 5321 4.5.1 requires.
-		if strings.EqualFold(local, "postmaster") {
-			return true, nil
-		}
-		if a.delimiter != "" {
-			if i := strings.IndexAny(local, a.delimiter); i > 0 {
-				local = local[:i]
-			}
-		}
-		return systemUserExists(a.passwd, local)
-	}
-	return true, nil
-}
-
-// systemUserExists looks name up in a passwd(5) file.
-func systemUserExists(passwd, name string) (bool, error) {
-	data, err := os.ReadFile(passwd)
-	if err != nil {
-		return false, fmt.Errorf("read %s: %w", passwd, err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if n, _, ok := strings.Cut(line, ":"); ok && n == name {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // smtpdOptions reads one smtpd service's settings from its view of

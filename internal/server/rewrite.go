@@ -1,0 +1,234 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"postcote/internal/config/postfixconf"
+	"postcote/internal/lookup"
+	"postcote/internal/queue"
+	"postcote/internal/rewrite"
+	"postcote/internal/smtpd"
+	"postcote/internal/transport"
+)
+
+// mtaRewrite is the address rewriting and recipient validation of one
+// main.cf (internal/rewrite), with the tables it opened.
+type mtaRewrite struct {
+	rules       *rewrite.Addresses
+	recipients  *rewrite.Recipients
+	headerLimit int
+	headerPerm  func(env *queue.Envelope) bool
+	senderLogin rewrite.Table // smtpd_sender_login_maps, nil when unset
+	open        rewrite.Opener
+	// virtual is the virtual(8) agent of virtual_mailbox_maps; nil when
+	// the map is unset (the userdb decides, as before).
+	virtual *transport.VirtualMaps
+}
+
+// rewriteFrom reads the rewriting settings of main.cf. open opens
+// "type:name" tables; nil means this build has no table layer, and any
+// table setting is an error naming the table type.
+func rewriteFrom(m *postfixconf.Main, domains *rewrite.Domains, nets []netip.Prefix, open rewrite.Opener) (*mtaRewrite, error) {
+	var errs []error
+	maps := func(name string) rewrite.Table {
+		specs := m.List(name)
+		if len(specs) == 0 {
+			return nil
+		}
+		t, err := rewrite.OpenMaps(open, name, specs)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", m.Pos(name), err))
+			return nil
+		}
+		return t
+	}
+	classes := func(name string) map[string]bool {
+		if !m.IsSet(name) {
+			return nil // Postfix's default classes for the map
+		}
+		set := map[string]bool{}
+		for _, c := range m.List(name) {
+			switch c {
+			case rewrite.EnvelopeSender, rewrite.EnvelopeRecipient, rewrite.HeaderSender, rewrite.HeaderRecipient:
+				set[c] = true
+			default:
+				errs = append(errs, fmt.Errorf("%s: %s: unknown class %q (want envelope_sender, envelope_recipient, header_sender, header_recipient)", m.Pos(name), name, c))
+			}
+		}
+		return set
+	}
+	integer := func(name string) int {
+		n, err := m.Int(name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return n
+	}
+	myorigin, err := m.FileValue("myorigin")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	appendDot, err := m.Bool("append_dot_mydomain")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	propCanon, propVirtual := true, true // Postfix's default "canonical, virtual"
+	if m.IsSet("propagate_unmatched_extensions") {
+		propCanon, propVirtual = false, false
+		for _, p := range m.List("propagate_unmatched_extensions") {
+			propCanon = propCanon || p == "canonical"
+			propVirtual = propVirtual || p == "virtual"
+		}
+	}
+	delim := m.Get("recipient_delimiter")
+	rules := &rewrite.Addresses{
+		Myorigin:                  rewrite.Canonical(myorigin),
+		Mydomain:                  rewrite.Canonical(m.Get("mydomain")),
+		AppendDotMydomain:         appendDot,
+		Domains:                   domains,
+		Delimiter:                 delim,
+		PropagateCanonical:        propCanon,
+		PropagateVirtual:          propVirtual,
+		Canonical:                 maps("canonical_maps"),
+		SenderCanonical:           maps("sender_canonical_maps"),
+		RecipientCanonical:        maps("recipient_canonical_maps"),
+		CanonicalClasses:          classes("canonical_classes"),
+		SenderCanonicalClasses:    classes("sender_canonical_classes"),
+		RecipientCanonicalClasses: classes("recipient_canonical_classes"),
+		VirtualAlias:              maps("virtual_alias_maps"),
+		RecursionLimit:            integer("virtual_alias_recursion_limit"),
+		ExpansionLimit:            integer("virtual_alias_expansion_limit"),
+	}
+	rc := &rewrite.Recipients{Domains: domains, Rules: rules,
+		VirtualMailboxMaps: maps("virtual_mailbox_maps"),
+		RelayRecipientMaps: maps("relay_recipient_maps"),
+	}
+	switch {
+	case domains.Local.Empty():
+		// No local domains (mydestination empty): nothing to check, and
+		// no reason to open alias files.
+	case open == nil && !m.IsSet("local_recipient_maps"):
+		// The default "proxy:unix:passwd.byname $alias_maps" without a
+		// table layer: the system users of /etc/passwd.
+		rc.Passwd = "/etc/passwd"
+	default:
+		rc.LocalRecipientMaps = maps("local_recipient_maps")
+	}
+	r := &mtaRewrite{rules: rules, recipients: rc, open: open, senderLogin: maps("smtpd_sender_login_maps")}
+	size, err := m.Size("header_size_limit")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	r.headerLimit = int(size)
+	r.headerPerm, err = headerRewriteClients(m, nets)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if rc.VirtualMailboxMaps != nil {
+		r.virtual = &transport.VirtualMaps{
+			MailboxMaps: rc.VirtualMailboxMaps,
+			UIDMaps:     maps("virtual_uid_maps"),
+			GIDMaps:     maps("virtual_gid_maps"),
+			MailboxBase: m.Get("virtual_mailbox_base"),
+			MinimumUID:  integer("virtual_minimum_uid"),
+			Delimiter:   delim,
+		}
+	}
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+	return r, nil
+}
+
+// cleanup returns the cleanup stage in front of q.
+func (r *mtaRewrite) cleanup(q rewrite.Queue) *rewrite.Cleanup {
+	return &rewrite.Cleanup{Next: q, Rules: r.rules, HeaderLimit: r.headerLimit, RewriteHeaders: r.headerPerm}
+}
+
+// smtpdTables fills smtpd's table hooks: smtpd_sender_login_maps and
+// the opener of check_*_access.
+func (r *mtaRewrite) smtpdTables(o *smtpd.Options) {
+	if r.senderLogin != nil {
+		o.SenderLoginMaps = r.senderLogin
+	}
+	if r.open != nil {
+		open := r.open
+		o.OpenTable = func(name string) (smtpd.Table, error) { return open(name) }
+	}
+}
+
+// headerRewriteClients reads local_header_rewrite_clients: which
+// messages get their headers rewritten (Postfix rewrites headers of
+// local submissions always, of SMTP clients only when listed).
+// Supported: permit_inet_interfaces (the default), permit_mynetworks,
+// permit_sasl_authenticated and static:all.
+func headerRewriteClients(m *postfixconf.Main, nets []netip.Prefix) (func(*queue.Envelope) bool, error) {
+	var inet, mynets, sasl, all bool
+	for _, e := range m.List("local_header_rewrite_clients") {
+		switch e {
+		case "permit_inet_interfaces":
+			inet = true
+		case "permit_mynetworks":
+			mynets = true
+		case "permit_sasl_authenticated":
+			sasl = true
+		case "static:all":
+			all = true
+		default:
+			return nil, fmt.Errorf("%s: local_header_rewrite_clients: %q is not supported (use permit_inet_interfaces, permit_mynetworks, permit_sasl_authenticated or static:all)", m.Pos("local_header_rewrite_clients"), e)
+		}
+	}
+	var local map[netip.Addr]bool
+	if inet {
+		local = map[netip.Addr]bool{}
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			return nil, fmt.Errorf("local_header_rewrite_clients: list interfaces: %w", err)
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok {
+					local[ip.Unmap()] = true
+				}
+			}
+		}
+	}
+	return func(env *queue.Envelope) bool {
+		if all || env.Protocol == "local" || env.ClientAddr == "" {
+			return true
+		}
+		if sasl && env.AuthUser != "" {
+			return true
+		}
+		ip, err := netip.ParseAddr(strings.Trim(env.ClientAddr, "[]"))
+		if err != nil {
+			return false
+		}
+		ip = ip.Unmap()
+		if inet && local[ip] {
+			return true
+		}
+		if mynets {
+			for _, p := range nets {
+				if p.Contains(ip) {
+					return true
+				}
+			}
+		}
+		return false
+	}, nil
+}
+
+// tableOpener returns the opener of main.cf's lookup tables: one
+// internal/lookup registry per generation, so that parameters naming the
+// same table share it, closed with the generation.
+func (s *runner) tableOpener(gen *generation) rewrite.Opener {
+	reg := lookup.NewRegistry(lookup.Options{Logf: func(format string, args ...any) {
+		s.log.Warnf("master", format, args...)
+	}})
+	gen.closers = append(gen.closers, reg.Close)
+	return func(spec string) (rewrite.Table, error) { return reg.Open(spec) }
+}
