@@ -19,8 +19,7 @@ import (
 // buildLMTP makes the LMTP server of `protocols = … lmtp` and binds it to
 // the listeners of `service lmtp`: unix_listener PATH { mode user group }
 // (a relative PATH is under base_dir) and inet_listener NAME { address
-// port } (port 24 unless given; Dovecot has no default inet listener for
-// lmtp). Dovecot's default unix_listener lmtp (mode 0666, in base_dir)
+// port } (as in Dovecot, a listener without a port is off). Dovecot's default unix_listener lmtp (mode 0666, in base_dir)
 // is added unless the configuration names one "lmtp"; when base_dir
 // cannot be created it is skipped with a warning, since Postfix reaches
 // postcote over the configured listeners.
@@ -92,7 +91,7 @@ func (s *runner) buildLMTP(dc *doveconf.Config, gen *generation, role *mailboxRo
 	}
 	listen := listenAddresses(dc.GetDefault("listen"))
 	for _, l := range inets {
-		port := 24
+		port := 0
 		if v, ok := l.Get("port"); ok {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 65535 {
@@ -101,7 +100,10 @@ func (s *runner) buildLMTP(dc *doveconf.Config, gen *generation, role *mailboxRo
 			port = n
 		}
 		if port == 0 {
-			continue // Dovecot: port = 0 turns a listener off
+			// Dovecot: an inet_listener without a port (or port = 0) is off;
+			// LMTP has no well-known default there (Postfix's side uses 24).
+			s.log.Warnf("lmtp", "%s: inet_listener %s has no port; not listening (set port = 24)", l.Pos, l.Name)
+			continue
 		}
 		addrs := listen
 		if v, ok := l.Get("address"); ok {
