@@ -1,0 +1,238 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"postcote/internal/queue"
+)
+
+// SMTP is Postfix's smtp(8) client: it delivers to the MX hosts of the
+// recipient domain (or to a relayhost) over SMTP, with STARTTLS by
+// TLS.Level, PIPELINING, SIZE, 8BITMIME (downgrading 8-bit MIME to
+// quoted-printable for servers without it), SMTPUTF8 and DSN. One agent
+// serves a transport name ("smtp", "relay").
+//
+// The next hop is "domain" (MX lookup), "[host]" (no MX lookup),
+// "host:port" or "[host]:port"; an IP literal is "[192.0.2.1]". The SMTP
+// client code (smtpConn, in smtp_conn.go and smtp_tx.go) speaks RFC 5321
+// and is written so that an LMTP client could reuse it by sending LHLO
+// and reading one reply per recipient after DATA.
+type SMTP struct {
+	Name     string   // transport name for logs and results; "smtp" if empty
+	HeloName string   // smtp_helo_name ($myhostname)
+	Resolver Resolver // DNS; nil means net.DefaultResolver
+	// Port is the port used when the next hop names none: 25, or the
+	// test-only override of internal/server's DNS hook.
+	Port string
+	// Timeouts, Postfix's defaults when zero: smtp_connect_timeout 30s,
+	// smtp_helo_timeout 300s (greeting, EHLO, STARTTLS), smtp_mail_timeout
+	// 300s, smtp_rcpt_timeout 300s, smtp_data_init_timeout 120s,
+	// smtp_data_xfer_timeout 180s (each write of the content),
+	// smtp_data_done_timeout 600s, smtp_quit_timeout 300s.
+	ConnectTimeout, HeloTimeout, MailTimeout, RcptTimeout          time.Duration
+	DataInitTimeout, DataXferTimeout, DataDoneTimeout, QuitTimeout time.Duration
+	// MXAddressLimit is smtp_mx_address_limit (default 5, 0 = no limit);
+	// MXSessionLimit is smtp_mx_session_limit (default 2, 0 = no limit):
+	// how many addresses are considered and how many SMTP sessions are
+	// held per delivery.
+	MXAddressLimit, MXSessionLimit int
+	TLS                            TLSPolicy
+	// DisableMIMEConversion is disable_mime_output_conversion: when
+	// false (the default) an 8-bit message to a server without 8BITMIME
+	// is converted to quoted-printable; when true it is sent as is.
+	DisableMIMEConversion bool
+	// Dial opens connections; nil means net.Dialer.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// Logf receives informational lines (the TLS "… connection
+	// established" notes); nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// Deliver implements Agent.
+func (s *SMTP) Deliver(ctx context.Context, msg *queue.Message, rcpts []int, nexthop string) []queue.Result {
+	start := time.Now()
+	res := s.Send(ctx, &msg.Envelope, msg.Size, msg.Open, rcpts, nexthop)
+	for i := range res {
+		res[i].Delay = time.Since(start) - res[i].ConnDelay
+		if res[i].Delay < 0 {
+			res[i].Delay = 0
+		}
+	}
+	return res
+}
+
+func (s *SMTP) name() string {
+	if s.Name == "" {
+		return "smtp"
+	}
+	return s.Name
+}
+
+// parseSMTPNexthop reads Postfix's smtp(8) destination syntax.
+func parseSMTPNexthop(nexthop, defPort string) (host, port string, noMX bool, err error) {
+	hp := strings.TrimSpace(nexthop)
+	hp = strings.TrimPrefix(hp, "inet:")
+	port = defPort
+	if strings.HasPrefix(hp, "[") {
+		end := strings.IndexByte(hp, ']')
+		if end < 0 {
+			return "", "", false, fmt.Errorf("bad next hop %q: missing ]", nexthop)
+		}
+		host, noMX = hp[1:end], true
+		rest := hp[end+1:]
+		if rest != "" {
+			if rest[0] != ':' {
+				return "", "", false, fmt.Errorf("bad next hop %q", nexthop)
+			}
+			port = rest[1:]
+		}
+		host = strings.TrimPrefix(host, "ipv6:")
+		host = strings.TrimPrefix(host, "IPv6:")
+	} else {
+		host = hp
+		if i := strings.LastIndexByte(hp, ':'); i >= 0 && strings.Count(hp, ":") == 1 {
+			host, port = hp[:i], hp[i+1:]
+		}
+	}
+	host = strings.TrimSuffix(host, ".")
+	if host == "" || strings.ContainsAny(host, " \t\r\n/") {
+		return "", "", false, fmt.Errorf("bad next hop %q: no host", nexthop)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		p, err := net.LookupPort("tcp", port)
+		if err != nil {
+			return "", "", false, fmt.Errorf("bad next hop %q: bad port %q", nexthop, port)
+		}
+		port = strconv.Itoa(p)
+	}
+	return host, port, noMX, nil
+}
+
+// Send delivers one message to rcpts over SMTP to nexthop and returns
+// one result per recipient. open gives the content, once per attempt.
+func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open func() (io.ReadCloser, error), rcpts []int, nexthop string) []queue.Result {
+	name := s.name()
+	def := s.Port
+	if def == "" {
+		def = "25"
+	}
+	host, port, noMX, err := parseSMTPNexthop(nexthop, def)
+	if err != nil {
+		return each(rcpts, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.5",
+			Reply: name + " transport: " + err.Error(), Relay: "none", Transport: name})
+	}
+	policy, err := s.TLS.prepare()
+	if err != nil {
+		return each(rcpts, queue.Result{Status: queue.StatusDeferred, DSN: "4.7.5",
+			Reply: name + " transport: " + err.Error(), Relay: "none", Transport: name})
+	}
+	content, err := scanContent(open)
+	if err != nil {
+		return each(rcpts, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0",
+			Reply: "cannot read queued message: " + err.Error(), Relay: "none", Transport: name})
+	}
+	if s.Resolver == nil {
+		s = s.withResolver(net.DefaultResolver)
+	}
+	start := time.Now()
+	limit := s.MXAddressLimit
+	targets, err := s.resolve(ctx, host, port, noMX, limit)
+	if err != nil {
+		var df *dnsFailure
+		r := queue.Result{Status: queue.StatusDeferred, DSN: "4.4.3", Reply: err.Error(), Relay: "none", Transport: name}
+		if errors.As(err, &df) {
+			r.DSN = df.dsn
+			if df.perm {
+				r.Status = queue.StatusBounced
+			}
+		}
+		r.ConnDelay = time.Since(start)
+		return each(rcpts, r)
+	}
+
+	results := make([]queue.Result, len(rcpts))
+	pending := make([]int, len(rcpts)) // indexes into rcpts still to deliver
+	for i, rc := range rcpts {
+		results[i] = queue.Result{Rcpt: rc, Status: queue.StatusDeferred, DSN: "4.4.1", Relay: "none", Transport: name}
+		pending[i] = i
+	}
+	sessions := 0
+	for ti, t := range targets {
+		if len(pending) == 0 || ctx.Err() != nil {
+			break
+		}
+		final := ti == len(targets)-1 || (s.MXSessionLimit > 0 && sessions+1 >= s.MXSessionLimit)
+		job := &smtpJob{s: s, env: env, size: size, content: content, host: host, target: t, policy: policy}
+		c, err := job.connect(ctx, start)
+		connDelay := time.Since(start)
+		if err != nil {
+			r := errResult(err, "4.4.1")
+			r.Relay, r.Transport, r.ConnDelay = "none", name, connDelay
+			if job.reached {
+				r.Relay = t.relay()
+			}
+			var re *replyError
+			if errors.As(err, &re) && re.rep.code != 0 {
+				r.RemoteMTA = t.name
+			}
+			for _, i := range pending {
+				rc := results[i].Rcpt
+				results[i] = r
+				results[i].Rcpt = rc
+			}
+			// A session that stopped before the transaction (greeting,
+			// EHLO, TLS) counts against smtp_mx_session_limit once it
+			// was set up; a failed connect does not.
+			if job.reached {
+				sessions++
+			}
+			if r.Status == queue.StatusBounced {
+				break
+			}
+			if s.MXSessionLimit > 0 && sessions >= s.MXSessionLimit {
+				break
+			}
+			continue
+		}
+		sessions++
+		sub := make([]int, len(pending))
+		for k, i := range pending {
+			sub[k] = rcpts[i]
+		}
+		out := c.transaction(sub)
+		c.quit()
+		c.close()
+		var next []int
+		for k, i := range pending {
+			out[k].ConnDelay, out[k].Transport = connDelay, name
+			if out[k].Relay == "" {
+				out[k].Relay = t.relay()
+			}
+			results[i] = out[k]
+			// Postfix keeps a soft-failed recipient for the next MX
+			// host while there is one (smtp(8), smtp_rcpt_fail).
+			if out[k].Status == queue.StatusDeferred && !final {
+				next = append(next, i)
+			}
+		}
+		pending = next
+		if final {
+			break
+		}
+	}
+	return results
+}
+
+// withResolver returns a copy of s with the resolver set.
+func (s *SMTP) withResolver(r Resolver) *SMTP {
+	c := *s
+	c.Resolver = r
+	return &c
+}

@@ -1,0 +1,232 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Resolver is the DNS the SMTP client uses. *net.Resolver satisfies it;
+// tests use a StaticResolver so that nothing resolves names off this
+// machine.
+type Resolver interface {
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+}
+
+// StaticResolver answers from fixed tables: MX records by domain and
+// addresses by host name. A name in neither table does not exist
+// (NXDOMAIN); names are compared without case and trailing dot.
+type StaticResolver struct {
+	MX map[string][]*net.MX
+	IP map[string][]net.IPAddr
+}
+
+func dnsKey(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
+
+func notFound(name string) error {
+	return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+// LookupMX implements Resolver.
+func (r *StaticResolver) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	mx, ok := r.MX[dnsKey(name)]
+	if !ok {
+		if _, isHost := r.IP[dnsKey(name)]; isHost {
+			return nil, &net.DNSError{Err: "no MX record", Name: name, IsNotFound: true}
+		}
+		return nil, notFound(name)
+	}
+	out := make([]*net.MX, len(mx))
+	for i, m := range mx {
+		c := *m
+		out[i] = &c
+	}
+	return out, nil
+}
+
+// LookupIPAddr implements Resolver.
+func (r *StaticResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	ips, ok := r.IP[dnsKey(host)]
+	if !ok || len(ips) == 0 {
+		return nil, notFound(host)
+	}
+	return append([]net.IPAddr(nil), ips...), nil
+}
+
+// ParseStaticResolver reads a zone-like test file, one record a line:
+//
+//	example.org     MX  10 mx.example.org
+//	mx.example.org  A   127.0.0.2
+//	v6.example.org  AAAA ::1
+//
+// '#' starts a comment. It exists for tests (see internal/server's
+// test-only DNS hook); production uses the system resolver.
+func ParseStaticResolver(rd io.Reader) (*StaticResolver, error) {
+	r := &StaticResolver{MX: map[string][]*net.MX{}, IP: map[string][]net.IPAddr{}}
+	sc := bufio.NewScanner(rd)
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		bad := func() error { return fmt.Errorf("line %d: bad record %q", n, strings.TrimSpace(line)) }
+		if len(f) < 3 {
+			return nil, bad()
+		}
+		name := dnsKey(f[0])
+		switch strings.ToUpper(f[1]) {
+		case "MX":
+			if len(f) != 4 {
+				return nil, bad()
+			}
+			pref, err := strconv.ParseUint(f[2], 10, 16)
+			if err != nil {
+				return nil, bad()
+			}
+			host := f[3]
+			if host != "." {
+				host = dnsKey(host)
+			}
+			r.MX[name] = append(r.MX[name], &net.MX{Host: host, Pref: uint16(pref)})
+		case "A", "AAAA":
+			ip := net.ParseIP(f[2])
+			if len(f) != 3 || ip == nil || (strings.ToUpper(f[1]) == "A") != (ip.To4() != nil) {
+				return nil, bad()
+			}
+			r.IP[name] = append(r.IP[name], net.IPAddr{IP: ip})
+		default:
+			return nil, bad()
+		}
+	}
+	return r, sc.Err()
+}
+
+// smtpTarget is one address to try: the MX (or host) name and its IP.
+type smtpTarget struct {
+	name string // host name for logs and certificate checks
+	ip   net.IP
+	port string
+}
+
+func (t smtpTarget) host() string  { return fmt.Sprintf("%s[%s]", t.name, t.ip) }
+func (t smtpTarget) relay() string { return fmt.Sprintf("%s[%s]:%s", t.name, t.ip, t.port) }
+
+// dnsFailure is a resolution failure with the DSN and text it ends with.
+type dnsFailure struct {
+	perm bool
+	dsn  string
+	text string
+}
+
+func (e *dnsFailure) Error() string { return e.text }
+
+// resolve turns a next hop into the addresses to try, in order: the MX
+// hosts by preference, equal preferences shuffled (RFC 5321 5.1), each
+// MX's addresses; the domain's own addresses when it has no MX; only
+// the host's addresses when noMX (a [bracketed] next hop). At most
+// limit addresses (smtp_mx_address_limit; 0 = no limit).
+func (s *SMTP) resolve(ctx context.Context, host, port string, noMX bool, limit int) ([]smtpTarget, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return []smtpTarget{{name: ip.String(), ip: ip, port: port}}, nil
+	}
+	if noMX {
+		ts, err := s.addrs(ctx, host, port)
+		if err != nil {
+			return nil, lookupFailure(host, "A", err)
+		}
+		return capTargets(ts, limit), nil
+	}
+	mxs, err := s.Resolver.LookupMX(ctx, host)
+	var de *net.DNSError
+	if err != nil && !(errors.As(err, &de) && de.IsNotFound) {
+		return nil, lookupFailure(host, "MX", err)
+	}
+	if len(mxs) == 0 {
+		// RFC 5321 5.1: no MX records, the domain itself is the host.
+		ts, err := s.addrs(ctx, host, port)
+		if err != nil {
+			return nil, lookupFailure(host, "A", err)
+		}
+		return capTargets(ts, limit), nil
+	}
+	for _, mx := range mxs {
+		if len(mxs) == 1 && (mx.Host == "." || mx.Host == "") {
+			// RFC 7505 3: a null MX says the domain accepts no mail.
+			return nil, &dnsFailure{perm: true, dsn: "5.1.10",
+				text: fmt.Sprintf("Domain %s does not accept mail (nullMX)", host)}
+		}
+	}
+	sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
+	for i := 0; i < len(mxs); {
+		j := i
+		for j < len(mxs) && mxs[j].Pref == mxs[i].Pref {
+			j++
+		}
+		group := mxs[i:j]
+		rand.Shuffle(len(group), func(a, b int) { group[a], group[b] = group[b], group[a] })
+		i = j
+	}
+	var out []smtpTarget
+	var lastErr error
+	for _, mx := range mxs {
+		if mx.Host == "." || mx.Host == "" {
+			continue
+		}
+		ts, err := s.addrs(ctx, strings.TrimSuffix(mx.Host, "."), port)
+		if err != nil {
+			lastErr = lookupFailure(mx.Host, "A", err)
+			continue
+		}
+		out = append(out, ts...)
+	}
+	if len(out) == 0 {
+		if lastErr == nil {
+			lastErr = &dnsFailure{dsn: "4.4.3", text: fmt.Sprintf("Host or domain name not found. Name service error for name=%s type=MX", host)}
+		}
+		return nil, lastErr
+	}
+	return capTargets(out, limit), nil
+}
+
+func capTargets(ts []smtpTarget, limit int) []smtpTarget {
+	if limit > 0 && len(ts) > limit {
+		return ts[:limit]
+	}
+	return ts
+}
+
+func (s *SMTP) addrs(ctx context.Context, host, port string) ([]smtpTarget, error) {
+	ips, err := s.Resolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	var out []smtpTarget
+	for _, ip := range ips {
+		out = append(out, smtpTarget{name: host, ip: ip.IP, port: port})
+	}
+	if len(out) == 0 {
+		return nil, notFound(host)
+	}
+	return out, nil
+}
+
+// lookupFailure words a DNS error as Postfix does: a name that does not
+// exist bounces (5.4.4), anything else (SERVFAIL, timeout) defers (4.4.3).
+func lookupFailure(name, typ string, err error) error {
+	var de *net.DNSError
+	if errors.As(err, &de) && de.IsNotFound {
+		return &dnsFailure{perm: true, dsn: "5.4.4",
+			text: fmt.Sprintf("Host or domain name not found. Name service error for name=%s type=%s: Host not found", name, typ)}
+	}
+	return &dnsFailure{dsn: "4.4.3",
+		text: fmt.Sprintf("Host or domain name not found. Name service error for name=%s type=%s: Host not found, try again", name, typ)}
+}
