@@ -2,6 +2,7 @@ package sqlx_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -121,5 +122,59 @@ func TestRealServers(t *testing.T) {
 
 func TestSQLite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kv.db")
-	_ = path
+	if _, err := sqlx.Open(sqlx.Config{Driver: sqlx.SQLite}); err == nil {
+		t.Fatal("sqlite without a file accepted")
+	}
+	// The file must exist: postcote only reads it.
+	db, err := sqlx.Open(sqlx.Config{Driver: sqlx.SQLite, Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := sqlx.Build(sqlx.SQLite, "SELECT 1", plainExpand(""))
+	if _, _, err := db.Query(context.Background(), st, 0); err == nil {
+		t.Fatal("missing database file: no error")
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT); INSERT INTO t VALUES ('a''b', 'one'), ('c', NULL), ('d', 'x'), ('e', 'y')"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	db, err = sqlx.Open(sqlx.Config{Driver: sqlx.SQLite, Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	st, _ = sqlx.Build(sqlx.SQLite, "SELECT v FROM t WHERE k = '%u'", plainExpand("a'b"))
+	rows, more, err := db.Query(ctx, st, 0)
+	if err != nil || len(rows) != 1 || more {
+		t.Fatalf("%v %v %v", rows, more, err)
+	}
+	if v, ok := rows[0].Get("V"); !ok || v != "one" {
+		t.Errorf("Get: %q %v", v, ok)
+	}
+	st, _ = sqlx.Build(sqlx.SQLite, "SELECT v FROM t WHERE k = '%u'", plainExpand("c"))
+	rows, _, err = db.Query(ctx, st, 0)
+	if err != nil || len(rows) != 1 || rows[0].Values[0] != nil {
+		t.Fatalf("NULL: %v %v", rows, err)
+	}
+	if _, ok := rows[0].Get("v"); ok {
+		t.Error("NULL column reported as set")
+	}
+	st, _ = sqlx.Build(sqlx.SQLite, "SELECT k FROM t ORDER BY k", plainExpand(""))
+	rows, more, err = db.Query(ctx, st, 2)
+	if err != nil || len(rows) != 2 || !more {
+		t.Fatalf("limit: %v %v %v", rows, more, err)
+	}
+	// The database is opened read-only.
+	st, _ = sqlx.Build(sqlx.SQLite, "DELETE FROM t", plainExpand(""))
+	if _, _, err := db.Query(ctx, st, 0); err == nil {
+		t.Error("DELETE through a lookup pool succeeded")
+	} else if errors.Is(err, sqlx.ErrUnavailable) {
+		t.Errorf("a refused write is not a temporary failure: %v", err)
+	}
 }
