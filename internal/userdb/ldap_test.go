@@ -144,10 +144,15 @@ type ldapEnv struct {
 // line there is).
 func newLDAPEnv(t testing.TB, conf string) *ldapEnv {
 	t.Helper()
+	return newLDAPEnvDebug(t, conf, true)
+}
+
+func newLDAPEnvDebug(t testing.TB, conf string, debug bool) *ldapEnv {
+	t.Helper()
 	path := writeConf(t, conf)
 	buf := &syncBuffer{}
 	log := maillog.New(buf, "test", false)
-	log.SetDebug(true)
+	log.SetDebug(debug)
 	opts := Options{Log: log, Verbose: true, IDs: testIDs}
 	p, err := NewPassDB("ldap", path, opts)
 	if err != nil {
