@@ -16,13 +16,18 @@ import (
 // cmdDoveadm runs the doveadm subcommands postcote has.
 func cmdDoveadm(args []string) error {
 	if len(args) == 0 {
-		return usageError{"usage: doveadm pw [-s SCHEME] [-p PASSWORD] [-r ROUNDS] [-t HASH]"}
+		return usageError{"usage: doveadm pw [-s SCHEME] [-p PASSWORD] [-r ROUNDS] [-t HASH]\n       doveadm auth test|login [-x service=imap] USER [PASSWORD]\n       doveadm user [-f FIELD] [-u] USER|MASK"}
 	}
+	args = hoistConfigFlag(args)
 	switch args[0] {
 	case "pw":
 		return doveadmPW(args[1:])
+	case "auth":
+		return doveadmAuth(args[1:], os.Stdout)
+	case "user":
+		return doveadmUser(args[1:], os.Stdout)
 	}
-	return usageError{fmt.Sprintf("doveadm %s is not supported by this postcote (available: pw)", args[0])}
+	return usageError{fmt.Sprintf("doveadm %s is not supported by this postcote (available: pw, auth test|login, user)", args[0])}
 }
 
 // doveadmPW is `doveadm pw`: print a password hash for the scheme (CRYPT,
