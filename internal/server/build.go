@@ -137,6 +137,10 @@ func (s *runner) build(l *loaded) (*generation, error) {
 		gen.close()
 		return nil, err
 	}
+	if err := s.buildAuth(l, gen, mbox); err != nil {
+		gen.close()
+		return nil, err
+	}
 	if l.postfix != nil && l.postfix.HasMain {
 		if err := s.buildMTA(l, gen, mbox); err != nil {
 			gen.close()
@@ -227,9 +231,12 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 		opts.Anvil = anvil
 		rw.smtpdTables(&opts)
 		auth := checker
-		if opts.SASLEnable && auth == nil {
-			s.log.Warnf("master", "%s: service %s: smtpd_sasl_auth_enable = yes, but this process runs no Dovecot passdb and the auth client to another server is not supported yet; AUTH is off", svc.Pos, svc.Name)
-			opts.SASLEnable = false
+		if opts.SASLEnable {
+			// smtpd_sasl_path: this process's own auth service, or a
+			// client of another Dovecot auth server (auth.go).
+			if auth, err = s.smtpdAuth(l, view, gen, checker); err != nil {
+				return fmt.Errorf("master.cf service %s (%s): %w", svc.Name, svc.Pos, err)
+			}
 		}
 		srv, err := smtpd.New(opts, cleanup, addrs, auth)
 		if err != nil {
