@@ -170,14 +170,21 @@ func (m *MariaDB) Exec(stmts ...string) {
 	}
 }
 
-// ExecErr is Exec returning the error.
+// ExecErr is Exec returning the error. The statements share one
+// connection.
 func (m *MariaDB) ExecErr(stmts ...string) error {
 	db := m.admin()
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// One connection for all, so that "USE db" or SET carry over.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %v", "mariadb", err)
+	}
+	defer conn.Close()
 	for _, s := range stmts {
-		if _, err := db.ExecContext(ctx, s); err != nil {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("mariadb: %v\nin: %s", err, s)
 		}
 	}

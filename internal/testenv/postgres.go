@@ -169,7 +169,8 @@ func (p *Postgres) Exec(dbname string, stmts ...string) {
 	}
 }
 
-// ExecErr is Exec returning the error.
+// ExecErr is Exec returning the error. The statements share one
+// connection.
 func (p *Postgres) ExecErr(dbname string, stmts ...string) error {
 	if dbname == "" {
 		dbname = "postgres"
@@ -181,8 +182,14 @@ func (p *Postgres) ExecErr(dbname string, stmts ...string) error {
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// One connection for all, so that "USE db" or SET carry over.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %v", "postgres", err)
+	}
+	defer conn.Close()
 	for _, s := range stmts {
-		if _, err := db.ExecContext(ctx, s); err != nil {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("postgres: %v\nin: %s", err, s)
 		}
 	}

@@ -109,23 +109,27 @@ type sqlBackend struct {
 	// noBackslash switches MariaDB to sql_mode NO_BACKSLASH_ESCAPES for
 	// new connections; nil for other servers.
 	noBackslash func()
+	// exec runs statements as the administrator in the database.
+	exec func(t testing.TB, stmts ...string)
 }
 
-func startMariaDBBackend(t *testing.T) sqlBackend {
+func startMariaDBBackend(t testing.TB) sqlBackend {
 	m := testenv.StartMariaDB(t)
 	m.CreateDatabase("dovecotDB", "dovecot", "dovecot-pw'\\")
 	m.Exec("USE dovecotDB; " + usersTable)
 	m.Exec(append([]string{"USE dovecotDB"}, userInserts(t, quoteMySQL)...)...)
-	// Every statement of Exec runs on a fresh connection: qualify.
 	return sqlBackend{
 		driver:  "mysql",
 		connect: fmt.Sprintf(`host=127.0.0.1 port=%d dbname=dovecotDB user=dovecot password='dovecot-pw\'\\'`, m.Port),
 		stop:    m.Stop, start: m.Start,
+		exec: func(t testing.TB, stmts ...string) {
+			m.Exec(append([]string{"USE dovecotDB"}, stmts...)...)
+		},
 		noBackslash: func() { m.Exec("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES')") },
 	}
 }
 
-func startPostgresBackend(t *testing.T) sqlBackend {
+func startPostgresBackend(t testing.TB) sqlBackend {
 	p := testenv.StartPostgres(t)
 	p.CreateDatabase("dovecotDB", "dovecot", "dovecot-pw'\\")
 	p.Exec("dovecotDB", usersTable, "ALTER TABLE users OWNER TO dovecot")
@@ -134,6 +138,7 @@ func startPostgresBackend(t *testing.T) sqlBackend {
 		driver:  "pgsql",
 		connect: fmt.Sprintf(`host=127.0.0.1 port=%d dbname=dovecotDB user=dovecot password='dovecot-pw\'\\' sslmode=disable`, p.Port),
 		stop:    p.Stop, start: p.Start,
+		exec: func(t testing.TB, stmts ...string) { p.Exec("dovecotDB", stmts...) },
 	}
 }
 
@@ -152,7 +157,7 @@ func startSQLiteBackend(t *testing.T) sqlBackend {
 	return sqlBackend{driver: "sqlite", connect: path}
 }
 
-func writeSQLConf(t *testing.T, format string, b sqlBackend) string {
+func writeSQLConf(t testing.TB, format string, b sqlBackend) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "dovecot-sql.conf.ext")
 	if err := os.WriteFile(p, []byte(fmt.Sprintf(format, b.driver, b.connect)), 0o600); err != nil {
@@ -166,8 +171,8 @@ func writeSQLConf(t *testing.T, format string, b sqlBackend) string {
 func sqlBackends(t *testing.T) map[string]func(*testing.T) sqlBackend {
 	m := map[string]func(*testing.T) sqlBackend{"sqlite": startSQLiteBackend}
 	if !testing.Short() {
-		m["mariadb"] = startMariaDBBackend
-		m["postgres"] = startPostgresBackend
+		m["mariadb"] = func(t *testing.T) sqlBackend { return startMariaDBBackend(t) }
+		m["postgres"] = func(t *testing.T) sqlBackend { return startPostgresBackend(t) }
 	}
 	return m
 }
