@@ -152,9 +152,14 @@ func (s *SMTP) resolve(ctx context.Context, host, port string, noMX bool, limit 
 	}
 	if len(mxs) == 0 {
 		// RFC 5321 5.1: no MX records, the domain itself is the host.
-		ts, err := s.addrs(ctx, host, port)
-		if err != nil {
-			return nil, lookupFailure(host, "A", err)
+		ts, aerr := s.addrs(ctx, host, port)
+		if aerr != nil {
+			if err != nil && errors.As(aerr, &de) && de.IsNotFound {
+				// Neither MX nor address: the domain does not exist,
+				// worded as Postfix words NXDOMAIN for the MX query.
+				return nil, lookupFailure(host, "MX", err)
+			}
+			return nil, lookupFailure(host, "A", aerr)
 		}
 		return capTargets(ts, limit), nil
 	}

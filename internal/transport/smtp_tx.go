@@ -15,8 +15,8 @@ import (
 
 // content is the queued message and what a scan of it found.
 type content struct {
-	open      func() (io.ReadCloser, error)
-	eightBit  bool // a byte >= 0x80 anywhere
+	open       func() (io.ReadCloser, error)
+	eightBit   bool // a byte >= 0x80 anywhere
 	headerUTF8 bool // a byte >= 0x80 in the top-level header (SMTPUTF8 content)
 }
 
