@@ -248,7 +248,9 @@ func unquote(s string) (string, string, bool) {
 	return "", "", false
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' || c == '\n' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' || c == '\n'
+}
 
 // SplitList splits an alias or multi-valued result on commas, as
 // Postfix's local and virtual delivery do, keeping commas inside double
