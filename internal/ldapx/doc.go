@@ -17,9 +17,11 @@
 // anything else is sent, and a failed upgrade fails that URI instead of
 // going on in clear text. A connection is bound as Config.BindDN for
 // searches (anonymously when it is empty). Authenticate binds a
-// connection as a user to check a password (RFC 4513 5.1.3); that
-// connection is bound back to the service DN before it serves a search
-// again. Idle connections are reused; one that fails on the network is
+// connection as a user to check a password (RFC 4513 5.1.3). Idle
+// connections are reused, user binds and service searches each on
+// connections already in their state while the pool has room (a
+// connection used for a user bind is bound back to the service DN before
+// it serves a search again when it must be shared); one that fails on the network is
 // dropped, and an operation that failed on a reused connection is tried
 // once more on a fresh one, so a directory that was restarted is used
 // again at once.

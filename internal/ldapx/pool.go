@@ -30,6 +30,7 @@ type Pool struct {
 
 	mu     sync.Mutex
 	idle   []*conn // most recently used last
+	open   int     // connections open: in use and idle
 	closed bool
 }
 
@@ -87,6 +88,7 @@ func (p *Pool) Close() error {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle, p.closed = nil, true
+	p.open -= len(idle)
 	p.mu.Unlock()
 	for _, c := range idle {
 		c.c.Close()
@@ -112,8 +114,11 @@ func (p *Pool) acquire(ctx context.Context) error {
 
 func (p *Pool) release() { <-p.slots }
 
-// takeIdle returns an idle connection, preferring one already bound the
-// way the caller needs, or nil.
+// takeIdle returns an idle connection bound the way the caller needs.
+// When there is none it returns nil if a new connection may be opened
+// (so that user binds and service searches keep separate connections,
+// as Dovecot advises for auth_bind), and otherwise an idle connection in
+// the other state, to be rebound.
 func (p *Pool) takeIdle(service bool) *conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -128,6 +133,7 @@ func (p *Pool) takeIdle(service bool) *conn {
 	for _, c := range p.idle {
 		if c.c.IsClosing() || now.Sub(c.lastUsed) > p.cfg.IdleTimeout {
 			stale = append(stale, c)
+			p.open--
 			continue
 		}
 		kept = append(kept, c)
@@ -140,6 +146,9 @@ func (p *Pool) takeIdle(service bool) *conn {
 		}
 	}
 	p.idle = kept
+	if p.open < p.cfg.MaxConns {
+		return nil
+	}
 	if n := len(p.idle); n > 0 {
 		c := p.idle[n-1]
 		p.idle = p.idle[:n-1]
@@ -151,7 +160,8 @@ func (p *Pool) takeIdle(service bool) *conn {
 // putBack returns c to the idle list, or closes it.
 func (p *Pool) putBack(c *conn, broken bool) {
 	p.mu.Lock()
-	if broken || p.closed || c.c.IsClosing() {
+	if broken || p.closed || c.c.IsClosing() || p.open > p.cfg.MaxConns {
+		p.open--
 		p.mu.Unlock()
 		go c.c.Close()
 		return
@@ -170,6 +180,9 @@ func (p *Pool) dial(ctx context.Context) (*conn, error) {
 	for _, uri := range p.uris {
 		c, err := p.dialOne(ctx, uri)
 		if err == nil {
+			p.mu.Lock()
+			p.open++
+			p.mu.Unlock()
 			return c, nil
 		}
 		p.debugf("ldap: connect %s failed: %v", uri, err)

@@ -214,6 +214,49 @@ func TestPoolAgainstSlapd(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("user binds and searches keep their own connections", func(t *testing.T) {
+		var mu sync.Mutex
+		var connects int
+		cfg := admin
+		cfg.Debugf = func(format string, args ...any) {
+			if strings.HasPrefix(format, "ldap: connected") {
+				mu.Lock()
+				connects++
+				mu.Unlock()
+			}
+		}
+		p := newPool(t, cfg)
+		for i := 0; i < 10; i++ {
+			if _, err := p.Search(ctx(t), SearchRequest{Base: "ou=people,dc=example,dc=com", Filter: "(uid=bob)"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Authenticate(ctx(t), "uid=bob,ou=people,dc=example,dc=com", "bob-pass"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if connects != 2 {
+			t.Errorf("%d connections opened, want 2", connects)
+		}
+		// With room for one connection only, it is rebound as needed.
+		cfg.MaxConns = 1
+		connects = 0
+		p1 := newPool(t, cfg)
+		for i := 0; i < 3; i++ {
+			if err := p1.Authenticate(ctx(t), "uid=bob,ou=people,dc=example,dc=com", "bob-pass"); err != nil {
+				t.Fatal(err)
+			}
+			es, err := p1.Search(ctx(t), SearchRequest{Base: "uid=bob,ou=people,dc=example,dc=com", Scope: ScopeBase, Attributes: []string{"userPassword"}})
+			if err != nil || len(es) != 1 {
+				t.Fatal(err)
+			}
+			if es[0].Value("userPassword") != "bob-pass" {
+				t.Fatal("search did not run as the admin after a user bind")
+			}
+		}
+		if connects != 1 {
+			t.Errorf("%d connections opened with MaxConns 1", connects)
+		}
+	})
 	t.Run("concurrent", func(t *testing.T) {
 		p := newPool(t, Config{URIs: []string{s.URI}, BindDN: s.AdminDN, BindPassword: s.AdminPW, MaxConns: 3})
 		var wg sync.WaitGroup

@@ -57,7 +57,7 @@ func TestAttrMapFields(t *testing.T) {
 	v := Vars{User: "HAN@company.com"}
 	for _, tc := range []struct {
 		attrs, want string
-		warned     bool
+		warned      bool
 	}{
 		{"homeDirectory=home,uidNumber=uid", "home=/home/han", false},
 		{"HOMEDIRECTORY=home", "home=/home/han", false},
