@@ -117,6 +117,10 @@ func TestSendmailWhileServerDown(t *testing.T) {
 	if _, errOut, code := tool(t, p, "Subject: while-down\n\nbody\n", "sendmail", p.User); code != 0 {
 		t.Fatalf("sendmail with the server down: exit %d: %s", code, errOut)
 	}
+	// mailq lists it from the maildrop folder, as showq does.
+	if out, _, _ := tool(t, p, "", "mailq"); !strings.Contains(out, "\n"+strings.Repeat(" ", 47)+p.User+"\n") || !strings.Contains(out, "in 1 Request.") {
+		t.Errorf("mailq with the server down does not show the waiting message:\n%s", out)
+	}
 	p.Start()
 	got := waitForFiles(t, maildir(p), 1)
 	time.Sleep(300 * time.Millisecond) // a duplicate would show by now

@@ -14,6 +14,7 @@ import (
 
 	"postcote/internal/config"
 	"postcote/internal/config/postfixconf"
+	"postcote/internal/pickup"
 	"postcote/internal/qctl"
 	"postcote/internal/queue"
 	"postcote/internal/server"
@@ -109,10 +110,22 @@ func listQueue(m *postfixconf.Main, prog string) ([]queue.Summary, error) {
 	}
 	fmt.Fprintf(os.Stderr, "%s: warning: Mail system is down -- accessing queue directly\n", prog)
 	dir := server.QueueDir(m)
-	if _, err := os.Stat(filepath.Join(dir, "spool")); errors.Is(err, os.ErrNotExist) {
-		return nil, nil // the server never ran: nothing is queued
+	var list []queue.Summary
+	if _, err := os.Stat(filepath.Join(dir, "spool")); err == nil {
+		if list, err = queue.Snapshot(dir, time.Now()); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
-	return queue.Snapshot(dir, time.Now())
+	// Submissions sendmail left for pickup, as showq lists the maildrop
+	// queue (readable by root only).
+	if site, err := server.Site(m); err == nil {
+		if waiting, err := pickup.Waiting(server.MaildropDir(m), site.MyOrigin); err == nil {
+			list = append(list, waiting...)
+		}
+	}
+	return list, nil
 }
 
 // showQueue prints the queue as Postfix's postqueue -p does.

@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"time"
 
 	"postcote/internal/config"
 	"postcote/internal/config/postfixconf"
@@ -299,7 +300,7 @@ func sendmailSMTP(prog string, m *postfixconf.Main) error {
 	if err != nil {
 		return fatal(prog, exConfig, "%v", err)
 	}
-	err = pickup.ServeSMTP(os.Stdin, os.Stdout, pickup.SMTPOptions{
+	err = pickup.ServeSMTP(deadlineReader{os.Stdin, smtpdTimeout}, os.Stdout, pickup.SMTPOptions{
 		Hostname: m.Get("myhostname"),
 		MaxSize:  limit,
 		Submit: func(sub *pickup.Submission, msg io.Reader) error {
@@ -314,4 +315,21 @@ func sendmailSMTP(prog string, m *postfixconf.Main) error {
 		return fatal(prog, exSoftware, "%v", err)
 	}
 	return nil
+}
+
+// smtpdTimeout is Postfix's smtpd_timeout default: how long -bs waits for
+// the client's next line.
+const smtpdTimeout = 300 * time.Second
+
+// deadlineReader gives every read from f a deadline, so a -bs client that
+// stops talking does not hold the process forever. Where f cannot have
+// deadlines (a regular file), reads go on without one.
+type deadlineReader struct {
+	f *os.File
+	d time.Duration
+}
+
+func (r deadlineReader) Read(p []byte) (int, error) {
+	r.f.SetReadDeadline(time.Now().Add(r.d))
+	return r.f.Read(p)
 }

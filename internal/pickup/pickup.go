@@ -324,3 +324,60 @@ func loginName(uid int) string {
 	}
 	return "uid" + strconv.Itoa(uid)
 }
+
+// Waiting lists the submissions waiting in the maildrop folder dir, for
+// mailq while the server is down (Postfix's showq lists its maildrop
+// queue too): the file name as ID, its time, the message size, the
+// sender and the recipients pickup will give it. Files this process
+// cannot read are skipped.
+func Waiting(dir, origin string) ([]queue.Summary, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []queue.Summary
+	for _, name := range names {
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			continue
+		}
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() || st.Size() > maxHeaderSize+(1<<30) {
+			f.Close()
+			continue
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		sub, off, err := Parse(data)
+		if err != nil {
+			continue
+		}
+		uid := -1
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			uid = int(sys.Uid)
+		}
+		sender := qualify(loginName(uid), origin)
+		if sub.SenderSet {
+			sender = qualify(sub.Sender, origin)
+		}
+		s := queue.Summary{ID: queue.ID(name), State: queue.StateDeferred, Arrival: st.ModTime(),
+			Size: int64(len(data) - off), Sender: sender}
+		for _, r := range Recipients(sub, data[off:], origin) {
+			s.Recipients = append(s.Recipients, queue.Recipient{Address: r})
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -202,3 +202,20 @@ func TestRealQueue(t *testing.T) {
 		t.Fatalf("queue holds %+v", list)
 	}
 }
+
+func TestWaiting(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Write(dir, &Submission{Extract: true, Sender: "s", SenderSet: true}, strings.NewReader("To: a@x.example\n\nb\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, tempPrefix+"partial"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(dir, "junk"), []byte("x"), 0o600)
+	list, err := Waiting(dir, "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Sender != "s@example.com" || len(list[0].Recipients) != 1 ||
+		list[0].Recipients[0].Address != "a@x.example" || list[0].Size != int64(len("To: a@x.example\n\nb\n")) {
+		t.Fatalf("Waiting = %+v", list)
+	}
+}
