@@ -141,8 +141,13 @@ func ldapConfig(cf *cfFile) (ldapx.Config, error) {
 }
 
 func (t *ldapTable) Lookup(ctx context.Context, key string) ([]string, error) {
+	// A key that is not UTF-8 cannot match a directory string (and
+	// folding would mangle it): not found, as Postfix's UTF-8 check.
+	if !utf8.ValidString(key) {
+		return nil, nil
+	}
 	key = fold(t.opts, key)
-	if key == "" || !utf8.ValidString(key) || strings.IndexByte(key, 0) >= 0 || !t.domains.allows(key) {
+	if key == "" || strings.IndexByte(key, 0) >= 0 || !t.domains.allows(key) {
 		return nil, nil
 	}
 	filter, err := expandTemplate(t.filter, key, "", false, ldapx.EscapeFilter)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"postcote/internal/sqlx"
 )
@@ -93,6 +94,9 @@ func (t *sqlTable) build(key string) (sqlx.Stmt, error) {
 }
 
 func (t *sqlTable) Lookup(ctx context.Context, key string) ([]string, error) {
+	if !utf8.ValidString(key) {
+		return nil, nil
+	}
 	key = fold(t.opts, key)
 	if key == "" || !t.domains.allows(key) {
 		return nil, nil
