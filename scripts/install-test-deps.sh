@@ -13,6 +13,10 @@ command -v python3 >/dev/null || need+=(python3)
 # slapd lives in /usr/sbin, not on every PATH.
 command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapadd >/dev/null || need+=(ldap-utils)
+# MariaDB and PostgreSQL servers for the SQL tests (internal/testenv/mariadb.go,
+# postgres.go); mariadbd is in /usr/sbin, postgres under /usr/lib/postgresql/N/bin.
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null || need+=(postgresql)
 # bsd-mailx for the `mail -s subject user@domain` test (e2e/sendmail_test.go).
 command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
 
