@@ -116,6 +116,21 @@ func TestRealServers(t *testing.T) {
 			if err != nil || len(got) != 1 {
 				t.Fatalf("after restart: %v %v", got, err)
 			}
+			// Failover: a first host that refuses connections is skipped.
+			dead := testenv.FreePorts(t, 1)[0]
+			real := cfg.Hosts[0]
+			real.Port = cfg.Port
+			cfg.Hosts = []sqlx.Host{{Name: "127.0.0.1", Port: dead}, real}
+			db2, err := sqlx.Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db2.Close()
+			for i := 0; i < 3; i++ {
+				if got, _, err := db2.Query(ctx, st, 0); err != nil || len(got) != 1 {
+					t.Fatalf("failover: %v %v", got, err)
+				}
+			}
 		})
 	}
 }
