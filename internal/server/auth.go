@@ -103,18 +103,18 @@ func authListeners(dc *doveconf.Config) ([]authListener, error) {
 		al := authListener{endpoint: Endpoint{Network: "unix", Address: filepath.Clean(path), Mode: mode}, uid: -1, gid: -1, pos: l.Pos.String()}
 		if runningAsRoot() {
 			if v, _ := l.Get("user"); v != "" {
-				u, err := user.Lookup(v)
+				uid, err := lookupUser(v)
 				if err != nil {
 					return nil, fmt.Errorf("%s: user: %w", l.PosOf("user"), err)
 				}
-				al.uid, _ = strconv.Atoi(u.Uid)
+				al.uid = uid
 			}
 			if v, _ := l.Get("group"); v != "" {
-				g, err := user.LookupGroup(v)
+				gid, err := lookupGroup(v)
 				if err != nil {
 					return nil, fmt.Errorf("%s: group: %w", l.PosOf("group"), err)
 				}
-				al.gid, _ = strconv.Atoi(g.Gid)
+				al.gid = gid
 			}
 		}
 		out = append(out, al)
@@ -272,4 +272,22 @@ func (s *runner) smtpdAuth(l *loaded, view *postfixconf.Main, gen *generation, l
 	}
 	gen.closers = append(gen.closers, cl.Close)
 	return cl, nil
+}
+
+// lookupUser and lookupGroup resolve names through /etc/passwd and
+// /etc/group (os/user without cgo reads those files).
+func lookupUser(name string) (int, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(u.Uid)
+}
+
+func lookupGroup(name string) (int, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(g.Gid)
 }
