@@ -83,7 +83,8 @@ func Open(cfg Config) (*DB, error) {
 			return nil, fmt.Errorf("sqlite %s: %w", cfg.Path, err)
 		}
 		// busy_timeout lets a lookup wait for a writer instead of failing
-		// with SQLITE_BUSY; mode=rw does not create a missing file.
+		// with SQLITE_BUSY; mode=rw does not create a missing file;
+		// query_only: lookups never write.
 		dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: path,
 			RawQuery: "mode=rw&_pragma=busy_timeout(5000)&_pragma=query_only(true)"}).String()
 		db, err := sql.Open("sqlite", dsn)
@@ -204,7 +205,11 @@ func (d *DB) mysqlTLS(h Host) (*tls.Config, error) {
 	if c.SSLCA == "" && c.SSLCAPath == "" && c.SSLCert == "" && c.SSLKey == "" && c.SSLCipher == "" {
 		return nil, nil
 	}
-	tc := &tls.Config{ServerName: h.Name, MinVersion: tls.VersionTLS12}
+	name := h.Name
+	if h.Socket != "" {
+		name = "localhost" // as libmysqlclient checks a socket connection
+	}
+	tc := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12}
 	if c.SSLCA != "" || c.SSLCAPath != "" {
 		roots := x509.NewCertPool()
 		var files []string

@@ -21,7 +21,9 @@ import (
 // only through the unix socket of the test), then runs
 // "mariadbd --no-defaults" on 127.0.0.1 with a free port, as a child of
 // the test in its own process group, stopped by pid in t.Cleanup. Each
-// call gives a server of its own, so a test may Stop and Start it.
+// call gives a server of its own, so a test may Stop and Start it. The
+// server also offers TLS with a certificate for 127.0.0.1 and localhost
+// issued by a TestCA (CAFile), for ssl_ca tests.
 
 // MariaDB is a running (or stopped) mariadbd.
 type MariaDB struct {
@@ -29,6 +31,8 @@ type MariaDB struct {
 	Port   int
 	Socket string // unix socket; root logs in there without a password
 	Dir    string // data directory
+	CA     *TestCA
+	CAFile string // PEM of the CA that signed the server's certificate
 
 	t    testing.TB
 	proc *childProc
@@ -107,7 +111,18 @@ func StartMariaDB(t testing.TB) *MariaDB {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
-	m.args = append([]string{"--no-defaults", "--datadir=" + m.Dir, "--socket=" + m.Socket,
+	m.CA = NewTestCA(t, "postcote mariadb test CA")
+	m.CAFile = m.CA.WriteCert(t, base)
+	certPEM, keyPEM := m.CA.Issue(t, "127.0.0.1", "localhost")
+	certFile, keyFile := filepath.Join(base, "server.pem"), filepath.Join(base, "server.key")
+	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// --no-defaults must come first.
+	m.args = append([]string{"--no-defaults", "--ssl-ca=" + m.CAFile, "--ssl-cert=" + certFile, "--ssl-key=" + keyFile, "--datadir=" + m.Dir, "--socket=" + m.Socket,
 		fmt.Sprintf("--port=%d", m.Port), "--bind-address=127.0.0.1", "--skip-name-resolve",
 		"--pid-file=" + filepath.Join(base, "mysqld.pid"), "--log-error=" + filepath.Join(base, "error.log"),
 		"--skip-log-bin", "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",

@@ -104,6 +104,7 @@ func quoteMySQL(s string) string {
 type sqlBackend struct {
 	driver  string
 	connect string
+	caFile  string // MariaDB: the CA of the server's TLS certificate
 	stop    func() // nil: cannot be stopped (SQLite)
 	start   func()
 	// noBackslash switches MariaDB to sql_mode NO_BACKSLASH_ESCAPES for
@@ -122,6 +123,7 @@ func startMariaDBBackend(t testing.TB) sqlBackend {
 		driver:  "mysql",
 		connect: fmt.Sprintf(`host=127.0.0.1 port=%d dbname=dovecotDB user=dovecot password='dovecot-pw\'\\'`, m.Port),
 		stop:    m.Stop, start: m.Start,
+		caFile: m.CAFile,
 		exec: func(t testing.TB, stmts ...string) {
 			m.Exec(append([]string{"USE dovecotDB"}, stmts...)...)
 		},
@@ -187,6 +189,9 @@ func TestSQLDrivers(t *testing.T) {
 			t.Run("guide", func(t *testing.T) { testSQLGuide(t, guide) })
 			t.Run("full", func(t *testing.T) { testSQLFull(t, full) })
 			t.Run("injection", func(t *testing.T) { testSQLInjection(t, guide) })
+			if b.caFile != "" {
+				t.Run("tls", func(t *testing.T) { testSQLTLS(t, b) })
+			}
 			if b.noBackslash != nil {
 				b.noBackslash()
 				t.Run("injection-no-backslash-escapes", func(t *testing.T) {
@@ -370,5 +375,23 @@ func testSQLDown(t *testing.T, conf string, b sqlBackend) {
 	}
 	if _, found, err := u.Lookup(ctx, Request{User: "han"}); !found || err != nil {
 		t.Errorf("lookup after restart: %v %v", found, err)
+	}
+}
+
+// testSQLTLS logs in over TLS with guide 002's ssl_ca, the server's name
+// checked against its certificate; a CA that did not sign it fails.
+func testSQLTLS(t *testing.T, b sqlBackend) {
+	ctx := context.Background()
+	tb := b
+	tb.connect = b.connect + " ssl_ca=" + b.caFile
+	p, _ := newSQLPair(t, writeSQLConf(t, guideSQLConf, tb))
+	if res, err := p.Verify(ctx, Request{User: "han"}, "han-secret"); err != nil || res.Status != PassOK {
+		t.Errorf("TLS with ssl_ca: %v %v", res.Status, err)
+	}
+	other := testenv.NewTestCA(t, "some other CA")
+	tb.connect = b.connect + " ssl_ca=" + other.WriteCert(t, t.TempDir())
+	p, _ = newSQLPair(t, writeSQLConf(t, guideSQLConf, tb))
+	if _, err := p.Verify(ctx, Request{User: "han"}, "han-secret"); !errors.Is(err, sasl.ErrTempFail) {
+		t.Errorf("TLS with the wrong CA: %v, want a failure", err)
 	}
 }
