@@ -173,6 +173,9 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 	addrs := rw.recipients
 	var checker sasl.PasswordChecker
 	agents := map[string]transport.Agent{"error": transport.Error{}, "discard": transport.Discard{}, "lmtp": newLMTPAgent(m)}
+	if err := addSMTPAgents(m, s.log, agents); err != nil {
+		return err
+	}
 	if mbox != nil {
 		addrs.Users = mbox.users
 		checker = mbox.users

@@ -49,7 +49,11 @@ func newTestClient(t *testing.T, dns *StaticResolver, routes map[string]string) 
 		ConnectTimeout: 5 * time.Second, HeloTimeout: 5 * time.Second, MailTimeout: 5 * time.Second,
 		RcptTimeout: 5 * time.Second, DataInitTimeout: 5 * time.Second, DataXferTimeout: 5 * time.Second,
 		DataDoneTimeout: 5 * time.Second, QuitTimeout: 5 * time.Second, MXAddressLimit: 5, MXSessionLimit: 2,
-		Logf: func(format string, args ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(format, args...)); mu.Unlock() }}
+		Logf: func(format string, args ...any) {
+			mu.Lock()
+			logs = append(logs, fmt.Sprintf(format, args...))
+			mu.Unlock()
+		}}
 	return c, tn, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), logs...) }
 }
 

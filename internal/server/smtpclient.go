@@ -1,0 +1,118 @@
+package server
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"postcote/internal/config/postfixconf"
+	"postcote/internal/maillog"
+	"postcote/internal/transport"
+)
+
+// smtpAgent builds the smtp(8) delivery agent (registered as "smtp" and,
+// with name "relay", as the relay transport of master.cf's stock
+// "relay unix - - n - - smtp") from main.cf: smtp_helo_name, the
+// smtp_*_timeout values, smtp_mx_address_limit, smtp_mx_session_limit,
+// disable_mime_output_conversion and the smtp_tls_* settings
+// (smtp_tls_security_level with the obsolete smtp_use_tls and
+// smtp_enforce_tls, smtp_tls_CAfile, smtp_tls_CApath,
+// smtp_tls_verify_cert_match, smtp_tls_secure_cert_match,
+// smtp_tls_protocols, smtp_tls_mandatory_protocols, smtp_tls_loglevel).
+// DNS is the system resolver unless the binary was built with the
+// postcote_testdns tag (smtpclient_testdns.go).
+func smtpAgent(m *postfixconf.Main, log *maillog.Logger, name string) (transport.Agent, error) {
+	a := &transport.SMTP{
+		Name:     name,
+		HeloName: m.Get("smtp_helo_name"),
+		Port:     "25",
+		TLS: transport.TLSPolicy{
+			Level:              m.SMTPTLSLevel(),
+			CAFile:             m.Get("smtp_tls_CAfile"),
+			CAPath:             m.Get("smtp_tls_CApath"),
+			VerifyCertMatch:    m.List("smtp_tls_verify_cert_match"),
+			SecureCertMatch:    m.List("smtp_tls_secure_cert_match"),
+			Protocols:          m.List("smtp_tls_protocols"),
+			MandatoryProtocols: m.List("smtp_tls_mandatory_protocols"),
+		},
+	}
+	if a.HeloName == "" {
+		a.HeloName = m.Get("myhostname")
+	}
+	for _, d := range []struct {
+		param string
+		dst   *time.Duration
+	}{
+		{"smtp_connect_timeout", &a.ConnectTimeout},
+		{"smtp_helo_timeout", &a.HeloTimeout},
+		{"smtp_mail_timeout", &a.MailTimeout},
+		{"smtp_rcpt_timeout", &a.RcptTimeout},
+		{"smtp_data_init_timeout", &a.DataInitTimeout},
+		{"smtp_data_xfer_timeout", &a.DataXferTimeout},
+		{"smtp_data_done_timeout", &a.DataDoneTimeout},
+		{"smtp_quit_timeout", &a.QuitTimeout},
+	} {
+		v, err := m.Duration(d.param)
+		if err != nil {
+			return nil, fmt.Errorf("smtp client: %w", err)
+		}
+		*d.dst = v
+	}
+	for _, n := range []struct {
+		param string
+		dst   *int
+	}{
+		{"smtp_mx_address_limit", &a.MXAddressLimit},
+		{"smtp_mx_session_limit", &a.MXSessionLimit},
+		{"smtp_tls_loglevel", &a.TLS.LogLevel},
+	} {
+		v, err := m.Int(n.param)
+		if err != nil {
+			return nil, fmt.Errorf("smtp client: %w", err)
+		}
+		if v < 0 {
+			return nil, fmt.Errorf("smtp client: %s = %d: must not be negative", n.param, v)
+		}
+		*n.dst = v
+	}
+	conv, err := m.Bool("disable_mime_output_conversion")
+	if err != nil {
+		return nil, fmt.Errorf("smtp client: %w", err)
+	}
+	a.DisableMIMEConversion = conv
+	switch strings.ToLower(a.TLS.Level) {
+	case "", "none", "may", "encrypt", "verify", "secure", "dane":
+	default:
+		return nil, fmt.Errorf("smtp client: smtp_tls_security_level = %s is not supported", a.TLS.Level)
+	}
+	a.Logf = func(format string, args ...any) { log.Printf(name, format, args...) }
+
+	res, port, err := testDNS()
+	if err != nil {
+		return nil, fmt.Errorf("smtp client: test DNS: %w", err)
+	}
+	if res != nil {
+		a.Resolver = res
+		if port != "" {
+			if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+				return nil, fmt.Errorf("smtp client: test DNS: bad port %q", port)
+			}
+			a.Port = port
+		}
+		log.Warnf(name, "using the test-only DNS resolver (binary built with the postcote_testdns tag)")
+	}
+	return a, nil
+}
+
+// addSMTPAgents registers the smtp and relay transports.
+func addSMTPAgents(m *postfixconf.Main, log *maillog.Logger, agents map[string]transport.Agent) error {
+	for _, name := range []string{"smtp", "relay"} {
+		a, err := smtpAgent(m, log, name)
+		if err != nil {
+			return err
+		}
+		agents[name] = a
+	}
+	return nil
+}
