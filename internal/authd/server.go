@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"postcote/internal/maillog"
@@ -311,7 +312,10 @@ func (c *serverConn) serve(parent context.Context) {
 	}
 	c.mu.Unlock()
 	c.reqWG.Wait()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !c.s.shutdown.Load() {
+	// A client that hangs up (a port probe, Postfix's smtpd exiting) is
+	// no news; anything else is logged.
+	quiet := errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+	if err != nil && !quiet && !c.s.shutdown.Load() {
 		c.logf("%v; disconnecting", err)
 	}
 }
