@@ -395,3 +395,77 @@ func testSQLTLS(t *testing.T, b sqlBackend) {
 		t.Errorf("TLS with the wrong CA: %v, want a failure", err)
 	}
 }
+
+// TestSQLResultFields checks how password_query columns become fields,
+// on SQLite (the rules do not depend on the server).
+func TestSQLResultFields(t *testing.T) {
+	b := startSQLiteBackend(t)
+	ctx := context.Background()
+	conf := func(pq, iq string) string {
+		return writeSQLConf(t, "driver = %s\nconnect = %s\ndefault_pass_scheme = PLAIN\npassword_query = "+pq+"\niterate_query = "+iq+"\n", b)
+	}
+	tests := []struct {
+		name, query, user, password string
+		status                      PassStatus
+		fields                      string
+		wantErr                     bool
+	}{
+		{"noscheme", "SELECT '{MD5}x' AS password_noscheme FROM users WHERE username = '%%u'", "han", "{MD5}x", PassOK, "", false},
+		{"prefix wins", "SELECT '{PLAIN}p' AS password FROM users WHERE username = '%%u'", "han", "p", PassOK, "", false},
+		{"nopassword", "SELECT NULL AS password, 'Y' AS nopassword FROM users WHERE username = '%%u'", "han", "anything", PassOK, "nopassword=Y", false},
+		{"nopassword with password", "SELECT 'p' AS password, 'Y' AS nopassword FROM users WHERE username = '%%u'", "han", "q", PassMismatch, "nopassword=Y", false},
+		{"username keeps domain", "SELECT 'p' AS password, 'LEIA' AS username FROM users WHERE username = '%%u'", "leia@example.com", "p", PassOK, "user=LEIA@example.com", false},
+		{"domain replaced", "SELECT 'p' AS password, 'example.org' AS domain FROM users WHERE username = '%%u'", "leia@example.com", "p", PassOK, "user=leia@example.org", false},
+		{"extra fields, NULL left out", "SELECT 'p' AS password, 'y' AS nologin, NULL AS reason, '10.0.0.0/8' AS allow_nets FROM users WHERE username = '%%u'", "han", "p", PassOK, "nologin=y allow_nets=10.0.0.0/8", false},
+		{"no password column", "SELECT username FROM users WHERE username = '%%u'", "han", "p", 0, "", true},
+		{"multiple matches", "SELECT 'p' AS password FROM users", "han", "p", 0, "", true},
+		{"SQL error", "SELECT password FROM no_such_table WHERE username = '%%u'", "han", "p", 0, "", true},
+	}
+	for _, tt := range tests {
+		p, err := NewPassDB("sql", conf(tt.query, "SELECT username FROM users"), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		res, err := p.Verify(ctx, Request{User: tt.user}, tt.password)
+		p.(*sqlPassDB).Close()
+		if tt.wantErr {
+			if !errors.Is(err, sasl.ErrTempFail) {
+				t.Errorf("%s: %v %v, want a temporary failure", tt.name, res.Status, err)
+			}
+			continue
+		}
+		if err != nil || res.Status != tt.status || res.Fields.String() != tt.fields {
+			t.Errorf("%s: %v %q %v, want %v %q", tt.name, res.Status, res.Fields.String(), err, tt.status, tt.fields)
+		}
+	}
+	// iterate_query: username + domain, and a missing user column.
+	u, err := NewUserDB("sql", conf("SELECT password FROM users WHERE username = '%%u'", "SELECT 'a' AS username, 'b.c' AS domain"), "", "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := u.Iterate(ctx, func(s string) error { got = append(got, s); return nil }); err != nil || fmt.Sprint(got) != "[a@b.c]" {
+		t.Errorf("iterate username+domain: %v %v", got, err)
+	}
+	stop := errors.New("enough")
+	if err := u.Iterate(ctx, func(string) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("iterate callback error: %v", err)
+	}
+	u, err = NewUserDB("sql", conf("SELECT password FROM users WHERE username = '%%u'", "SELECT 1 AS x"), "", "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Iterate(ctx, func(string) error { return nil }); err == nil || !strings.Contains(err.Error(), "'user'") {
+		t.Errorf("iterate without user column: %v", err)
+	}
+	// Configuration errors show at start-up.
+	for _, bad := range []string{"SELECT 'x FROM users", `SELECT "%%u" FROM t`} {
+		p := writeSQLConf(t, "driver = %s\nconnect = %s\npassword_query = "+bad+"\n", b)
+		if _, err := NewPassDB("sql", p, Options{}); err == nil {
+			t.Errorf("password_query %q accepted", bad)
+		}
+	}
+	if _, err := NewPassDB("sql", "", Options{}); err == nil {
+		t.Error("empty args accepted")
+	}
+}
