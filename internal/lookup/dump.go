@@ -1,7 +1,7 @@
 package lookup
 
 import (
-	"fmt"
+	"errors"
 	"sort"
 )
 
@@ -22,7 +22,7 @@ func Dump(t Table) ([]Entry, error) {
 	}
 	d, ok := t.(Dumper)
 	if !ok {
-		return nil, fmt.Errorf("table of type %T does not support sequential access", t)
+		return nil, errors.New("this table type does not support sequential access (only hash, texthash, inline and unix tables can be listed)")
 	}
 	return d.Entries(), nil
 }

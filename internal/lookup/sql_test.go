@@ -69,6 +69,13 @@ func TestMySQLGuide000(t *testing.T) {
 	defer tb.Close()
 	checkGuide000(t, tb)
 
+	t.Run("postmap -q", func(t *testing.T) {
+		out, stderr, code := runCmd(t, postcoteBin(t), "", "postmap", "-q", "group@lego.dk", "mysql:"+p)
+		if want := strings.Join(group000, ",") + "\n"; out != want || code != 0 {
+			t.Errorf("got %q exit %d (%s), want %q", out, code, stderr, want)
+		}
+	})
+
 	t.Run("server down is a lookup problem", func(t *testing.T) {
 		m.Stop()
 		defer m.Start()
