@@ -193,6 +193,12 @@ func truncate(s string) string {
 
 // ParseConnect reads a Dovecot connect string for driver.
 //
+// As with libmysqlclient, mysql's host=localhost means the server's unix
+// socket (/run/mysqld/mysqld.sock and the other usual places) when one
+// exists, else TCP to localhost; no host at all means localhost. For
+// pgsql, no host means pgx's (libpq's) default: PGHOST, else the socket
+// in /var/run/postgresql or /tmp, else localhost.
+//
 // mysql (Dovecot's driver-mysql): host (repeatable; a value starting with
 // "/" is a unix socket), port, user, password, dbname, connect_timeout,
 // read_timeout, write_timeout (seconds), ssl_ca, ssl_ca_path, ssl_cert,

@@ -95,7 +95,11 @@ func Open(cfg Config) (*DB, error) {
 	case MySQL, PgSQL:
 		hosts := cfg.Hosts
 		if len(hosts) == 0 {
+			// libmysqlclient's and libpq's default: the local server.
 			hosts = []Host{{Name: "localhost"}}
+			if cfg.Driver == PgSQL {
+				hosts = []Host{{}}
+			}
 		}
 		for _, h := range hosts {
 			db, err := d.openHost(h)
@@ -129,8 +133,14 @@ func (d *DB) openHost(h Host) (*sql.DB, error) {
 	case MySQL:
 		mc := mysql.NewConfig()
 		mc.User, mc.Passwd, mc.DBName = d.cfg.User, d.cfg.Password, d.cfg.DBName
-		if h.Socket != "" {
-			mc.Net, mc.Addr = "unix", h.Socket
+		sock := h.Socket
+		if sock == "" && h.Name == "localhost" {
+			// libmysqlclient reaches "localhost" through the unix
+			// socket, not TCP; Debian's server puts it here.
+			sock = defaultMySQLSocket()
+		}
+		if sock != "" {
+			mc.Net, mc.Addr = "unix", sock
 		} else {
 			if port == 0 {
 				port = 3306
@@ -169,7 +179,7 @@ func (d *DB) openHost(h Host) (*sql.DB, error) {
 		}
 		if h.Socket != "" {
 			add("host", h.Socket)
-		} else {
+		} else if h.Name != "" {
 			add("host", h.Name)
 		}
 		if port != 0 {
@@ -197,6 +207,19 @@ func (d *DB) openHost(h Host) (*sql.DB, error) {
 		}
 		return stdlib.OpenDB(*pc), nil
 	}
+}
+
+// mysqlSockets are where MariaDB and MySQL packages put the server's
+// socket.
+var mysqlSockets = [...]string{"/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock", "/var/lib/mysql/mysql.sock", "/tmp/mysql.sock"}
+
+func defaultMySQLSocket() string {
+	for _, p := range mysqlSockets {
+		if st, err := os.Stat(p); err == nil && st.Mode()&os.ModeSocket != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 // mysqlTLS builds the TLS settings of the ssl_* keys, or nil for none.

@@ -11,7 +11,8 @@
 //     password, dbname, tls_*) by FromPostfix. Both give a Config, which
 //     Open turns into one connection pool per host. Values may be quoted
 //     with single quotes as libpq allows ('a b', \' and \\ inside).
-//     For sqlite the connect string is the database file's path.
+//     For sqlite the connect string is the database file's path; the
+//     file is opened read-only (query_only) and never created.
 //
 //   - Query templates. Dovecot and Postfix build their queries by pasting
 //     the user name into the text after escaping it with the driver's
