@@ -80,6 +80,10 @@ func newLDAPDB(kind, args string, opts Options) (*ldapDB, error) {
 		return nil, fmt.Errorf("%s ldap: %w", kind, err)
 	}
 	db := &ldapDB{kind: kind, conf: conf, opts: opts, debug: conf.DebugLevel != 0}
+	if strings.TrimSpace(conf.Base) == "" && !(kind == "passdb" && conf.AuthBind && conf.AuthBindUserDN != "") {
+		// As Dovecot: every search needs a base ("No base given").
+		return nil, fmt.Errorf("%s ldap %s: base is not set", kind, path)
+	}
 	if conf.SASLBind {
 		return nil, fmt.Errorf("%s ldap %s: sasl_bind = yes: %w (use simple binds with dn/dnpass)", kind, path, ErrNotSupported)
 	}

@@ -536,6 +536,7 @@ func TestLDAPConfigErrors(t *testing.T) {
 		"bad scope":          good + "scope = everything\n",
 		"bad require cert":   good + "tls_require_cert = sometimes\n",
 		"no uris":            "base = dc=x\n",
+		"no base":            "uris = ldap://127.0.0.1:1\n",
 		"bad attr map":       good + "user_attrs = =home\n",
 		"unknown variable":   good + "user_filter = (uid=%Z)\n",
 		"missing CA file":    good + "tls = yes\ntls_ca_cert_file = /nonexistent/ca.pem\n",
