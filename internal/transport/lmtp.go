@@ -27,9 +27,13 @@ type LMTP struct {
 	QueueDir string // queue_directory, for relative unix socket paths
 	// TLSLevel is lmtp_tls_security_level: "none" or "" (never STARTTLS),
 	// "may" (STARTTLS when offered, else clear text), "encrypt" (STARTTLS
-	// required; the certificate is not verified, as in Postfix).
+	// required, certificate not checked), "verify" and "secure" (STARTTLS
+	// required and the certificate must chain to TLS.RootCAs, or the
+	// system's roots, and name the next-hop host). Other levels (dane,
+	// fingerprint) defer rather than fall back to clear text.
 	TLSLevel string
-	// TLS is the client configuration for STARTTLS; nil means defaults.
+	// TLS is the client configuration for STARTTLS (RootCAs from
+	// lmtp_tls_CAfile); nil means defaults.
 	TLS *tls.Config
 	// Timeouts: lmtp_connect_timeout, lmtp_*_timeout. Zero means
 	// Postfix's defaults (0 = the OS's for connect, which here is 30 s;

@@ -68,9 +68,11 @@ func errResult(err error, dsn string) queue.Result {
 	}
 	if re.rep.code != 0 {
 		r.RemoteReply = re.rep.String()
-		r.DSN = re.rep.status()
-		if re.rep.code >= 500 && !re.temp {
-			r.Status = queue.StatusBounced
+		if !re.temp {
+			r.DSN = re.rep.status()
+			if re.rep.code >= 500 {
+				r.Status = queue.StatusBounced
+			}
 		}
 	}
 	return r
@@ -120,13 +122,25 @@ func (l *LMTP) connect(ctx context.Context, dest lmtpDest) (*lmtpConn, error) {
 	}
 	level := strings.ToLower(l.TLSLevel)
 	_, offered := c.ext["STARTTLS"]
-	switch {
-	case level == "encrypt" && !offered:
-		return nil, &replyError{temp: true, dsn: "4.7.4", text: fmt.Sprintf("TLS is required, but was not offered by host %s", dest.host)}
-	case offered && (level == "may" || level == "encrypt"):
-		if err := c.startTLS(); err != nil {
+	switch level {
+	case "", "none":
+	case "may":
+		if offered {
+			if err := c.startTLS(false); err != nil {
+				return nil, err
+			}
+		}
+	case "encrypt", "verify", "secure":
+		if !offered {
+			return nil, &replyError{temp: true, dsn: "4.7.4", text: fmt.Sprintf("TLS is required, but was not offered by host %s", dest.host)}
+		}
+		if err := c.startTLS(level != "encrypt"); err != nil {
 			return nil, err
 		}
+	default:
+		// dane, fingerprint…: never fall back to clear text for a level
+		// this client cannot honour.
+		return nil, &replyError{temp: true, dsn: "4.7.5", text: fmt.Sprintf("lmtp_tls_security_level = %s is not supported by this postcote", level)}
 	}
 	ok = true
 	return c, nil
@@ -196,8 +210,12 @@ func (c *lmtpConn) readReplyLines() (lmtpReply, error) {
 	return first, nil
 }
 
-// startTLS upgrades the connection (RFC 3207) and says LHLO again.
-func (c *lmtpConn) startTLS() error {
+// startTLS upgrades the connection (RFC 3207) and says LHLO again. With
+// verify the server's certificate must chain to the trusted roots
+// (LMTP.TLS.RootCAs, else the system's) and name the next-hop host, as
+// Postfix's verify and secure levels require; else it is not checked
+// (may, encrypt).
+func (c *lmtpConn) startTLS(verify bool) error {
 	if err := c.cmd("STARTTLS"); err != nil {
 		return c.lost(err, "sending STARTTLS")
 	}
@@ -206,7 +224,7 @@ func (c *lmtpConn) startTLS() error {
 		return c.lost(err, "receiving the STARTTLS reply")
 	}
 	if rep.code != 220 {
-		if strings.ToLower(c.l.TLSLevel) == "encrypt" {
+		if strings.ToLower(c.l.TLSLevel) != "may" {
 			return &replyError{rep: rep, temp: true, dsn: "4.7.5", text: fmt.Sprintf("host %s said: %s (in reply to STARTTLS command)", c.dest.host, rep)}
 		}
 		return c.lhlo() // "may": carry on in clear text
@@ -215,16 +233,21 @@ func (c *lmtpConn) startTLS() error {
 	if c.l.TLS != nil {
 		cfg = c.l.TLS.Clone()
 	}
-	if cfg.ServerName == "" && c.dest.network == "tcp" {
-		cfg.ServerName, _, _ = net.SplitHostPort(c.dest.address)
+	if cfg.ServerName == "" {
+		if c.dest.network == "tcp" {
+			cfg.ServerName, _, _ = net.SplitHostPort(c.dest.address)
+		} else {
+			cfg.ServerName = c.l.Hostname
+		}
 	}
-	// may and encrypt do not verify the peer (Postfix's levels); a
-	// configuration that verifies sets RootCAs and leaves this false.
-	if c.l.TLS == nil || c.l.TLS.RootCAs == nil {
-		cfg.InsecureSkipVerify = true
-	}
+	cfg.InsecureSkipVerify = !verify
 	tc := tls.Client(c.c, cfg)
 	if err := tc.Handshake(); err != nil {
+		var verr *tls.CertificateVerificationError
+		if verify && errors.As(err, &verr) {
+			// Postfix defers rather than send in clear or to the wrong peer.
+			return &replyError{temp: true, dsn: "4.7.5", text: fmt.Sprintf("Server certificate not verified: %s: %v", c.dest.host, verr.Err)}
+		}
 		return &replyError{temp: true, dsn: "4.7.5", text: fmt.Sprintf("TLS handshake with %s failed: %v", c.dest.host, err)}
 	}
 	c.c = tc

@@ -387,3 +387,46 @@ func TestLMTPDeliverFromQueue(t *testing.T) {
 		t.Errorf("INBOX has %d messages, want 1", n)
 	}
 }
+
+// TestLMTPVerify covers lmtp_tls_security_level = verify/secure: a
+// certificate that chains to the trusted roots and names the host is
+// accepted, one that does not defers with 4.7.5, and a level this client
+// cannot honour defers instead of falling back to clear text.
+func TestLMTPVerify(t *testing.T) {
+	serverTLS := selfSigned(t)
+	leaf, err := x509.ParseCertificate(serverTLS.Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	startLMTPD(t, ln, serverTLS)
+	nexthop := "inet:" + ln.Addr().String()
+	tests := []struct {
+		name   string
+		level  string
+		cfg    *tls.Config
+		status queue.Status
+		dsn    string
+		reply  string
+	}{
+		{"verify trusted", "verify", &tls.Config{RootCAs: roots, ServerName: "mx.example.jp"}, queue.StatusSent, "2.0.0", "250 2.0.0 <info@example.jp> * Saved"},
+		{"secure trusted", "secure", &tls.Config{RootCAs: roots, ServerName: "mx.example.jp"}, queue.StatusSent, "2.0.0", "250 2.0.0 <info@example.jp> * Saved"},
+		{"verify untrusted", "verify", nil, queue.StatusDeferred, "4.7.5", "Server certificate not verified: 127.0.0.1[127.0.0.1]: *"},
+		{"verify wrong name", "verify", &tls.Config{RootCAs: roots, ServerName: "other.example"}, queue.StatusDeferred, "4.7.5", "Server certificate not verified: *"},
+		{"dane unsupported", "dane", nil, queue.StatusDeferred, "4.7.5", "lmtp_tls_security_level = dane is not supported by this postcote"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			agent := &LMTP{Hostname: "client.example", TLSLevel: tc.level, TLS: tc.cfg}
+			res := agent.Send(context.Background(), testEnvelope(), 10, strings.NewReader(lmtpBody), []int{0}, nexthop)
+			if len(res) != 1 || res[0].Status != tc.status || res[0].DSN != tc.dsn || !globMatch(tc.reply, res[0].Reply) {
+				t.Errorf("got %+v, want %v %s %q", res, tc.status, tc.dsn, tc.reply)
+			}
+		})
+	}
+}
