@@ -19,6 +19,14 @@ command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-se
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null || need+=(postgresql)
 # bsd-mailx for the `mail -s subject user@domain` test (e2e/sendmail_test.go).
 command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
+# A real Postfix and Dovecot for the interop tests (auth service, LMTP both
+# ways, Maildir shared with Dovecot, ENVELOPE/BODYSTRUCTURE against Dovecot)
+# and the benchmark's comparison. The tests run private instances in temp
+# folders; the system instances are never started.
+[ -x /usr/sbin/postfix ] || need+=(postfix)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-core)
+[ -x /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
