@@ -57,7 +57,17 @@
 // does for local submissions (always, whatever always_add_missing_headers
 // says, which is about remote mail): "Message-Id: <YYYYMMDDhhmmss.ID@myhostname>",
 // "Date:" and "From:" (the full name and the envelope sender). Addresses
-// without a domain get "@myorigin" (Postfix's append_at_myorigin).
+// without a domain get "@myorigin" (Postfix's append_at_myorigin), in the
+// envelope and in the address headers (From:, To:, Cc:, Reply-To:,
+// Sender: and their Resent- forms), display names and comments kept.
+// Not done: Resent-Message-Id/Resent-Date/Resent-From for a resent
+// message, and canonical or masquerading rewrites (Postfix's
+// canonical_maps, masquerade_domains).
+//
+// The site settings (myhostname, myorigin) are read when the server
+// starts; a reload does not change them for pickup.
+//
+// Waiting lists the files in maildrop for mailq while the server is down.
 //
 // # Sendmail -bs
 //
