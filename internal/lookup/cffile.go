@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -30,8 +31,13 @@ func readCfFile(path string) (*cfFile, error) {
 	if fi, err := f.Stat(); err == nil && fi.Size() > maxCfFile {
 		return nil, fmt.Errorf("%s: %d bytes is more than the %d allowed", path, fi.Size(), maxCfFile)
 	}
+	return readCfFileFrom(f, path)
+}
+
+// readCfFileFrom parses a definition file named path in messages.
+func readCfFileFrom(r io.Reader, path string) (*cfFile, error) {
 	cf := &cfFile{path: path, params: map[string]string{}, lines: map[string]int{}, used: map[string]bool{}}
-	err = readLogical(f, func(l logicalLine) error {
+	err := readLogical(r, func(l logicalLine) error {
 		name, value, ok := strings.Cut(l.text, "=")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" {
@@ -43,6 +49,9 @@ func readCfFile(path string) (*cfFile, error) {
 		return nil
 	})
 	if err != nil {
+		if !strings.HasPrefix(err.Error(), path+":") {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
 		return nil, err
 	}
 	return cf, nil

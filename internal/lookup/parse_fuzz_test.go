@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"postcote/internal/ldapx"
 )
 
 // FuzzParseSource: the postmap text format never panics, and every
@@ -97,4 +99,29 @@ func mapEntries(m map[string]string) []Entry {
 		out = append(out, Entry{Key: k, Value: v})
 	}
 	return out
+}
+
+// FuzzExpandFilter: whatever the key, the expanded LDAP filter keeps
+// the template's structure (RFC 4515 escaping leaves no "(", ")", "*"
+// or "\" of the key unescaped), and table definition files never panic
+// the parser.
+func FuzzExpandFilter(f *testing.F) {
+	f.Add("(|(mailacceptinggeneralid=%s)(maildrop=%u@%d))", "a*)(uid=*@x.org")
+	f.Add("mailacceptinggeneralid=*@%s", `\2a(`)
+	f.Fuzz(func(t *testing.T, tmpl, key string) {
+		if checkTemplate(tmpl) != nil {
+			return
+		}
+		got, err := expandTemplate(tmpl, key, "", false, ldapx.EscapeFilter)
+		if err != nil {
+			return
+		}
+		plain, _ := expandTemplate(tmpl, key, "", false, func(string) string { return "" })
+		for _, c := range "()*" {
+			if strings.Count(got, string(c)) != strings.Count(plain, string(c)) {
+				t.Fatalf("key %q changed the filter %q: %q", key, tmpl, got)
+			}
+		}
+		_, _ = readCfFileFrom(strings.NewReader(tmpl+"\n"+key), "fuzz")
+	})
 }
