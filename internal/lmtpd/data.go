@@ -35,6 +35,9 @@ func (s *session) cmdDATA(ctx context.Context, arg string) bool {
 	case len(s.tx.rcpts) == 0:
 		s.send(replyNoRcpts)
 		return false
+	case s.tx.chunks != nil:
+		s.send(reply{Code: 503, Enhanced: "5.5.1", Text: "DATA cannot be used with BDAT"})
+		return false
 	}
 	s.send(reply{Code: 354, Text: "OK"})
 	if s.flush() != nil {
@@ -70,13 +73,21 @@ func (s *session) cmdDATA(ctx context.Context, arg string) bool {
 		s.logf("cannot spool message: %v", err)
 		fail = &reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal failure"}
 	}
+	return s.finish(ctx, tx, sp, fail)
+}
+
+// finish answers the end of a message (DATA's dot or BDAT LAST): with
+// fail, that reply for every recipient; else each recipient's delivery
+// verdict, in RCPT order (RFC 2033 4.2). It returns true when the
+// connection must end.
+func (s *session) finish(ctx context.Context, tx *transaction, sp *spool, fail *reply) bool {
+	s.state = "READY"
 	if fail != nil {
 		for _, rc := range tx.rcpts {
 			r := *fail
 			r.Text = "<" + rc.addr + "> " + r.Text
 			s.send(r)
 		}
-		s.state = "READY"
 		return false
 	}
 	msgid := messageID(sp.reader())
@@ -88,7 +99,6 @@ func (s *session) cmdDATA(ctx context.Context, arg string) bool {
 			return true
 		}
 	}
-	s.state = "READY"
 	return false
 }
 
@@ -279,13 +289,20 @@ func (s *spool) Write(p []byte) (int, error) {
 		n, err := s.f.Write(p)
 		s.n += int64(n)
 		if err != nil {
-			return n, fmt.Errorf("spool message: %w", err)
+			return n, spoolError{err}
 		}
 		return n, nil
 	}
 	s.n += int64(len(p))
 	return s.mem.Write(p)
 }
+
+// spoolError is a failure to store the message locally (not the
+// client's fault).
+type spoolError struct{ err error }
+
+func (e spoolError) Error() string { return "spool message: " + e.err.Error() }
+func (e spoolError) Unwrap() error { return e.err }
 
 // reader returns a new reader of the whole message.
 func (s *spool) reader() io.Reader {

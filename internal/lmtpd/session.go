@@ -61,6 +61,18 @@ type transaction struct {
 	sender string
 	utf8   bool
 	rcpts  []recipient
+	// BDAT (RFC 3030): the chunks so far, and whether they went over
+	// the size limit or could not be spooled.
+	chunks   *spool
+	chunkErr *reply
+}
+
+// reset ends the transaction, dropping a spooled BDAT message.
+func (s *session) reset() {
+	if s.tx != nil && s.tx.chunks != nil {
+		s.tx.chunks.close()
+	}
+	s.tx = nil
 }
 
 type recipient struct {
@@ -112,6 +124,7 @@ func (s *session) peer() string {
 
 func (s *session) serve(ctx context.Context) {
 	defer s.conn().Close()
+	defer s.reset()
 	s.logf("Connect from %s", s.peer())
 	reason := "Logged out"
 	defer func() { s.logf("Disconnect from %s: %s (state=%s)", s.peer(), reason, s.state) }()
@@ -183,8 +196,10 @@ func (s *session) dispatch(ctx context.Context, line string) bool {
 		s.cmdRCPT(ctx, arg)
 	case "DATA":
 		return s.cmdDATA(ctx, arg)
+	case "BDAT":
+		return s.cmdBDAT(ctx, arg)
 	case "RSET":
-		s.tx = nil
+		s.reset()
 		s.send(replyOK)
 	case "NOOP":
 		s.send(replyOK)
@@ -206,8 +221,8 @@ func (s *session) cmdLHLO(arg string) {
 		return
 	}
 	s.lhlo = arg
-	s.tx = nil
-	ext := []string{s.opts.Hostname, "8BITMIME", "ENHANCEDSTATUSCODES", "PIPELINING"}
+	s.reset()
+	ext := []string{s.opts.Hostname, "8BITMIME", "CHUNKING", "ENHANCEDSTATUSCODES", "PIPELINING"}
 	if s.opts.TLS != nil && !s.tls {
 		ext = append(ext, "STARTTLS")
 	}
@@ -254,7 +269,8 @@ func (s *session) cmdSTARTTLS(arg string) bool {
 	s.c = tc
 	s.mu.Unlock()
 	s.r.Reset(tc)
-	s.tls, s.lhlo, s.tx = true, "", nil
+	s.reset()
+	s.tls, s.lhlo = true, ""
 	return false
 }
 
@@ -326,6 +342,10 @@ func (s *session) cmdRCPT(ctx context.Context, arg string) {
 	}
 	if !s.tx.utf8 && !path.ASCII() {
 		s.send(reply{Code: 553, Enhanced: "5.6.7", Text: "Non-ASCII address without SMTPUTF8"})
+		return
+	}
+	if s.tx.chunks != nil {
+		s.send(reply{Code: 503, Enhanced: "5.5.1", Text: "RCPT not allowed after BDAT"})
 		return
 	}
 	if len(s.tx.rcpts) >= s.opts.MaxRecipients {

@@ -42,6 +42,7 @@ func FuzzSession(f *testing.F) {
 	f.Add("LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<info@example.jp>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n")
 	f.Add("LHLO x\r\nMAIL FROM:<\"q\\\"@b> SIZE=1 BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<@r,@s:bob@example.jp>\r\nRSET\r\n")
 	f.Add("STARTTLS\r\nVRFY\r\nEHLO x\r\n\x00\xff\r\n")
+	f.Add("LHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.jp>\r\nBDAT 3\r\nabcBDAT 2 LAST\r\nde")
 	dir := f.TempDir()
 	mb := &transport.Mailbox{Users: users{dir}, Store: mailstore.NewStore(mailstore.Options{})}
 	srv := New(Options{Hostname: "mx", Timeout: time.Second, MaxLineLength: 512}, mb)

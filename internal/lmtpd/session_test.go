@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
 	"path/filepath"
@@ -287,5 +288,37 @@ func TestUnixSocket(t *testing.T) {
 	}
 	if got := c.line(); !match("250 2.0.0 <bob@example.jp> * Saved", got) {
 		t.Errorf("got %q", got)
+	}
+}
+
+// TestBDAT checks that chunked content is stored as sent (no dot
+// unstuffing) and that the size limit refuses chunked messages per
+// recipient at LAST while keeping the session in step.
+func TestBDAT(t *testing.T) {
+	ts := startServer(t, Options{MaxMessageSize: 64})
+	c := dial(t, ts.addr)
+	c.line()
+	c.lhlo()
+	msg := "Subject: b\r\n\r\n..kept\r\n"
+	c.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<info@example.jp>\r\nBDAT " + fmt.Sprint(len(msg)) + " LAST\r\n" + msg)
+	for _, want := range []string{"250 2.1.0 OK", "250 2.1.5 OK", "250 2.0.0 <info@example.jp> * Saved"} {
+		if got := c.line(); !match(want, got) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if msgs := ts.inbox(t, "info@example.jp"); len(msgs) != 1 || !strings.HasSuffix(msgs[0], "\nSubject: b\n\n..kept\n") {
+		t.Errorf("stored %q", msgs)
+	}
+	big := strings.Repeat("y", 50)
+	c.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<info@example.jp>\r\nRCPT TO:<bob@example.jp>\r\nBDAT 50\r\n" + big + "BDAT 50 LAST\r\n" + big + "NOOP\r\n")
+	for _, want := range []string{"250 2.1.0 OK", "250 2.1.5 OK", "250 2.1.5 OK", "250 2.0.0 Added 50 octets",
+		"552 5.3.4 <info@example.jp> Message size exceeds administrative limit",
+		"552 5.3.4 <bob@example.jp> Message size exceeds administrative limit", "250 2.0.0 OK"} {
+		if got := c.line(); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if n := len(ts.inbox(t, "bob@example.jp")); n != 0 {
+		t.Errorf("bob got %d messages over the limit", n)
 	}
 }
