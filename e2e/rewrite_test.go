@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,6 +163,143 @@ func TestGuide004CanonicalRegexp(t *testing.T) {
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+// guideFile copies one of the guides' map files that internal/lookup's
+// tests keep, with only host names, ports and paths replaced.
+func guideFile(t *testing.T, p *testenv.Postcote, name string, repl ...string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "internal", "lookup", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeFile(t, p, strings.ReplaceAll(name, "/", "-"), strings.NewReplacer(repl...).Replace(string(data)))
+}
+
+// mailUID is the owner the tests give virtual mailboxes: guide 001's
+// uid 20000 when running as root, else the test's own uid.
+func mailUID(t *testing.T) int {
+	if os.Getuid() == 0 {
+		return 20000
+	}
+	return os.Getuid()
+}
+
+// ownerOf returns a file's uid.
+func ownerOf(t *testing.T, path string) int {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(fi.Sys().(*syscall.Stat_t).Uid)
+}
+
+// TestGuide000MySQLGroupAlias: guide 000's virtual_alias_maps in
+// MariaDB; mail to group@lego.dk reaches its three members' mailboxes.
+func TestGuide000MySQLGroupAlias(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB")
+	}
+	m := testenv.StartMariaDB(t)
+	m.CreateDatabase("postfix", "postfix_user", "Passw0rd")
+	schema, err := os.ReadFile(filepath.Join("..", "internal", "lookup", "testdata", "g000", "schema.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Exec(string(schema))
+	p := testenv.NewDev(t)
+	aliases := guideFile(t, p, "g000/virtual_alias_maps", "hosts = 127.0.0.1", fmt.Sprintf("hosts = inet:127.0.0.1:%d", m.Port))
+	if got := strings.TrimSpace(postmap(t, "-q", "group@lego.dk", "mysql:"+aliases)); got != "noah@lego.dk,johan@lego.dk,magnus@lego.dk" {
+		t.Fatalf("postmap -q group@lego.dk = %q", got)
+	}
+	base := filepath.Join(p.Dir, "vmail")
+	uid := strconv.Itoa(mailUID(t))
+	setMain(t, p, "virtual_mailbox_domains", "lego.dk")
+	setMain(t, p, "virtual_alias_maps", "mysql:"+aliases)
+	setMain(t, p, "virtual_mailbox_base", base)
+	setMain(t, p, "virtual_mailbox_maps", "inline:{noah@lego.dk=lego.dk/noah/, johan@lego.dk=lego.dk/johan/, magnus@lego.dk=lego.dk/magnus/}")
+	setMain(t, p, "virtual_uid_maps", "static:"+uid)
+	setMain(t, p, "virtual_gid_maps", "static:"+uid)
+	start(t, p)
+
+	if err := sendPlain(testenv.Addr(p.Ports.SMTP), "sender@client.example", "group@lego.dk", "to-group", "hello all"); err != nil {
+		t.Fatalf("send: %v\n%s", err, p.Log())
+	}
+	for _, u := range []string{"noah", "johan", "magnus"} {
+		msg := messageFiles(t, filepath.Join(base, "lego.dk", u), 1)[0]
+		if !strings.Contains(msg, "Delivered-To: "+u+"@lego.dk") {
+			t.Errorf("%s got:\n%s", u, msg)
+		}
+		waitLog(t, p, "to=<"+u+"@lego.dk>, orig_to=<group@lego.dk>")
+	}
+	if err := rcptReply(t, p.Ports.SMTP, "nobody@lego.dk"); !replyIs(err, "550 5.1.1") {
+		t.Errorf("RCPT to an unknown lego.dk user: %v, want 550 5.1.1", err)
+	}
+}
+
+// TestGuide001LDAPMaps: guide 001's LDAP maps. info@example.org is in a
+// virtual alias domain found in LDAP, its maildrop mail000@mx.example.com
+// is in a virtual mailbox domain, and the message lands in
+// /home/mail/mail000/mailbox/ (under a temporary virtual_mailbox_base)
+// owned by uid 20000 from virtual_uid_maps.
+func TestGuide001LDAPMaps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts slapd")
+	}
+	ldif, err := os.ReadFile(filepath.Join("..", "internal", "lookup", "testdata", "g001", "directory.ldif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testenv.StartSlapd(t, testenv.SlapdOptions{
+		ExtraSchema: []string{filepath.Join("..", "internal", "lookup", "testdata", "g001", "postfix-schema.ldif")},
+		ACL: []string{
+			`to attrs=userPassword by self =xw by anonymous auth by * none`,
+			`to dn.subtree="ou=Mail,dc=example,dc=com" by dn.base="cn=mailAccountReader,ou=Manager,dc=example,dc=com" read by * none`,
+		},
+		Indexes: []string{"mailacceptinggeneralid eq,sub", "maildrop eq", "uid eq"},
+		LDIF:    []string{string(ldif)},
+	})
+	p := testenv.NewDev(t)
+	repl := []string{"ldap://ldap.example.com", s.URI, "/etc/ldap/tls/CA.pem", s.CAFile}
+	maps := map[string]string{}
+	for _, name := range []string{"virtual_alias_domains", "virtual_alias_maps", "virtual_mailbox_maps", "virtual_uid_maps"} {
+		maps[name] = "ldap:" + guideFile(t, p, "g001/"+name, repl...)
+	}
+	if os.Getuid() != 0 {
+		t.Skip("guide 001 delivers as uid 20000: needs root")
+	}
+	base := filepath.Join(p.Dir, "root")
+	setMain(t, p, "myhostname", "mx.example.com")
+	setMain(t, p, "virtual_alias_domains", maps["virtual_alias_domains"])
+	setMain(t, p, "virtual_mailbox_domains", "$myhostname")
+	setMain(t, p, "virtual_alias_maps", maps["virtual_alias_maps"])
+	setMain(t, p, "virtual_mailbox_base", base)
+	setMain(t, p, "virtual_mailbox_maps", maps["virtual_mailbox_maps"])
+	setMain(t, p, "virtual_uid_maps", maps["virtual_uid_maps"])
+	setMain(t, p, "virtual_gid_maps", maps["virtual_uid_maps"])
+	start(t, p)
+
+	if err := sendPlain(testenv.Addr(p.Ports.SMTP), "sender@client.example", "info@example.org", "to-info", "hello"); err != nil {
+		t.Fatalf("send: %v\n%s", err, p.Log())
+	}
+	box := filepath.Join(base, "home", "mail", "mail000", "mailbox")
+	msg := messageFiles(t, box, 1)[0]
+	if !strings.Contains(msg, "Delivered-To: mail000@mx.example.com") {
+		t.Errorf("delivered:\n%s", msg)
+	}
+	if got := ownerOf(t, box); got != 20000 {
+		t.Errorf("%s owned by uid %d, want 20000", box, got)
+	}
+	waitLog(t, p, "to=<mail000@mx.example.com>, orig_to=<info@example.org>")
+	for _, tc := range []struct{ rcpt, reply string }{
+		{"nobody@example.org", "550 5.1.1"},    // alias domain, no alias
+		{"nobody@mx.example.com", "550 5.1.1"}, // mailbox domain, not in virtual_mailbox_maps
+	} {
+		if err := rcptReply(t, p.Ports.SMTP, tc.rcpt); !replyIs(err, tc.reply) {
+			t.Errorf("RCPT %s: %v, want %s", tc.rcpt, err, tc.reply)
 		}
 	}
 }
