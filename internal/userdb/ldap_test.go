@@ -560,4 +560,15 @@ func TestLDAPConfigErrors(t *testing.T) {
 	if _, err := NewPassDB("ldap", writeConf(t, good), opts); err != nil {
 		t.Errorf("down at start-up: %v", err)
 	}
+	// Settings postcote cannot apply as written are accepted with a
+	// warning.
+	wopts, log := testOptions(t)
+	if _, err := NewPassDB("ldap", writeConf(t, good+"ldap_version = 2\ntls_cipher_suite = HIGH:!aNULL\n"), wopts); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"ldap_version = 2 ignored", "tls_cipher_suite ignored"} {
+		if !strings.Contains(log.String(), w) {
+			t.Errorf("no warning %q in:\n%s", w, log.String())
+		}
+	}
 }
