@@ -32,11 +32,20 @@ type Router struct {
 	Agents           map[string]Agent // by transport name
 }
 
+// lookupFailed is the route of a recipient whose address class could
+// not be decided (a domain table did not answer): it is deferred, never
+// sent to the default transport.
+const lookupFailed = "\x00lookup"
+
 // route returns the transport name and next hop for a recipient.
-func (r *Router) route(rcpt string) (name, nexthop string) {
+func (r *Router) route(ctx context.Context, rcpt string) (name, nexthop string) {
 	_, domain := rewrite.SplitAddress(rcpt)
 	var setting string
-	switch r.Domains.Classify(domain) {
+	class, err := r.Domains.ClassifyContext(ctx, domain)
+	if err != nil {
+		return lookupFailed, err.Error()
+	}
+	switch class {
 	case rewrite.Local:
 		setting = r.LocalTransport
 	case rewrite.VirtualMailbox:
@@ -69,7 +78,7 @@ func (r *Router) Deliver(ctx context.Context, msg *queue.Message, rcpts []int) [
 	var order []routeKey
 	for _, i := range rcpts {
 		k := routeKey{}
-		k.name, k.nexthop = r.route(msg.Envelope.Recipients[i].Address)
+		k.name, k.nexthop = r.route(ctx, msg.Envelope.Recipients[i].Address)
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -79,6 +88,9 @@ func (r *Router) Deliver(ctx context.Context, msg *queue.Message, rcpts []int) [
 	for _, k := range order {
 		idx := groups[k]
 		switch agent := r.Agents[k.name]; {
+		case k.name == lookupFailed:
+			results = append(results, each(idx, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0",
+				Reply: "address resolver failure: " + k.nexthop, Relay: "none", Transport: "none"})...)
 		case r.DeferTransports[k.name]:
 			// defer_transports: hold until a flush or a later configuration.
 			results = append(results, each(idx, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.2",

@@ -13,6 +13,7 @@ import (
 
 	"postcote/internal/mailstore"
 	"postcote/internal/queue"
+	"postcote/internal/rewrite"
 )
 
 type mapTable map[string][]string
@@ -146,5 +147,21 @@ func TestVirtualMapsDelivers(t *testing.T) {
 		if fi.Mode().Perm() != want {
 			t.Errorf("%s mode %v, want %v", p, fi.Mode().Perm(), want)
 		}
+	}
+}
+
+// TestRouterDefersWhenDomainTableFails: a recipient whose class a
+// domain table cannot decide is deferred, never handed to the default
+// transport (which could send it off this host).
+func TestRouterDefersWhenDomainTableFails(t *testing.T) {
+	r := &Router{
+		Domains:          &rewrite.Domains{VirtualAlias: rewrite.NewDomainList(nil, false).WithTables(downTable{})},
+		DefaultTransport: "discard",
+		Agents:           map[string]Agent{"discard": Discard{}},
+	}
+	msg := &queue.Message{Envelope: queue.Envelope{Recipients: []queue.Recipient{{Address: "info@example.org"}}}}
+	res := r.Deliver(context.Background(), msg, []int{0})
+	if len(res) != 1 || res[0].Status != queue.StatusDeferred || res[0].DSN != "4.3.0" || !strings.Contains(res[0].Reply, "ldap down") {
+		t.Errorf("got %+v, want deferred 4.3.0", res)
 	}
 }
