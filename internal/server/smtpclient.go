@@ -87,6 +87,9 @@ func smtpAgent(m *postfixconf.Main, log *maillog.Logger, name string) (transport
 		return nil, fmt.Errorf("smtp client: smtp_tls_security_level = %s is not supported", a.TLS.Level)
 	}
 	a.Logf = func(format string, args ...any) { log.Printf(name, format, args...) }
+	if err := a.Check(); err != nil {
+		return nil, fmt.Errorf("smtp client: %w", err)
+	}
 
 	res, port, err := testDNS()
 	if err != nil {

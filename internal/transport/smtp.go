@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"postcote/internal/queue"
@@ -53,6 +54,10 @@ type SMTP struct {
 	// Logf receives informational lines (the TLS "… connection
 	// established" notes); nil discards them.
 	Logf func(format string, args ...any)
+
+	once      sync.Once // prepares policy from TLS on first use
+	policy    *tlsPolicy
+	policyErr error
 }
 
 // Deliver implements Agent.
@@ -128,7 +133,7 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 		return each(rcpts, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.5",
 			Reply: name + " transport: " + err.Error(), Relay: "none", Transport: name})
 	}
-	policy, err := s.TLS.prepare()
+	policy, err := s.tlsPolicy()
 	if err != nil {
 		return each(rcpts, queue.Result{Status: queue.StatusDeferred, DSN: "4.7.5",
 			Reply: name + " transport: " + err.Error(), Relay: "none", Transport: name})
@@ -137,9 +142,6 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 	if err != nil {
 		return each(rcpts, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0",
 			Reply: "cannot read queued message: " + err.Error(), Relay: "none", Transport: name})
-	}
-	if s.Resolver == nil {
-		s = s.withResolver(net.DefaultResolver)
 	}
 	start := time.Now()
 	limit := s.MXAddressLimit
@@ -230,9 +232,22 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 	return results
 }
 
-// withResolver returns a copy of s with the resolver set.
-func (s *SMTP) withResolver(r Resolver) *SMTP {
-	c := *s
-	c.Resolver = r
-	return &c
+func (s *SMTP) resolver() Resolver {
+	if s.Resolver == nil {
+		return net.DefaultResolver
+	}
+	return s.Resolver
+}
+
+// Check prepares the TLS settings (CA files, protocol list, level) and
+// returns what is wrong with them; the server calls it when it loads
+// the configuration. The prepared policy is kept for every delivery.
+func (s *SMTP) Check() error {
+	_, err := s.tlsPolicy()
+	return err
+}
+
+func (s *SMTP) tlsPolicy() (*tlsPolicy, error) {
+	s.once.Do(func() { s.policy, s.policyErr = s.TLS.prepare() })
+	return s.policy, s.policyErr
 }

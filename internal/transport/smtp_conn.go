@@ -186,8 +186,8 @@ func (c *smtpConn) startTLS() error {
 			text: fmt.Sprintf("Server certificate not verified: %s: %v", j.target.host(), err)}
 	}
 	if j.policy.logLevel >= 1 {
-		j.s.logf("%s TLS connection established to %s: %s with cipher %s", trust, j.target.relay(),
-			tlsVersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
+		j.s.logf("%s TLS connection established to %s: %s with cipher %s (%s bits)", trust, j.target.relay(),
+			tlsVersionName(st.Version), tls.CipherSuiteName(st.CipherSuite), cipherBits(st.CipherSuite))
 	}
 	c.c, c.tls = tc, true
 	c.r.Reset(tc)
@@ -300,4 +300,18 @@ func readLimitedLine(r *bufio.Reader, max int) (string, error) {
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
+}
+
+// cipherBits is the "(256/256 bits)" part of Postfix's TLS log line.
+func cipherBits(id uint16) string {
+	name := tls.CipherSuiteName(id)
+	switch {
+	case strings.Contains(name, "AES_128"):
+		return "128/128"
+	case strings.Contains(name, "AES_256"), strings.Contains(name, "CHACHA20"):
+		return "256/256"
+	case strings.Contains(name, "3DES"):
+		return "112/168"
+	}
+	return "0/0"
 }

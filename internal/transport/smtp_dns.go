@@ -145,7 +145,7 @@ func (s *SMTP) resolve(ctx context.Context, host, port string, noMX bool, limit 
 		}
 		return capTargets(ts, limit), nil
 	}
-	mxs, err := s.Resolver.LookupMX(ctx, host)
+	mxs, err := s.resolver().LookupMX(ctx, host)
 	var de *net.DNSError
 	if err != nil && !(errors.As(err, &de) && de.IsNotFound) {
 		return nil, lookupFailure(host, "MX", err)
@@ -210,7 +210,7 @@ func capTargets(ts []smtpTarget, limit int) []smtpTarget {
 }
 
 func (s *SMTP) addrs(ctx context.Context, host, port string) ([]smtpTarget, error) {
-	ips, err := s.Resolver.LookupIPAddr(ctx, host)
+	ips, err := s.resolver().LookupIPAddr(ctx, host)
 	if err != nil {
 		return nil, err
 	}
