@@ -13,8 +13,9 @@
 // with NewPassDB(driver, args, opts) and NewUserDB(driver, args,
 // defaultFields, overrideFields, opts). One file per driver:
 // passwdfile*.go (Dovecot's passwd-file format, re-read when the file
-// changes, so edits apply without a reload), static.go; ldap, sql, passwd
-// and pam are reported as not yet supported.
+// changes, so edits apply without a reload), static.go, ldap*.go (on
+// internal/ldapx), sql*.go (on internal/sqlx); passwd and pam are reported
+// as not yet supported.
 //
 // A Checker ties the databases together in configuration order. It
 // implements sasl.PasswordChecker for SMTP AUTH, IMAP, POP3 and the auth
