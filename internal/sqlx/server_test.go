@@ -70,6 +70,7 @@ func TestRealServers(t *testing.T) {
 	}
 	for name, start := range servers(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			cfg, stop, restart := start(t)
 			cfg.QueryTimeout = 5 * time.Second
 			cfg.ConnectTimeout = 2 * time.Second
