@@ -57,8 +57,17 @@ func TestSMTPAgentFromMain(t *testing.T) {
 				t.Errorf("level %q", a.TLS.Level)
 			}
 		}, ""},
-		{"missing CA file", "smtp_tls_security_level = verify\nsmtp_tls_CAfile = " + filepath.Join(dir, "nope.pem") + "\n", nil, "nope.pem"},
-		{"no protocol left", "smtp_tls_security_level = encrypt\nsmtp_tls_mandatory_protocols = !TLSv1, !TLSv1.1, !TLSv1.2, !TLSv1.3\n", nil, "no protocol"},
+		{"missing CA file", "smtp_tls_security_level = verify\nsmtp_tls_CAfile = " + filepath.Join(dir, "nope.pem") + "\n", func(t *testing.T, a *transport.SMTP) {
+			if err := a.Check(); err == nil || !strings.Contains(err.Error(), "nope.pem") {
+				t.Errorf("Check: %v", err)
+			}
+		}, ""},
+		{"no protocol left", "smtp_tls_security_level = encrypt\nsmtp_tls_mandatory_protocols = !TLSv1, !TLSv1.1, !TLSv1.2, !TLSv1.3\n", func(t *testing.T, a *transport.SMTP) {
+			if err := a.Check(); err == nil || !strings.Contains(err.Error(), "no protocol") {
+				t.Errorf("Check: %v", err)
+			}
+		}, ""},
+		{"unsupported level", "smtp_tls_security_level = fingerprint\n", nil, "not supported"},
 		{"negative limit", "smtp_mx_address_limit = -1\n", nil, "negative"},
 	}
 	for _, tc := range tests {

@@ -151,8 +151,13 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 		r := queue.Result{Status: queue.StatusDeferred, DSN: "4.4.3", Reply: err.Error(), Relay: "none", Transport: name}
 		if errors.As(err, &df) {
 			r.DSN = df.dsn
-			if df.perm {
+			if df.perm && !configuredHop(env, rcpts, host) {
 				r.Status = queue.StatusBounced
+			} else if df.perm {
+				// A relayhost or transport next hop that does not resolve
+				// is a configuration error: the mail waits for it to be
+				// fixed instead of bouncing (Postfix does the same).
+				r.DSN = "4" + df.dsn[1:]
 			}
 		}
 		r.ConnDelay = time.Since(start)
@@ -250,4 +255,17 @@ func (s *SMTP) Check() error {
 func (s *SMTP) tlsPolicy() (*tlsPolicy, error) {
 	s.once.Do(func() { s.policy, s.policyErr = s.TLS.prepare() })
 	return s.policy, s.policyErr
+}
+
+// configuredHop says whether the next hop came from the configuration
+// (relayhost, transport_maps, relay_transport) rather than from the
+// recipients' own domain.
+func configuredHop(env *queue.Envelope, rcpts []int, host string) bool {
+	for _, rc := range rcpts {
+		addr := env.Recipients[rc].Address
+		if i := strings.LastIndexByte(addr, '@'); i < 0 || !strings.EqualFold(strings.TrimSuffix(addr[i+1:], "."), host) {
+			return true
+		}
+	}
+	return false
 }

@@ -112,12 +112,18 @@ func TestSMTPRouting(t *testing.T) {
 			queue.StatusSent, "2.0.0", "elsewhere.example.org[127.0.0.5]:587", "", []string{"127.0.0.5:587"}},
 		{"IP literal", "[127.0.0.9]", map[string]string{"127.0.0.9:25": good.addr()},
 			queue.StatusSent, "2.0.0", "127.0.0.9[127.0.0.9]:25", "", []string{"127.0.0.9:25"}},
+		{"relayhost that does not resolve defers", "[nowhere.invalid]:587", nil,
+			queue.StatusDeferred, "4.4.4", "none", "Host or domain name not found. Name service error for name=nowhere.invalid type=A: Host not found", []string{}},
 		{"bad next hop", "[oops", nil, queue.StatusDeferred, "4.3.5", "none", "", []string{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c, tn, _ := newTestClient(t, exampleDNS(), tc.routes)
-			env := smtpEnv("a@example.org")
+			rcpt := "a@example.org"
+			if !strings.ContainsAny(tc.nexthop, "[:") {
+				rcpt = "a@" + tc.nexthop // the router's next hop is the domain
+			}
+			env := smtpEnv(rcpt)
 			res := c.Send(context.Background(), env, int64(len(plainMsg)), opener(plainMsg), []int{0}, tc.nexthop)
 			if len(res) != 1 {
 				t.Fatalf("%d results", len(res))
@@ -445,6 +451,7 @@ func TestSMTPTLSLevels(t *testing.T) {
 	caPath := filepath.Join(dir, "certs")
 	os.Mkdir(caPath, 0o755)
 	os.WriteFile(filepath.Join(caPath, "1a2b3c4d.0"), caPEM, 0o644)
+	os.WriteFile(filepath.Join(caPath, "README"), []byte("not a certificate\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o644)
 	_, wrongName := testCA(t, "other.example.net")
 
 	tests := []struct {
@@ -472,6 +479,8 @@ func TestSMTPTLSLevels(t *testing.T) {
 		{"secure, dot-nexthop", &fakeMX{tls: goodTLS}, TLSPolicy{Level: "secure", CAFile: caFile}, "example.org", queue.StatusSent, "2.0.0", true, ""},
 		{"secure, nexthop does not match", &fakeMX{tls: goodTLS}, TLSPolicy{Level: "secure", CAFile: caFile}, "[mx1.example.org]", queue.StatusSent, "2.0.0", true, ""},
 		{"secure, name outside nexthop", &fakeMX{tls: goodTLS}, TLSPolicy{Level: "secure", CAFile: caFile, SecureCertMatch: []string{"nexthop"}}, "example.org", queue.StatusDeferred, "4.7.5", false, ""},
+		{"verify, missing CAfile", &fakeMX{tls: goodTLS}, TLSPolicy{Level: "verify", CAFile: filepath.Join(dir, "none.pem")}, "example.org", queue.StatusDeferred, "4.7.5", false, ""},
+		{"may, missing CAfile still delivers", &fakeMX{tls: goodTLS}, TLSPolicy{Level: "may", CAFile: filepath.Join(dir, "none.pem")}, "example.org", queue.StatusSent, "2.0.0", true, ""},
 		{"TLS 1.3 only against a TLS 1.2 server", &fakeMX{tls: tls12Only(goodTLS)}, TLSPolicy{Level: "encrypt", MandatoryProtocols: []string{">=TLSv1.3"}}, "[mx1.example.org]", queue.StatusDeferred, "4.7.5", false, ""},
 	}
 	for _, tc := range tests {

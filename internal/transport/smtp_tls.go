@@ -160,11 +160,15 @@ func (p TLSPolicy) prepare() (*tlsPolicy, error) {
 			tp.match = []string{"nexthop", "dot-nexthop"}
 		}
 	}
+	verifying := level == "verify" || level == "secure"
 	if p.CAFile != "" || p.CAPath != "" {
-		if tp.roots, err = loadCAs(p.CAFile, p.CAPath); err != nil {
+		// Only the verifying levels depend on the CAs; for may and
+		// encrypt they only decide between "Trusted" and "Untrusted" in
+		// the log, so a broken CA setting does not stop mail there.
+		if tp.roots, err = loadCAs(p.CAFile, p.CAPath); err != nil && verifying {
 			return nil, err
 		}
-	} else if level == "verify" || level == "secure" {
+	} else if verifying {
 		if tp.roots, err = x509.SystemCertPool(); err != nil {
 			return nil, fmt.Errorf("system CA certificates: %w", err)
 		}
@@ -212,9 +216,9 @@ func loadCAs(file, dir string) (*x509.CertPool, error) {
 			if e.IsDir() {
 				continue
 			}
-			if err := add(filepath.Join(dir, e.Name())); err != nil {
-				return nil, err
-			}
+			// Like OpenSSL's hashed directory lookup, a file that is not
+			// a certificate is passed over.
+			add(filepath.Join(dir, e.Name()))
 		}
 	}
 	if n == 0 {
