@@ -71,6 +71,7 @@ smtp      unix  -       -       n       -       -       smtp
 relay     unix  -       -       n       -       -       smtp
 local     unix  -       n       n       -       -       local
 virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
 error     unix  -       -       n       -       -       error
 discard   unix  -       -       n       -       -       discard
 `))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -78,9 +79,19 @@ func listen(e Endpoint) (net.Listener, error) {
 	var lc net.ListenConfig
 	if e.Network == "unix" {
 		// A stale socket from a crashed run would make bind fail; only a
-		// socket is removed, never another kind of file.
+		// socket nobody answers on is removed (never another program's live
+		// socket, such as a running Dovecot's), never another kind of file.
 		if st, err := os.Lstat(e.Address); err == nil && st.Mode()&os.ModeSocket != 0 {
+			if c, err := net.DialTimeout("unix", e.Address, time.Second); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("listen on %s: another process is serving this socket; stop it or change the path", e)
+			}
 			os.Remove(e.Address)
+		}
+		// Postfix's queue_directory/private and Dovecot's base_dir may not
+		// exist yet.
+		if err := os.MkdirAll(filepath.Dir(e.Address), 0o755); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", e, err)
 		}
 		ln, err := lc.Listen(context.Background(), "unix", e.Address)
 		if err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"net/netip"
+	"path/filepath"
 	"testing"
 
 	"postcote/internal/config/postfixconf"
@@ -89,5 +90,19 @@ func TestListenAddresses(t *testing.T) {
 	}
 	if got := listenAddresses("*"); len(got) != 1 || got[0].network != "tcp4" || got[0].host != "0.0.0.0" {
 		t.Errorf(`listenAddresses("*") = %v`, got)
+	}
+}
+
+func TestUnixListenerMakesFolderAndKeepsLiveSockets(t *testing.T) {
+	dir := t.TempDir()
+	e := Endpoint{Network: "unix", Address: filepath.Join(dir, "private", "auth"), Mode: 0o600}
+	ls := NewListeners()
+	defer ls.CloseAll()
+	if _, err := ls.Listen(e); err != nil {
+		t.Fatalf("unix listener in a missing folder: %v", err)
+	}
+	// A second process binding the same live socket must not steal it.
+	if _, err := listen(e); err == nil {
+		t.Error("took over a socket another listener serves")
 	}
 }

@@ -13,9 +13,12 @@
 // never delivers: the queue stands between them.
 //
 // Implemented here: "virtual" (in-process delivery into the mailbox
-// role's Maildir through internal/mailstore, the same code path as LMTP
-// delivery), "error" and "discard". A transport that is configured but
-// not implemented yet (smtp, lmtp, local, pipe) defers its recipients
+// role's Maildir through internal/mailstore, the same code path as the
+// LMTP server's; with virtual_mailbox_maps, into $virtual_mailbox_base as
+// virtual(8) does), "lmtp" (unix: and inet: next hops), "smtp"/"relay"
+// (MX lookup, relayhost, TLS levels), "error" and "discard". A transport
+// that is configured but not implemented yet (local, pipe) defers its
+// recipients
 // with "4.3.0 mail transport unavailable", as Postfix does for a
 // transport it cannot run: the mail waits in the queue, it is not lost.
 package transport

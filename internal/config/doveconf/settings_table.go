@@ -161,7 +161,7 @@ var settingTable = []SettingInfo{
 	{"", "lda_mailbox_autocreate", "no", KindBool, impl, "create missing mailboxes on delivery", nil},
 	{"", "lda_mailbox_autosubscribe", "no", KindBool, impl, "subscribe mailboxes created on delivery", nil},
 	{"", "lmtp_proxy", "no", KindBool, notYet, "proxy LMTP to other servers", nil},
-	{"", "lmtp_save_to_detail_mailbox", "no", KindBool, impl, "deliver user+detail to mailbox detail", nil},
+	{"", "lmtp_save_to_detail_mailbox", "no", KindBool, notYet, "deliver user+detail to mailbox detail", nil},
 	{"", "lmtp_rcpt_check_quota", "no", KindBool, notYet, "check quota at RCPT TO", nil},
 	{"", "lmtp_hdr_delivery_address", "final", KindEnum, notYet, "address in Delivered-To:", []string{"none", "final", "original"}},
 

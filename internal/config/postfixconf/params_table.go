@@ -240,7 +240,7 @@ var paramTable = []ParamInfo{
 	{Name: "smtp_sasl_auth_enable", Default: "no", Kind: KindBool, Status: notYet, Doc: "authenticate to remote servers"},
 	{Name: "smtp_sasl_password_maps", Default: "", Kind: KindTables, Status: notYet, Doc: "credentials per remote server"},
 	{Name: "smtp_sasl_security_options", Default: "noplaintext, noanonymous", Kind: KindList, Status: notYet, Doc: "SASL mechanism properties of the client"},
-	{Name: "lmtp_tls_security_level", Default: "", Kind: KindString, Status: notYet, Enum: tlsClientLevels, Doc: "TLS policy of the LMTP client"},
+	{Name: "lmtp_tls_security_level", Default: "", Kind: KindString, Status: impl, Enum: tlsClientLevels, Doc: "TLS policy of the LMTP client"},
 
 	// Queue.
 	{Name: "maximal_queue_lifetime", Default: "5d", Kind: KindTime, Unit: 'd', Status: impl, Doc: "time a deferred message stays queued before it bounces"},

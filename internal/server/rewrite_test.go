@@ -1,0 +1,152 @@
+package server
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"postcote/internal/config/postfixconf"
+	"postcote/internal/lookup"
+	"postcote/internal/queue"
+	"postcote/internal/rewrite"
+)
+
+func TestRewriteFrom(t *testing.T) {
+	dir := t.TempDir()
+	mailname := filepath.Join(dir, "mailname")
+	if err := os.WriteFile(mailname, []byte("mail.example.jp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := lookup.NewRegistry(lookup.Options{})
+	defer reg.Close()
+	open := func(spec string) (rewrite.Table, error) { return reg.Open(spec) }
+	for _, tc := range []struct {
+		name    string
+		main    string
+		open    rewrite.Opener
+		errText string
+		check   func(t *testing.T, r *mtaRewrite)
+	}{
+		{"defaults", "mydestination =\n", open, "", func(t *testing.T, r *mtaRewrite) {
+			if r.rules.VirtualAlias != nil || r.rules.Canonical != nil || r.virtual != nil || r.recipients.LocalRecipientMaps != nil {
+				t.Errorf("tables opened without settings: %+v", r.rules)
+			}
+			if !r.rules.PropagateCanonical || !r.rules.PropagateVirtual || r.rules.RecursionLimit != 1000 || r.rules.ExpansionLimit != 1000 {
+				t.Errorf("defaults: %+v", r.rules)
+			}
+		}},
+		{"myorigin file", "myorigin = " + mailname + "\nmydestination =\n", open, "", func(t *testing.T, r *mtaRewrite) {
+			if r.rules.Myorigin != "mail.example.jp" {
+				t.Errorf("myorigin %q", r.rules.Myorigin)
+			}
+		}},
+		{"guide 004 canonical", "mydestination =\ncanonical_classes = envelope_sender, header_sender, header_recipient\ncanonical_maps = inline:{root@host.example.com=root+host@example.com}\n", open, "", func(t *testing.T, r *mtaRewrite) {
+			got, err := r.rules.Canonicalize(context.Background(), rewrite.EnvelopeSender, "root@host.example.com")
+			if err != nil || got != "root+host@example.com" {
+				t.Errorf("Canonicalize = %q, %v", got, err)
+			}
+			if r.rules.CanonicalClasses[rewrite.EnvelopeRecipient] {
+				t.Error("envelope_recipient enabled")
+			}
+		}},
+		{"propagation off", "mydestination =\npropagate_unmatched_extensions = canonical\n", open, "", func(t *testing.T, r *mtaRewrite) {
+			if !r.rules.PropagateCanonical || r.rules.PropagateVirtual {
+				t.Errorf("propagation %v %v", r.rules.PropagateCanonical, r.rules.PropagateVirtual)
+			}
+		}},
+		{"virtual mailbox maps", "mydestination =\nvirtual_mailbox_maps = inline:{a@x.example=x/a/}\nvirtual_uid_maps = static:5000\nvirtual_gid_maps = static:5000\nvirtual_mailbox_base = /srv/mail\n", open, "", func(t *testing.T, r *mtaRewrite) {
+			if r.virtual == nil || r.virtual.MailboxBase != "/srv/mail" || r.virtual.MinimumUID != 100 {
+				t.Fatalf("virtual agent %+v", r.virtual)
+			}
+			u, res := r.virtual.Lookup(context.Background(), "a@x.example")
+			if res != nil || u.UID != 5000 || u.MailLocation != "maildir:/srv/mail/x/a" {
+				t.Errorf("lookup %+v %+v", u, res)
+			}
+		}},
+		{"bad class", "canonical_classes = envelope_sender, header_bogus\n", open, "unknown class \"header_bogus\"", nil},
+		{"no table layer", "virtual_alias_maps = hash:/etc/postfix/virtual\n", nil, "table type not supported yet: hash", nil},
+		{"missing table file", "virtual_alias_maps = hash:" + filepath.Join(dir, "nope") + "\n", open, "no such file or directory", nil},
+		{"bad header rewrite clients", "local_header_rewrite_clients = check_address_map hash:/x\n", open, "not supported", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := postfixconf.ParseMainBytes("main.cf", []byte(tc.main))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// virtual_alias_domains defaults to $virtual_alias_maps, so
+			// a bad alias table already fails the domain lists.
+			var r *mtaRewrite
+			domains, err := domainsFrom(m, tc.open)
+			if err == nil {
+				r, err = rewriteFrom(m, domains, nil, tc.open)
+			}
+			if tc.errText != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errText) {
+					t.Fatalf("err = %v, want %q", err, tc.errText)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, r)
+		})
+	}
+}
+
+func TestDomainsFromTables(t *testing.T) {
+	m, err := postfixconf.ParseMainBytes("main.cf", []byte("virtual_alias_domains = example.net, inline:{example.org=yes}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := lookup.NewRegistry(lookup.Options{})
+	defer reg.Close()
+	d, err := domainsFrom(m, func(spec string) (rewrite.Table, error) { return reg.Open(spec) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dom := range []string{"example.net", "example.org", "EXAMPLE.ORG."} {
+		if c, err := d.ClassifyContext(context.Background(), dom); err != nil || c != rewrite.VirtualAlias {
+			t.Errorf("%s: %v, %v", dom, c, err)
+		}
+	}
+	if _, err := domainsFrom(m, nil); err == nil || !strings.Contains(err.Error(), "not supported yet") {
+		t.Errorf("without a table layer: %v", err)
+	}
+}
+
+func TestHeaderRewriteClients(t *testing.T) {
+	nets := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	for _, tc := range []struct {
+		setting string
+		env     queue.Envelope
+		want    bool
+	}{
+		{"", queue.Envelope{Protocol: "ESMTP", ClientAddr: "127.0.0.1"}, true}, // default permit_inet_interfaces
+		{"", queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}, false},
+		{"", queue.Envelope{Protocol: "local"}, true},
+		{"permit_mynetworks", queue.Envelope{Protocol: "ESMTP", ClientAddr: "192.0.2.9"}, true},
+		{"permit_mynetworks", queue.Envelope{Protocol: "ESMTP", ClientAddr: "127.0.0.1"}, false},
+		{"permit_sasl_authenticated", queue.Envelope{Protocol: "ESMTPA", ClientAddr: "198.51.100.7", AuthUser: "u"}, true},
+		{"static:all", queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}, true},
+	} {
+		main := ""
+		if tc.setting != "" {
+			main = "local_header_rewrite_clients = " + tc.setting + "\n"
+		}
+		m, err := postfixconf.ParseMainBytes("main.cf", []byte(main))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := headerRewriteClients(m, nets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f(&tc.env); got != tc.want {
+			t.Errorf("%q with %+v: %v, want %v", tc.setting, tc.env, got, tc.want)
+		}
+	}
+}
