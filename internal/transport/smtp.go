@@ -167,7 +167,8 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 	results := make([]queue.Result, len(rcpts))
 	pending := make([]int, len(rcpts)) // indexes into rcpts still to deliver
 	for i, rc := range rcpts {
-		results[i] = queue.Result{Rcpt: rc, Status: queue.StatusDeferred, DSN: "4.4.1", Relay: "none", Transport: name}
+		results[i] = queue.Result{Rcpt: rc, Status: queue.StatusDeferred, DSN: "4.4.1", Relay: "none", Transport: name,
+			Reply: "delivery interrupted before a connection was made"}
 		pending[i] = i
 	}
 	sessions := 0
@@ -213,8 +214,13 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 		for k, i := range pending {
 			sub[k] = rcpts[i]
 		}
+		// Shutting down interrupts the session at once; the recipients
+		// stay deferred (Postfix's "delivery interrupted").
+		conn := c.c
+		stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 		out := c.transaction(sub)
 		c.quit()
+		stop()
 		c.close()
 		var next []int
 		for k, i := range pending {

@@ -602,3 +602,37 @@ func TestDowngradeMultipart(t *testing.T) {
 		}
 	}
 }
+
+// TestSMTPCancel: a cancelled context (shutdown) ends a stuck session at
+// once and leaves the recipient deferred.
+func TestSMTPCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Write([]byte("220 hi\r\n250 but never more\r\n"))
+			accepted <- c
+		}
+	}()
+	c, _, _ := newTestClient(t, exampleDNS(), map[string]string{"127.0.0.2:25": ln.Addr().String()})
+	c.HeloTimeout, c.MailTimeout, c.RcptTimeout, c.DataInitTimeout = time.Minute, time.Minute, time.Minute, time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		conn := <-accepted
+		defer conn.Close()
+		buf := make([]byte, 100)
+		conn.Read(buf) // the EHLO; then stall
+		cancel()
+		conn.Read(buf)
+	}()
+	start := time.Now()
+	res := c.Send(ctx, smtpEnv("a@example.org"), 10, opener(plainMsg), []int{0}, "[mx1.example.org]")
+	if time.Since(start) > 3*time.Second || res[0].Status != queue.StatusDeferred {
+		t.Errorf("%v after %v", res[0], time.Since(start))
+	}
+}
