@@ -30,7 +30,7 @@ var settingTable = []SettingInfo{
 	{"", "state_dir", "/var/lib/dovecot", KindString, impl, "directory of persistent state", nil},
 	{"", "instance_name", "dovecot", KindString, ignored, "name of this instance in process titles", nil},
 	{"", "login_greeting", "Dovecot ready.", KindString, impl, "greeting of the login services", nil},
-	{"", "login_trusted_networks", "", KindString, notYet, "networks allowed to override client IP and session data", nil},
+	{"", "login_trusted_networks", "", KindString, impl, "networks allowed to override client IP and session data", nil},
 	{"", "login_access_sockets", "", KindString, ignored, "TCP wrapper sockets", nil},
 	{"", "login_log_format_elements", "user=<%u> method=%m rip=%r lip=%l mpid=%e %c session=<%{session}>", KindString, notYet, "elements of login log lines", nil},
 	{"", "login_log_format", "%$: %s", KindString, notYet, "format of login log lines", nil},
