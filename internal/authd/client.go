@@ -3,11 +3,12 @@ package authd
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +24,14 @@ type ClientOptions struct {
 	// request; 10 s, as Postfix's AUTH_TIMEOUT. A request also ends
 	// with its context.
 	Timeout time.Duration
-	PID     int // CPID; os.Getpid() when 0
+	// PID is the CPID sent in the handshake. When 0, each connection
+	// sends a random number instead of the process id: Dovecot refuses
+	// a second connection that claims the CPID of one it still has open
+	// ("BUG: Authentication client gave a PID of existing connection"),
+	// and one postcote process runs one client per SMTP service. CPID
+	// only matters to Dovecot's master-login handoff, which postcote
+	// does not use.
+	PID int
 }
 
 // Mechanism is one MECH line of the server's handshake.
@@ -76,9 +84,6 @@ func NewClient(spec string, opts ClientOptions) (*Client, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
-	}
-	if opts.PID == 0 {
-		opts.PID = os.Getpid()
 	}
 	return &Client{network: network, address: address, opts: opts}, nil
 }
@@ -303,7 +308,13 @@ func (c *Client) get(ctx context.Context) (*clientConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: connect to auth server %s: %v", sasl.ErrTempFail, c, err)
 	}
-	cc, err := handshakeClient(ctx, nc, c.opts.PID)
+	pid := c.opts.PID
+	if pid == 0 {
+		var b [4]byte
+		rand.Read(b[:])
+		pid = int(binary.BigEndian.Uint32(b[:])>>1) | 1
+	}
+	cc, err := handshakeClient(ctx, nc, pid)
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("%w: auth server %s: handshake: %v", sasl.ErrTempFail, c, err)

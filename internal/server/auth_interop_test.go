@@ -195,7 +195,7 @@ func TestPostfixThroughPostcoteAuth(t *testing.T) {
 	private := filepath.Join(spool, "private")
 	conf := filepath.Join(dir, "postfix")
 	pcConf := filepath.Join(dir, "postcote")
-	for _, d := range []string{private, conf, pcConf} {
+	for _, d := range []string{private, filepath.Join(spool, "public"), filepath.Join(spool, "pid"), conf, pcConf} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -207,6 +207,9 @@ func TestPostfixThroughPostcoteAuth(t *testing.T) {
 	}
 	os.Chown(private, pf[0], -1)
 	os.Chmod(private, 0o700)
+	os.Chown(filepath.Join(spool, "public"), pf[0], -1)
+	os.MkdirAll(filepath.Join(dir, "data"), 0o700)
+	os.Chown(filepath.Join(dir, "data"), pf[0], -1)
 
 	authPort := freePort(t)
 	users := filepath.Join(pcConf, "users")
@@ -282,14 +285,16 @@ postlog unix-dgram n - n - 1 postlogd
 `, unixPort, inetPort, authPort)
 	os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644)
 	os.WriteFile(filepath.Join(conf, "master.cf"), []byte(masterCF), 0o644)
-	start := time.Now()
-	out, err := exec.Command("postfix", "-c", conf, "start").CombinedOutput()
-	t.Logf("postfix start took %v", time.Since(start))
+	// The master daemon itself, as `postfix start` runs it but without
+	// postfix-script's checks (seconds): -w returns once it is up.
+	daemonDir, err := exec.Command("postconf", "-c", conf, "-h", "daemon_directory").Output()
+	if err != nil {
+		t.Fatalf("postconf: %v", err)
+	}
+	out, err := exec.Command(filepath.Join(strings.TrimSpace(string(daemonDir)), "master"), "-c", conf, "-w").CombinedOutput()
 	pid := readPid(filepath.Join(spool, "pid", "master.pid"))
 	t.Cleanup(func() {
-		start := time.Now()
 		stopPid(t, readPid(filepath.Join(spool, "pid", "master.pid")), "postfix master")
-		t.Logf("postfix stop took %v", time.Since(start))
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "maillog"))
 			t.Logf("postfix maillog:\n%s", b)
@@ -297,7 +302,7 @@ postlog unix-dgram n - n - 1 postlogd
 	})
 	if err != nil || pid == 0 {
 		b, _ := os.ReadFile(filepath.Join(dir, "maillog"))
-		t.Fatalf("postfix start: %v %s\n%s", err, out, b)
+		t.Fatalf("postfix master: %v %s\n%s", err, out, b)
 	}
 	for _, tc := range []struct {
 		name string
@@ -352,7 +357,6 @@ auth_mechanisms = plain login
 auth_failure_delay = 0
 default_internal_user = nobody
 default_login_user = nobody
-auth_debug = yes
 passdb {
   driver = passwd-file
   args = scheme=SHA512-CRYPT %[2]s
@@ -386,7 +390,7 @@ service auth {
 			cmd.Process.Kill()
 			<-exited
 		}
-		if true {
+		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
 			t.Logf("dovecot log:\n%s", b)
 		}
@@ -402,27 +406,23 @@ service auth {
 // SMTP server through it, against a real Dovecot's auth service.
 func TestClientAgainstRealDovecot(t *testing.T) {
 	needBinary(t, "dovecot")
-	start := time.Now()
 	inet, unixPath := startDovecot(t)
-	t.Logf("dovecot up after %v", time.Since(start))
-	for _, spec := range []string{unixPath, inet} {
+	for i, spec := range []string{unixPath, inet} {
 		cl, err := authd.NewClient(spec, authd.ClientOptions{Timeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		// No rip: Dovecot's auth penalty (per client IP) would hold
-		// the second failure back for seconds.
-		var remote net.Addr
+		// One client address per socket: Dovecot's auth penalty holds
+		// an address's next login back for seconds after a failure.
+		remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(10+i)), Port: 4000}
 		user, err := cl.CheckPassword(ctx, sasl.Request{Service: "smtp", User: "alice@example.test", Password: "secret", Remote: remote})
 		if err != nil || user != "alice@example.test" {
 			t.Errorf("%s: right password: %q %v", spec, user, err)
 		}
-		t.Logf("ok after %v", time.Since(start))
 		if _, err := cl.CheckPassword(ctx, sasl.Request{Service: "smtp", User: "alice@example.test", Password: "wrong", Remote: remote}); !errors.Is(err, sasl.ErrAuthFailed) {
 			t.Errorf("%s: wrong password: %v, want ErrAuthFailed", spec, err)
 		}
-		t.Logf("wrong after %v", time.Since(start))
 		mechs, err := cl.Mechanisms(ctx)
 		if err != nil || len(mechs) < 2 {
 			t.Errorf("%s: mechanisms %v %v", spec, mechs, err)
@@ -448,12 +448,9 @@ smtpd_relay_restrictions = permit_sasl_authenticated, reject
 	masterCF := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", smtpPort) +
 		"smtp unix - - n - - smtp\nrelay unix - - n - - smtp\nlocal unix - n n - - local\nvirtual unix - n n - - virtual\n"
 	os.WriteFile(filepath.Join(dir, "master.cf"), []byte(masterCF), 0o644)
-	t.Logf("client checks done after %v", time.Since(start))
 	runPostcote(t, config.Paths{MainCF: filepath.Join(dir, "main.cf"), MasterCF: filepath.Join(dir, "master.cf")})
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(smtpPort))
 	waitFor(t, "tcp", addr)
-	t.Logf("postcote up after %v", time.Since(start))
-	defer func() { t.Logf("smtp checks done after %v", time.Since(start)) }()
 	if code := smtpAuth(t, addr, "alice@example.test", "secret"); code != 235 {
 		t.Errorf("postcote smtpd via Dovecot, right password: %d, want 235", code)
 	}
