@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +88,9 @@ func smtpAgent(m *postfixconf.Main, log *maillog.Logger, name string) (transport
 		return nil, fmt.Errorf("smtp client: smtp_tls_security_level = %s is not supported", a.TLS.Level)
 	}
 	a.Logf = func(format string, args ...any) { log.Printf(name, format, args...) }
+	if a.LocalAddrs, err = ownAddresses(m); err != nil {
+		return nil, fmt.Errorf("smtp client: %w", err)
+	}
 	if err := a.Check(); err != nil {
 		// As Postfix's smtp(8): a warning, and mail that needs TLS
 		// waits (deferred 4.7.5 with this reason) until it is fixed.
@@ -120,4 +124,37 @@ func addSMTPAgents(m *postfixconf.Main, log *maillog.Logger, agents map[string]t
 		agents[name] = a
 	}
 	return nil
+}
+
+// ownAddresses are the addresses of inet_interfaces and proxy_interfaces
+// (Postfix's own_inet_addr_list and proxy list): "all" is every
+// interface address, "loopback-only" 127.0.0.1 and ::1. An MX host with
+// one of them is this host (the "loops back to myself" check).
+func ownAddresses(m *postfixconf.Main) ([]net.IP, error) {
+	ifaces, err := m.InetInterfaces()
+	if err != nil {
+		return nil, err
+	}
+	var out []net.IP
+	for _, v := range append(ifaces, m.List("proxy_interfaces")...) {
+		switch strings.ToLower(v) {
+		case "all":
+			addrs, err := net.InterfaceAddrs()
+			if err != nil {
+				return nil, fmt.Errorf("interface addresses: %w", err)
+			}
+			for _, a := range addrs {
+				if n, ok := a.(*net.IPNet); ok {
+					out = append(out, n.IP)
+				}
+			}
+		case "loopback-only":
+			out = append(out, net.IPv4(127, 0, 0, 1), net.IPv6loopback)
+		default:
+			if ip := net.ParseIP(strings.Trim(v, "[]")); ip != nil {
+				out = append(out, ip)
+			}
+		}
+	}
+	return out, nil
 }

@@ -44,7 +44,10 @@ type SMTP struct {
 	// how many addresses are considered and how many SMTP sessions are
 	// held per delivery.
 	MXAddressLimit, MXSessionLimit int
-	TLS                            TLSPolicy
+	// LocalAddrs are this host's own addresses (inet_interfaces,
+	// proxy_interfaces): an MX host with one of them is this host.
+	LocalAddrs []net.IP
+	TLS        TLSPolicy
 	// DisableMIMEConversion is disable_mime_output_conversion: when
 	// false (the default) an 8-bit message to a server without 8BITMIME
 	// is converted to quoted-printable; when true it is sent as is.

@@ -115,6 +115,7 @@ type smtpTarget struct {
 	name string // host name for logs and certificate checks
 	ip   net.IP
 	port string
+	pref int // MX preference, -1 when not from an MX record
 }
 
 func (t smtpTarget) host() string  { return fmt.Sprintf("%s[%s]", t.name, t.ip) }
@@ -136,7 +137,7 @@ func (e *dnsFailure) Error() string { return e.text }
 // limit addresses (smtp_mx_address_limit; 0 = no limit).
 func (s *SMTP) resolve(ctx context.Context, host, port string, noMX bool, limit int) ([]smtpTarget, error) {
 	if ip := net.ParseIP(host); ip != nil {
-		return []smtpTarget{{name: ip.String(), ip: ip, port: port}}, nil
+		return []smtpTarget{{name: ip.String(), ip: ip, port: port, pref: -1}}, nil
 	}
 	if noMX {
 		ts, err := s.addrs(ctx, host, port)
@@ -153,6 +154,9 @@ func (s *SMTP) resolve(ctx context.Context, host, port string, noMX bool, limit 
 	if len(mxs) == 0 {
 		// RFC 5321 5.1: no MX records, the domain itself is the host.
 		ts, aerr := s.addrs(ctx, host, port)
+		if aerr == nil && s.isSelf(ts[0].ip) {
+			return nil, loopsBack(host)
+		}
 		if aerr != nil {
 			if err != nil && errors.As(aerr, &de) && de.IsNotFound {
 				// Neither MX nor address: the domain does not exist,
@@ -191,6 +195,27 @@ func (s *SMTP) resolve(ctx context.Context, host, port string, noMX bool, limit 
 			lastErr = lookupFailure(mx.Host, "A", err)
 			continue
 		}
+		self := false
+		for i := range ts {
+			ts[i].pref = int(mx.Pref)
+			self = self || s.isSelf(ts[i].ip)
+		}
+		if self {
+			// RFC 5321 5.1: when this host is an MX of the domain, only
+			// the more preferred MX hosts may be tried; none means the
+			// mail would loop (Postfix's "loops back to myself").
+			var better []smtpTarget
+			for _, t := range out {
+				if t.pref < int(mx.Pref) {
+					better = append(better, t)
+				}
+			}
+			if len(better) == 0 {
+				return nil, loopsBack(host)
+			}
+			out = better
+			break
+		}
 		out = append(out, ts...)
 	}
 	if len(out) == 0 {
@@ -216,7 +241,7 @@ func (s *SMTP) addrs(ctx context.Context, host, port string) ([]smtpTarget, erro
 	}
 	var out []smtpTarget
 	for _, ip := range ips {
-		out = append(out, smtpTarget{name: host, ip: ip.IP, port: port})
+		out = append(out, smtpTarget{name: host, ip: ip.IP, port: port, pref: -1})
 	}
 	if len(out) == 0 {
 		return nil, notFound(host)
@@ -234,4 +259,19 @@ func lookupFailure(name, typ string, err error) error {
 	}
 	return &dnsFailure{dsn: "4.4.3",
 		text: fmt.Sprintf("Host or domain name not found. Name service error for name=%s type=%s: Host not found, try again", name, typ)}
+}
+
+// isSelf says whether ip is one of this host's own addresses (the
+// inet_interfaces and proxy_interfaces the server gave in LocalAddrs).
+func (s *SMTP) isSelf(ip net.IP) bool {
+	for _, a := range s.LocalAddrs {
+		if a.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func loopsBack(domain string) error {
+	return &dnsFailure{perm: true, dsn: "5.4.6", text: fmt.Sprintf("mail for %s loops back to myself", domain)}
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime/quotedprintable"
@@ -634,5 +635,26 @@ func TestSMTPCancel(t *testing.T) {
 	res := c.Send(ctx, smtpEnv("a@example.org"), 10, opener(plainMsg), []int{0}, "[mx1.example.org]")
 	if time.Since(start) > 3*time.Second || res[0].Status != queue.StatusDeferred {
 		t.Errorf("%v after %v", res[0], time.Since(start))
+	}
+}
+
+func TestSMTPLoopsBackToMyself(t *testing.T) {
+	dns := &StaticResolver{
+		MX: map[string][]*net.MX{"backup.example": {{Host: "primary.example", Pref: 10}, {Host: "me.example", Pref: 20}, {Host: "worse.example", Pref: 30}},
+			"self.example": {{Host: "me.example", Pref: 10}, {Host: "worse.example", Pref: 30}}},
+		IP: map[string][]net.IPAddr{"primary.example": ips("127.0.0.2"), "me.example": ips("127.0.0.1"), "worse.example": ips("127.0.0.3"),
+			"alone.example": ips("127.0.0.1")},
+	}
+	c := &SMTP{Resolver: dns, LocalAddrs: []net.IP{net.ParseIP("127.0.0.1")}}
+	ts, err := c.resolve(context.Background(), "backup.example", "25", false, 0)
+	if err != nil || len(ts) != 1 || ts[0].name != "primary.example" {
+		t.Errorf("backup MX: %v %v", ts, err)
+	}
+	for _, d := range []string{"self.example", "alone.example"} {
+		_, err = c.resolve(context.Background(), d, "25", false, 0)
+		var df *dnsFailure
+		if !errors.As(err, &df) || !df.perm || df.dsn != "5.4.6" || df.text != "mail for "+d+" loops back to myself" {
+			t.Errorf("%s: %v", d, err)
+		}
 	}
 }

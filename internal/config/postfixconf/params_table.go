@@ -50,7 +50,7 @@ var paramTable = []ParamInfo{
 	{Name: "milter_macro_daemon_name", Default: "$myhostname", Kind: KindString, Status: ignored, Doc: "{daemon_name} macro value for Milters"},
 	{Name: "inet_interfaces", Default: "all", Kind: KindList, Status: impl, Doc: "addresses to listen on: all, loopback-only, or a list of addresses"},
 	{Name: "inet_protocols", Default: "all", Kind: KindList, Status: impl, Doc: "address families to use: all, ipv4, ipv6"},
-	{Name: "proxy_interfaces", Default: "", Kind: KindList, Status: notYet, Doc: "addresses that reach this host through a proxy or NAT"},
+	{Name: "proxy_interfaces", Default: "", Kind: KindList, Status: impl, Doc: "addresses that reach this host through a proxy or NAT"},
 
 	// Address classes and routing.
 	{Name: "mydestination", Default: "$myhostname, localhost.$mydomain, localhost", Kind: KindList, Status: impl, FileList: true, Doc: "domains delivered by the local transport"},
