@@ -29,16 +29,6 @@ func writeFile(t *testing.T, p *testenv.Postcote, name, content string) string {
 	return path
 }
 
-// start starts the server. It makes spool/private first: the auth
-// listener of this build does not create it yet (see the report).
-func start(t *testing.T, p *testenv.Postcote) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Join(p.Dir, "spool", "private"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	p.Start()
-}
-
 // postmap runs `postcote postmap args...` and returns its output.
 func postmap(t *testing.T, args ...string) string {
 	t.Helper()
@@ -108,7 +98,7 @@ func TestGuide003VirtualHashMap(t *testing.T) {
 		t.Fatalf("postmap -q postmaster@%s = %q, want %q", domain, got, info)
 	}
 	setMain(t, p, "virtual_alias_maps", "hash:"+virtual)
-	start(t, p)
+	p.Start()
 
 	if err := sendPlain(testenv.Addr(p.Ports.SMTP), "sender@client.example", "postmaster@"+domain, "to-postmaster", "hello"); err != nil {
 		t.Fatalf("send: %v\n%s", err, p.Log())
@@ -134,7 +124,7 @@ func TestGuide004CanonicalRegexp(t *testing.T) {
 	re := writeFile(t, p, "canonical.regexp", "/^([^@]*)@([a-zA-Z0-9]*)\\.(example\\.com)/ ${1}+${2}@${3}\n")
 	setMain(t, p, "canonical_classes", "envelope_sender, header_sender, header_recipient")
 	setMain(t, p, "canonical_maps", "regexp:"+re)
-	start(t, p)
+	p.Start()
 
 	c := smtpDial(t, p.Ports.SMTP)
 	defer c.Close()
@@ -223,7 +213,7 @@ func TestGuide000MySQLGroupAlias(t *testing.T) {
 	setMain(t, p, "virtual_mailbox_maps", "inline:{noah@lego.dk=lego.dk/noah/, johan@lego.dk=lego.dk/johan/, magnus@lego.dk=lego.dk/magnus/}")
 	setMain(t, p, "virtual_uid_maps", "static:"+uid)
 	setMain(t, p, "virtual_gid_maps", "static:"+uid)
-	start(t, p)
+	p.Start()
 
 	if err := sendPlain(testenv.Addr(p.Ports.SMTP), "sender@client.example", "group@lego.dk", "to-group", "hello all"); err != nil {
 		t.Fatalf("send: %v\n%s", err, p.Log())
@@ -280,7 +270,7 @@ func TestGuide001LDAPMaps(t *testing.T) {
 	setMain(t, p, "virtual_mailbox_maps", maps["virtual_mailbox_maps"])
 	setMain(t, p, "virtual_uid_maps", maps["virtual_uid_maps"])
 	setMain(t, p, "virtual_gid_maps", maps["virtual_uid_maps"])
-	start(t, p)
+	p.Start()
 
 	if err := sendPlain(testenv.Addr(p.Ports.SMTP), "sender@client.example", "info@example.org", "to-info", "hello"); err != nil {
 		t.Fatalf("send: %v\n%s", err, p.Log())

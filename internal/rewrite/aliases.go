@@ -38,8 +38,14 @@ type AliasOptions struct {
 	IncludeCommands, IncludeFiles bool
 	// MaxDepth bounds nesting (1000 when zero), which also ends loops.
 	MaxDepth int
+	// MaxSteps bounds the lookups and include files one expansion may
+	// use (10000 when zero), so that lists including each other cannot
+	// grow without end.
+	MaxSteps int
 	// ReadFile reads an :include: file; nil means os.ReadFile.
 	ReadFile func(path string) ([]byte, error)
+
+	steps *int // lookups so far, shared by one expansion
 }
 
 // ErrAliasRefused is wrapped when an alias names a command or file that
@@ -60,15 +66,32 @@ func ExpandAliases(ctx context.Context, aliases Table, name string, o AliasOptio
 	if o.ReadFile == nil {
 		o.ReadFile = os.ReadFile
 	}
+	if o.MaxSteps <= 0 {
+		o.MaxSteps = 10000
+	}
 	var out []AliasTarget
 	seen := map[string]bool{}
+	steps := 0
+	o.steps = &steps
 	err := expandAlias(ctx, aliases, name, o, 0, false, seen, &out)
 	return out, err
+}
+
+// step counts one lookup or include file against MaxSteps.
+func (o *AliasOptions) step(name string) error {
+	*o.steps++
+	if *o.steps > o.MaxSteps {
+		return fmt.Errorf("%w: more than %d alias lookups for %s", ErrAliasExpansion, o.MaxSteps, name)
+	}
+	return nil
 }
 
 func expandAlias(ctx context.Context, t Table, name string, o AliasOptions, depth int, included bool, seen map[string]bool, out *[]AliasTarget) error {
 	if depth > o.MaxDepth {
 		return fmt.Errorf("%w: alias_maps nesting beyond %d for %s", ErrAliasExpansion, o.MaxDepth, name)
+	}
+	if err := o.step(name); err != nil {
+		return err
 	}
 	if strings.HasPrefix(name, "\\") {
 		// "\user": the user's own mailbox, never expanded again.
@@ -132,6 +155,12 @@ func expandDest(ctx context.Context, t Table, name, v string, o AliasOptions, de
 		addTarget(out, seen, AliasTarget{AliasCommand, strings.TrimSpace(v[1:])})
 	case strings.HasPrefix(strings.ToLower(v), ":include:"):
 		path := strings.TrimSpace(v[len(":include:"):])
+		if depth >= o.MaxDepth {
+			return fmt.Errorf("%w: :include: nesting beyond %d for %s", ErrAliasExpansion, o.MaxDepth, name)
+		}
+		if err := o.step(name); err != nil {
+			return err
+		}
 		data, err := o.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("alias %s: cannot read include file %s: %w", name, path, err)

@@ -79,6 +79,11 @@ func TestExpandAliases(t *testing.T) {
 			}
 		})
 	}
+	// Include files that include themselves many times end at MaxSteps.
+	bomb := func(string) ([]byte, error) { return []byte(strings.Repeat(":include:/bomb\n", 50)), nil }
+	if _, err := ExpandAliases(context.Background(), memTable{"list": {":include:/bomb"}}, "list", AliasOptions{ReadFile: bomb}); !errors.Is(err, ErrAliasExpansion) {
+		t.Errorf("include bomb: %v, want ErrAliasExpansion", err)
+	}
 	if _, err := ExpandAliases(context.Background(), failTable{}, "x", AliasOptions{}); err == nil {
 		t.Error("failing table: no error")
 	}
