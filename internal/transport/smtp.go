@@ -181,7 +181,7 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 		}
 		final := ti == len(targets)-1 || (s.MXSessionLimit > 0 && sessions+1 >= s.MXSessionLimit)
 		job := &smtpJob{s: s, env: env, size: size, content: content, host: host, target: t, policy: policy}
-		c, err := job.connect(ctx, start)
+		c, err := job.connect(ctx)
 		connDelay := time.Since(start)
 		if err != nil {
 			r := errResult(err, "4.4.1")

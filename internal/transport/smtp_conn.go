@@ -42,7 +42,7 @@ type smtpConn struct {
 // EHLO is refused) and does STARTTLS as the TLS policy says. With level
 // "may", a failed handshake is retried once in clear text on a new
 // connection, as Postfix does.
-func (j *smtpJob) connect(ctx context.Context, start time.Time) (*smtpConn, error) {
+func (j *smtpJob) connect(ctx context.Context) (*smtpConn, error) {
 	c, err := j.session(ctx, j.policy.level != "none")
 	var te *tlsError
 	if err != nil && errors.As(err, &te) && j.policy.level == "may" {
