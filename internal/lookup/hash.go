@@ -17,6 +17,13 @@ import (
 // reloads it in place).
 const recheckEvery = time.Second
 
+// settleTime is how long a changed source must stay unmodified (by its
+// status change time, which no one can set back) before an open table
+// reloads it, so that a file being written is not served half done.
+const settleTime = time.Second
+
+var errNotSettled = errors.New("source modified too recently")
+
 // fileTable serves hash: (through the index) and texthash: (from the
 // source) tables.
 type fileTable struct {
@@ -24,11 +31,12 @@ type fileTable struct {
 	path    string
 	indexed bool
 	opts    *Options
+	settle  time.Duration // settleTime; tests shorten it
 
 	mu        sync.RWMutex
 	entries   map[string]string
 	stamp     sourceStamp
-	hasSource bool
+	src       fs.FileInfo
 	lastCheck time.Time
 }
 
@@ -41,8 +49,8 @@ func openTexthash(s Spec, o *Options, _ *Registry) (Table, error) {
 }
 
 func openFileTable(s Spec, o *Options, indexed bool) (Table, error) {
-	t := &fileTable{spec: s.String(), path: s.Name, indexed: indexed, opts: o}
-	if err := t.load(); err != nil {
+	t := &fileTable{spec: s.String(), path: s.Name, indexed: indexed, opts: o, settle: settleTime}
+	if err := t.load(false); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -62,8 +70,9 @@ func guessFormat(path string) SourceFormat {
 
 // load reads the table: for hash:, the index when it matches the
 // source, else the source (rewriting the index); for texthash:, the
-// source.
-func (t *fileTable) load() error {
+// source. A reload (reload set) refuses a source modified within
+// settleTime, which may be half written.
+func (t *fileTable) load(reload bool) error {
 	wantFold := !t.opts.NoFold
 	warn := func(msg string) { t.opts.logf("warning: %s", msg) }
 	fi, serr := os.Stat(t.path)
@@ -80,10 +89,10 @@ func (t *fileTable) load() error {
 		case serr != nil:
 			// An index without its source: serve it as Postfix serves
 			// a .db file alone.
-			t.set(ix.entries, sourceStamp{}, false)
+			t.set(ix.entries, sourceStamp{}, nil)
 			return nil
 		case ierr == nil && ix.source == stampOf(fi) && ix.folded == wantFold:
-			t.set(ix.entries, ix.source, true)
+			t.set(ix.entries, ix.source, fi)
 			return nil
 		case ierr == nil:
 			format = ix.format
@@ -96,6 +105,9 @@ func (t *fileTable) load() error {
 	if err != nil {
 		return err
 	}
+	if reload && time.Since(changeTime(sfi)) < t.settle {
+		return errNotSettled
+	}
 	if t.indexed {
 		if err := writeIndex(t.path+IndexSuffix, sfi.Mode(), encodeIndex(format, wantFold, st, entries)); err != nil {
 			t.opts.logf("warning: %v; using %s directly", err, t.path)
@@ -105,13 +117,15 @@ func (t *fileTable) load() error {
 	for _, e := range entries {
 		m[e.Key] = e.Value
 	}
-	t.set(m, st, true)
+	t.set(m, st, sfi)
 	return nil
 }
 
-func (t *fileTable) set(m map[string]string, st sourceStamp, hasSource bool) {
+// set installs a version of the table; src is the source file it came
+// from (nil: an index without its source).
+func (t *fileTable) set(m map[string]string, st sourceStamp, src fs.FileInfo) {
 	t.mu.Lock()
-	t.entries, t.stamp, t.hasSource, t.lastCheck = m, st, hasSource, time.Now()
+	t.entries, t.stamp, t.src, t.lastCheck = m, st, src, time.Now()
 	t.mu.Unlock()
 }
 
@@ -120,7 +134,7 @@ func (t *fileTable) set(m map[string]string, st sourceStamp, hasSource bool) {
 func (t *fileTable) refresh() {
 	t.mu.RLock()
 	due := time.Since(t.lastCheck) >= recheckEvery
-	old, had := t.stamp, t.hasSource
+	old, src := t.stamp, t.src
 	t.mu.RUnlock()
 	if !due {
 		return
@@ -129,10 +143,19 @@ func (t *fileTable) refresh() {
 	t.lastCheck = time.Now()
 	t.mu.Unlock()
 	fi, err := os.Stat(t.path)
-	if err != nil || !had || stampOf(fi) == old {
+	// A file renamed over the source may have its size and mtime:
+	// SameFile tells them apart.
+	if err != nil || src == nil || stampOf(fi) == old && os.SameFile(fi, src) {
 		return
 	}
-	if err := t.load(); err != nil {
+	if time.Since(changeTime(fi)) < t.settle {
+		// Being written (an editor or a copy truncates, then writes):
+		// keep the old contents and look again at the next check.
+		return
+	}
+	if err := t.load(true); errors.Is(err, errNotSettled) {
+		return
+	} else if err != nil {
 		t.opts.logf("warning: %s changed but cannot be reloaded, keeping the old contents: %v", t.spec, err)
 	}
 }

@@ -3,6 +3,7 @@ package lookup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -111,8 +112,9 @@ func TestHashStale(t *testing.T) {
 
 	// Edit while open: seen after the recheck interval.
 	ft := tb.(*fileTable)
+	ft.settle = 0
 	os.WriteFile(src, []byte("a@example.com third\n"), 0o644)
-	later := future.Add(2 * time.Second)
+	later := time.Now().Add(-time.Minute) // settled
 	os.Chtimes(src, later, later)
 	ft.mu.Lock()
 	ft.lastCheck = time.Time{}
@@ -217,5 +219,103 @@ func TestAliasesHash(t *testing.T) {
 	}
 	if got := lookupOne(t, tb2, "team"); !reflect.DeepEqual(got, []string{"a, b, c"}) {
 		t.Errorf("rebuilt with the wrong syntax: %q", got)
+	}
+}
+
+// TestHashConcurrentReload: lookups from many goroutines while the
+// source changes always see one whole version of the table.
+func TestHashConcurrentReload(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "m")
+	os.WriteFile(src, []byte("k v0\n"), 0o644)
+	tb, err := Open("hash:"+src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := tb.(*fileTable)
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				v, err := tb.Lookup(context.Background(), "k")
+				if err != nil || len(v) != 1 || !strings.HasPrefix(v[0], "v") {
+					errs <- fmt.Errorf("got %q, %v", v, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 1; i <= 20; i++ {
+		os.WriteFile(src, []byte(fmt.Sprintf("k v%d\n", i)), 0o644)
+		tm := time.Now().Add(-time.Hour + time.Duration(i)*time.Second)
+		os.Chtimes(src, tm, tm)
+		ft.mu.Lock()
+		ft.lastCheck = time.Time{}
+		ft.mu.Unlock()
+	}
+	close(done)
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every change was within settleTime: the first version stays.
+	ft.mu.Lock()
+	ft.lastCheck = time.Time{}
+	ft.mu.Unlock()
+	if got := lookupOne(t, tb, "k"); !reflect.DeepEqual(got, []string{"v0"}) {
+		t.Errorf("unsettled source served: %q", got)
+	}
+	ft.settle = 0
+	ft.mu.Lock()
+	ft.lastCheck = time.Time{}
+	ft.mu.Unlock()
+	if got := lookupOne(t, tb, "k"); !reflect.DeepEqual(got, []string{"v20"}) {
+		t.Errorf("last version not loaded: %q", got)
+	}
+
+	// Atomic replacements (write a copy, rename it over the source)
+	// are reloaded at once, while lookups run.
+	done = make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				v, err := tb.Lookup(context.Background(), "k")
+				if err != nil || len(v) != 1 || !strings.HasPrefix(v[0], "w") && v[0] != "v20" {
+					errs <- fmt.Errorf("got %q, %v", v, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 1; i <= 20; i++ {
+		tmp := src + ".new"
+		os.WriteFile(tmp, []byte(fmt.Sprintf("k w%d\n", i)), 0o644)
+		os.Rename(tmp, src)
+		ft.mu.Lock()
+		ft.lastCheck = time.Time{}
+		ft.mu.Unlock()
+		lookupOne(t, tb, "k")
+	}
+	close(done)
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := lookupOne(t, tb, "k"); !reflect.DeepEqual(got, []string{"w20"}) {
+		t.Errorf("last replacement not loaded: %q", got)
 	}
 }

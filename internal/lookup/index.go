@@ -247,6 +247,11 @@ func parseSourceFile(path string, f SourceFormat, foldKeys bool, warn func(msg s
 	if err != nil {
 		return nil, sourceStamp{}, nil, fmt.Errorf("read %s: %w", path, err)
 	}
+	// A file replaced or rewritten while it was read gives a mix of two
+	// versions: refuse it, so the caller keeps what it had.
+	if after, err := os.Stat(path); err != nil || stampOf(after) != stampOf(fi) || !os.SameFile(after, fi) {
+		return nil, sourceStamp{}, nil, fmt.Errorf("%s changed while it was read; try again", path)
+	}
 	return entries, stampOf(fi), fi, nil
 }
 

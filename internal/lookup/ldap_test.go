@@ -92,6 +92,10 @@ func TestLDAPGuide001(t *testing.T) {
 		}
 	}
 
+	s.Add("dn: cn=team,ou=Mail,dc=example,dc=com\nobjectClass: groupOfNames\ncn: team\n" +
+		"member: uid=mail000,ou=Mail,dc=example,dc=com\nmember: uid=mail001,ou=Mail,dc=example,dc=com\n" +
+		"member: cn=team,ou=Mail,dc=example,dc=com\nmember: uid=gone,ou=Mail,dc=example,dc=com\n")
+
 	t.Run("options", func(t *testing.T) {
 		base := "server_host = " + s.URI + "\nbind_dn = cn=mailAccountReader,ou=Manager,dc=example,dc=com\nbind_pw = readerSecret\nsearch_base = ou=Mail,dc=example,dc=com\n"
 		cases := []struct {
@@ -109,6 +113,10 @@ func TestLDAPGuide001(t *testing.T) {
 			{"search_base = uid=%u,ou=Mail,dc=example,dc=com\nscope = base\nquery_filter = (objectClass=*)\nresult_attribute = uidNumber\n", "mail001", []string{"20001"}, false},
 			{"search_base = uid=%u,ou=Mail,dc=example,dc=com\nscope = base\nquery_filter = (objectClass=*)\nresult_attribute = uidNumber\n", "mail001,ou=Mail", nil, false},
 			{"bind_pw = wrong\nquery_filter = (uid=%s)\n", "mail000", nil, true},
+			// special_result_attribute: the group's members are searched
+			// (a member that is the group itself, or missing, is skipped).
+			{"query_filter = (cn=%u)\nresult_attribute = maildrop\nspecial_result_attribute = member\n", "team@example.org", []string{"mail000@mx.example.com", "mail001@mx.example.com"}, false},
+			{"query_filter = (cn=%u)\nresult_attribute = maildrop\nspecial_result_attribute = member\nrecursion_limit = 1\n", "team@example.org", nil, true},
 		}
 		for i, c := range cases {
 			p := filepath.Join(t.TempDir(), "m.cf")
