@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -340,7 +341,7 @@ func lookupIDs(userName, groupName string) ([2]int, error) {
 
 // startDovecot runs a private Dovecot with one passwd-file user and its
 // auth service on a loopback TCP port and on base_dir/auth-client.
-func startDovecot(t *testing.T) (inet, unixPath string) {
+func startDovecot(t *testing.T) (inet, unixPath string, stop func()) {
 	t.Helper()
 	dir := t.TempDir()
 	openDirs(t, dir)
@@ -376,20 +377,29 @@ service auth {
 	os.WriteFile(path, []byte(conf), 0o644)
 	os.MkdirAll(filepath.Join(dir, "state"), 0o755)
 	cmd := exec.Command("dovecot", "-F", "-c", path)
+	// Its own process group: stop reaches the auth process too, which
+	// would otherwise keep serving open connections for a while.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("dovecot: %v", err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(15 * time.Second):
+				t.Errorf("dovecot (pid %d) did not stop; killing it", cmd.Process.Pid)
+				cmd.Process.Kill()
+				<-exited
+			}
+		})
+	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			t.Errorf("dovecot (pid %d) did not stop; killing it", cmd.Process.Pid)
-			cmd.Process.Kill()
-			<-exited
-		}
+		stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
 			t.Logf("dovecot log:\n%s", b)
@@ -399,14 +409,14 @@ service auth {
 	waitFor(t, "tcp", inet)
 	unixPath = filepath.Join(dir, "run", "auth-client")
 	waitFor(t, "unix", unixPath)
-	return "inet:" + inet, unixPath
+	return "inet:" + inet, unixPath, stop
 }
 
 // TestClientAgainstRealDovecot: postcote's auth client, and postcote's
 // SMTP server through it, against a real Dovecot's auth service.
 func TestClientAgainstRealDovecot(t *testing.T) {
 	needBinary(t, "dovecot")
-	inet, unixPath := startDovecot(t)
+	inet, unixPath, stopDovecot := startDovecot(t)
 	for i, spec := range []string{unixPath, inet} {
 		cl, err := authd.NewClient(spec, authd.ClientOptions{Timeout: 10 * time.Second})
 		if err != nil {
@@ -456,5 +466,17 @@ smtpd_relay_restrictions = permit_sasl_authenticated, reject
 	}
 	if code := smtpAuth(t, addr, "alice@example.test", "wrong"); code != 535 {
 		t.Errorf("postcote smtpd via Dovecot, wrong password: %d, want 535", code)
+	}
+	// Dovecot gone: a temporary failure, never "wrong password".
+	stopDovecot()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code := smtpAuth(t, addr, "alice@example.test", "secret")
+		if code == 454 {
+			break
+		}
+		// Until its auth process has gone, Dovecot may still answer.
+		if code != 235 || time.Now().After(deadline) {
+			t.Fatalf("postcote smtpd with Dovecot down: %d, want 454", code)
+		}
 	}
 }
