@@ -34,6 +34,9 @@ func (s *runner) buildMailbox(l *loaded, gen *generation) (*mailboxRole, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Database pools (LDAP, SQL) go with the generation: a reload opens
+	// new ones and the drained generation's are closed when it retires.
+	gen.closers = append(gen.closers, users.close)
 	if s.store == nil {
 		// One store for the process: sessions of old and new generations
 		// see each other's changes.
@@ -69,6 +72,7 @@ func buildUsers(dc *doveconf.Config, s *runner) (*mailboxUsers, error) {
 	// which their drivers read; passwd-file takes scheme= in its args.
 	dbOpts := userdb.Options{Log: s.log}
 	var passdbs []userdb.PassDB
+	var closers []any // the databases, closed with the generation
 	for _, sec := range dc.SectionsOf("passdb") {
 		driver, _ := sec.Get("driver")
 		args, _ := sec.Get("args")
@@ -77,6 +81,7 @@ func buildUsers(dc *doveconf.Config, s *runner) (*mailboxUsers, error) {
 			return nil, fmt.Errorf("%s: passdb: %w", sec.Pos, err)
 		}
 		passdbs = append(passdbs, db)
+		closers = append(closers, db)
 	}
 	var userdbs []userdb.UserDB
 	for _, sec := range dc.SectionsOf("userdb") {
@@ -89,6 +94,7 @@ func buildUsers(dc *doveconf.Config, s *runner) (*mailboxUsers, error) {
 			return nil, fmt.Errorf("%s: userdb: %w", sec.Pos, err)
 		}
 		userdbs = append(userdbs, db)
+		closers = append(closers, db)
 	}
 	if len(passdbs) == 0 {
 		s.log.Warnf("auth", "%s: no passdb configured: nobody can log in", dc.Path)
@@ -129,6 +135,7 @@ func buildUsers(dc *doveconf.Config, s *runner) (*mailboxUsers, error) {
 		checker:  userdb.NewChecker(passdbs, userdbs, opts),
 		location: dc.GetDefault("mail_location"),
 		auto:     autoMailboxes(dc),
+		dbs:      closers,
 	}
 	return u, nil
 }
@@ -167,6 +174,19 @@ type mailboxUsers struct {
 	store    *mailstore.MaildirStore
 	ensured  sync.Map // user name → true once auto mailboxes exist
 	ensuring sync.Map // user name → *sync.Mutex held while creating them
+	dbs      []any    // passdbs and userdbs, for close
+}
+
+// close releases the databases' connections (those that hold any).
+func (u *mailboxUsers) close() error {
+	for _, db := range u.dbs {
+		if c, ok := db.(interface{ Close() error }); ok {
+			c.Close()
+		} else if c, ok := db.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
+	return nil
 }
 
 // CheckPassword implements sasl.PasswordChecker.

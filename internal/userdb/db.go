@@ -245,3 +245,14 @@ func checkTemplate(setting, value string) error {
 	}
 	return nil
 }
+
+// Close releases the wrapped userdb's connections, when it holds any.
+func (t *templateUserDB) Close() error {
+	switch c := t.inner.(type) {
+	case interface{ Close() error }:
+		return c.Close()
+	case interface{ Close() }:
+		c.Close()
+	}
+	return nil
+}
