@@ -69,8 +69,10 @@
 // fsync, rename), logging a warning that names the command to run; if
 // the folder is not writable it still serves the source. An index whose
 // source is gone is served as is. Open tables look at their source at
-// most once a second and reload it when it changed, where Postfix
-// daemons would restart.
+// most once a second and reload it when it changed (size, mtime or
+// file identity), where Postfix daemons would restart; a source changed
+// less than a second ago (by its ctime) or rewritten while being read
+// is left for the next check, so a file half written is never served.
 //
 // Cache (cache.go) wraps any table with a bounded LRU of results kept
 // for a TTL; errors are never cached.
