@@ -27,7 +27,11 @@
 //	S: FAIL <id> [user=<name>] [reason=<text>] [code=temp_fail temp]
 //
 // Unknown optional parameters are ignored; a major version other than 1
-// ends the connection. The server answers every request on its own
+// ends the connection. The client sends a random CPID per connection
+// (Dovecot refuses two open connections with one CPID, and one postcote
+// process may hold several), keeps its connection open between requests,
+// reconnects when the server closed it, and turns an unreachable or silent
+// server into sasl.ErrTempFail (SMTP 454 4.7.0), never a wrong password. The server answers every request on its own
 // goroutine, so one request held back by the growing failure delay of
 // internal/userdb does not delay the others on the same connection.
 // Only plaintext mechanisms are offered (PLAIN, LOGIN from internal/sasl);

@@ -271,6 +271,7 @@ func (s *runner) smtpdAuth(l *loaded, view *postfixconf.Main, gen *generation, l
 		return nil, fmt.Errorf("%s: smtpd_sasl_path: %w", view.Pos("smtpd_sasl_path"), err)
 	}
 	gen.closers = append(gen.closers, cl.Close)
+	s.log.Printf("master", "%s: smtpd authenticates through the Dovecot auth server at %s", view.Pos("smtpd_sasl_path"), cl)
 	return cl, nil
 }
 
