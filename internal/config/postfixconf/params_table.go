@@ -78,7 +78,7 @@ var paramTable = []ParamInfo{
 
 	// Local delivery and aliases.
 	{Name: "alias_maps", Default: "hash:/etc/aliases", Kind: KindTables, Status: impl, Doc: "alias tables for local delivery"},
-	{Name: "alias_database", Default: "hash:/etc/aliases", Kind: KindTables, Status: ignored, Doc: "tables rebuilt by newaliases (postcote reads the alias_maps sources directly)"},
+	{Name: "alias_database", Default: "hash:/etc/aliases", Kind: KindTables, Status: impl, Doc: "tables `postcote newaliases` rebuilds"},
 	{Name: "local_recipient_maps", Default: "proxy:unix:passwd.byname $alias_maps", Kind: KindTables, Status: impl, Doc: "valid local recipients; empty accepts all"},
 	{Name: "home_mailbox", Default: "", Kind: KindString, Status: impl, Doc: "mailbox path relative to home; a trailing / means Maildir"},
 	{Name: "mail_spool_directory", Default: "/var/mail", Kind: KindString, Status: impl, Doc: "directory of UNIX-style mailboxes"},
