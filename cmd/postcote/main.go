@@ -26,7 +26,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":      {"run the services the configuration enables", cmdServe},
 		"dev":        {"write a complete test configuration into a folder and run it", cmdDev},
-		"check":      {"check the configuration, like `postfix check` (exit 1 on errors)", cmdCheck},
+		"check":      {"check the configuration, like `postfix check` (exit 1 on errors or warnings)", cmdCheck},
 		"doveconf":   {"print the Dovecot configuration (-n: non-default settings)", cmdDoveconf},
 		"postconf":   {"print the Postfix configuration (-n: explicitly set parameters)", cmdPostconf},
 		"doveadm":    {"Dovecot admin tool: pw", cmdDoveadm},
