@@ -35,7 +35,6 @@ func TestLMTPThroughServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	setMain(t, p, "virtual_transport", "lmtp:unix:private/dovecot-lmtp")
-	appendFile(t, filepath.Join(p.Dir, "master.cf"), "lmtp      unix  -       -       n       -       -       lmtp\n")
 	appendFile(t, filepath.Join(p.Dir, "dovecot.conf"), fmt.Sprintf(`
 protocols = imap lmtp
 base_dir = %s/run

@@ -43,7 +43,10 @@ func Site(m *postfixconf.Main) (pickup.Site, error) {
 
 // startLocal starts pickup (maildrop into the queue) and the queue's
 // control socket; the function it returns stops both and waits for them.
-func startLocal(l *loaded, q *queue.Queue, log *maillog.Logger) (func(), error) {
+//
+// Pickup enqueues through pq (the current generation's cleanup); the
+// control socket works on the queue itself.
+func startLocal(l *loaded, q *queue.Queue, pq pickup.Queue, log *maillog.Logger) (func(), error) {
 	m := l.postfix.Main
 	site, err := Site(m)
 	if err != nil {
@@ -55,7 +58,7 @@ func startLocal(l *loaded, q *queue.Queue, log *maillog.Logger) (func(), error) 
 	}
 	p, err := pickup.New(pickup.Options{
 		Dir: MaildropDir(m), CorruptDir: filepath.Join(queueDir(m), "corrupt"),
-		WakeSocket: PickupSocket(m), Site: site, Queue: q, Logger: log, MaxSize: size,
+		WakeSocket: PickupSocket(m), Site: site, Queue: pq, Logger: log, MaxSize: size,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pickup: %w", err)

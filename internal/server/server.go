@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"postcote/internal/maillog"
 	"postcote/internal/mailstore"
 	"postcote/internal/queue"
+	"postcote/internal/rewrite"
 )
 
 // Options say what to run.
@@ -45,6 +47,23 @@ type generation struct {
 	agent    queue.Agent // the router for the queue; nil without an MTA role
 	closers  []func() error
 	views    []net.Listener // what its services accept on; set by start
+	// cleanup is the rewriting stage in front of the queue (canonical,
+	// virtual aliases); local submission (pickup) goes through the
+	// current generation's, as SMTP does.
+	cleanup *rewrite.Cleanup
+}
+
+// localQueue is what pickup enqueues into: the current generation's
+// cleanup stage, so a reload's new maps apply to sendmail mail too.
+type localQueue struct{ s *runner }
+
+func (l localQueue) NewID() queue.ID { return l.s.queue.NewID() }
+
+func (l localQueue) Enqueue(ctx context.Context, env *queue.Envelope, content io.Reader) error {
+	if g := l.s.current(); g != nil && g.cleanup != nil {
+		return g.cleanup.Enqueue(ctx, env, content)
+	}
+	return l.s.queue.Enqueue(ctx, env, content)
 }
 
 // Run serves until ctx is done.
@@ -66,10 +85,6 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 		s.queue = q
-		if s.stopLocal, err = startLocal(cfg, q, s.log); err != nil {
-			s.closeQueue()
-			return err
-		}
 	}
 	gen, err := s.build(cfg)
 	if err != nil {
@@ -81,6 +96,16 @@ func Run(ctx context.Context, opts Options) error {
 		s.listeners.CloseAll()
 		s.closeQueue()
 		return err
+	}
+	if s.queue != nil {
+		// After the first generation exists: pickup hands mail to its
+		// cleanup stage.
+		if s.stopLocal, err = startLocal(cfg, s.queue, localQueue{s}, s.log); err != nil {
+			s.retire(gen, opts.ShutdownTimeout)
+			s.listeners.CloseAll()
+			s.closeQueue()
+			return err
+		}
 	}
 	s.log.Printf("master", "daemon started -- version %s, configuration %s", Version, describe(opts.Paths))
 
