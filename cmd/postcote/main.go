@@ -29,7 +29,7 @@ func commands() map[string]command {
 		"check":      {"check the configuration, like `postfix check` (exit 1 on errors or warnings)", cmdCheck},
 		"doveconf":   {"print the Dovecot configuration (-n: non-default settings)", cmdDoveconf},
 		"postconf":   {"print the Postfix configuration (-n: explicitly set parameters)", cmdPostconf},
-		"doveadm":    {"Dovecot admin tool: pw", cmdDoveadm},
+		"doveadm":    {"Dovecot admin tool: pw, auth test|login, user", cmdDoveadm},
 		"sendmail":   {"Sendmail-compatible mail submission (-t, -i, -f, -F, -bs, -bp, -q)", cmdSendmail},
 		"mailq":      {"list the mail queue (postqueue -p)", cmdMailq},
 		"postqueue":  {"mail queue listing (-p) and flush (-f)", cmdPostqueue},
