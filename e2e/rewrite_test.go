@@ -293,3 +293,28 @@ func TestGuide001LDAPMaps(t *testing.T) {
 		}
 	}
 }
+
+// TestGuide004CanonicalForSendmail: cron's mail, submitted with sendmail
+// rather than SMTP, is rewritten by the same canonical map (guide 004's
+// purpose: root@host.example.com leaves as root+host@example.com).
+func TestGuide004CanonicalForSendmail(t *testing.T) {
+	p := testenv.NewDev(t)
+	re := writeFile(t, p, "canonical.regexp", "/^([^@]*)@([a-zA-Z0-9]*)\\.(example\\.com)/ ${1}+${2}@${3}\n")
+	setMain(t, p, "canonical_classes", "envelope_sender, header_sender, header_recipient")
+	setMain(t, p, "canonical_maps", "regexp:"+re)
+	p.Start()
+	msg := "From: Cron Daemon <root@host.example.com>\nTo: " + p.User + "\nSubject: cron via sendmail\n\nbody\n"
+	if _, errOut, code := tool(t, p, msg, "sendmail", "-f", "root@host.example.com", p.User); code != 0 {
+		t.Fatalf("sendmail: exit %d: %s", code, errOut)
+	}
+	got := messageFiles(t, maildir(p), 1)[0]
+	for _, want := range []string{
+		"Return-Path: <root+host@example.com>",
+		"From: Cron Daemon <root+host@example.com>",
+		"Subject: cron via sendmail",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("message lacks %q:\n%s\nserver log:\n%s", want, got, p.Log())
+		}
+	}
+}
