@@ -3,6 +3,7 @@ package imapd
 import (
 	"context"
 	"fmt"
+	"postcote/internal/maillog"
 	"strings"
 	"sync"
 	"testing"
@@ -96,7 +97,7 @@ func BenchmarkFetchEnvelopeMaildir(b *testing.B) {
 	if err := <-errs; err != nil {
 		b.Fatal(err)
 	}
-	ts := serveWith(b, New(Options{AllowPlaintextAuth: true, Logger: newTestLogger(&syncBuffer{})}, store, testChecker{}, testUsers{root: root}))
+	ts := serveWith(b, New(Options{AllowPlaintextAuth: true, Logger: newTestLogger(&maillog.Buffer{})}, store, testChecker{}, testUsers{root: root}))
 	rc := dialRaw(b, ts.addr)
 	rc.login()
 	start := time.Now()

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"postcote/internal/maillog"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,7 @@ func startStoreServer(t *testing.T, kind storeKind, opts Options) (*testServer, 
 	t.Helper()
 	root := t.TempDir()
 	store, deliver := kind.make(t, root)
-	log := &syncBuffer{}
+	log := &maillog.Buffer{}
 	if opts.Logger == nil {
 		opts.Logger = newTestLogger(log)
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"postcote/internal/maillog"
 	"strconv"
 	"strings"
 	"syscall"
@@ -80,7 +81,7 @@ func compareWithDovecot(t *testing.T, dir string, uid, gid int, store mailstore.
 	}
 	dovecot := fetchResponses(out.String())
 
-	ts := serveWith(t, New(Options{AllowPlaintextAuth: true, Logger: newTestLogger(&syncBuffer{})}, store, testChecker{}, fixedUser{u}))
+	ts := serveWith(t, New(Options{AllowPlaintextAuth: true, Logger: newTestLogger(&maillog.Buffer{})}, store, testChecker{}, fixedUser{u}))
 	rc := dialRaw(t, ts.addr)
 	rc.login()
 	rc.send("a EXAMINE INBOX\r\n")

@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,30 +41,12 @@ func (u testUsers) LookupUser(ctx context.Context, service, user string) (mailst
 	return mailstore.User{Name: user, Home: u.root + "/" + user, MailLocation: "maildir:~/Maildir", UID: -1, GID: -1}, nil
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.String()
-}
-
 // testServer is a running server on a loopback port.
 type testServer struct {
 	srv   *Server
 	addr  string
 	store mailstore.Store
-	log   *syncBuffer
+	log   *maillog.Buffer
 }
 
 // startServer runs a Server with opts on 127.0.0.1:0 until the test ends.
@@ -74,7 +55,7 @@ func startServer(t testing.TB, opts Options, store mailstore.Store) *testServer 
 	if store == nil {
 		store = newMemStore()
 	}
-	log := &syncBuffer{}
+	log := &maillog.Buffer{}
 	if opts.Logger == nil {
 		opts.Logger = newTestLogger(log)
 	}
@@ -86,7 +67,7 @@ func startServer(t testing.TB, opts Options, store mailstore.Store) *testServer 
 	return ts
 }
 
-func newTestLogger(w *syncBuffer) *maillog.Logger { return maillog.New(w, "test", false) }
+func newTestLogger(w *maillog.Buffer) *maillog.Logger { return maillog.New(w, "test", false) }
 
 // serveWith serves srv on a loopback port and shuts it down when the
 // test ends.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"postcote/internal/maillog"
 	"testing"
 	"time"
 )
@@ -31,7 +32,7 @@ func FuzzCommand(f *testing.F) {
 			store.deliver("alice", "INBOX", m.flags, m.data)
 		}
 		srv := New(Options{AllowPlaintextAuth: true, AuthFailureDelay: -1, MaxLineLength: 4096,
-			Logger: newTestLogger(&syncBuffer{})}, store, testChecker{}, testUsers{root: t.TempDir()})
+			Logger: newTestLogger(&maillog.Buffer{})}, store, testChecker{}, testUsers{root: t.TempDir()})
 		server, client := net.Pipe()
 		sess := newSession(srv, server)
 		done := make(chan struct{})

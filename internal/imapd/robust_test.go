@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"postcote/internal/maillog"
 	"runtime"
 	"strings"
 	"sync"
@@ -201,7 +202,7 @@ func concurrentClient(addr string, i int) error {
 // every session, idle or not, and returns once they ended.
 func TestShutdownSaysBye(t *testing.T) {
 	store := newMemStore()
-	srv := New(Options{AllowPlaintextAuth: true, Logger: newTestLogger(&syncBuffer{})}, store, testChecker{}, testUsers{root: t.TempDir()})
+	srv := New(Options{AllowPlaintextAuth: true, Logger: newTestLogger(&maillog.Buffer{})}, store, testChecker{}, testUsers{root: t.TempDir()})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

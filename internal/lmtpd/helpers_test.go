@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,29 +32,11 @@ func (u users) LookupUser(_ context.Context, _, name string) (mailstore.User, bo
 	return mailstore.User{}, false, nil
 }
 
-// syncBuffer collects log lines from concurrent sessions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testServer struct {
 	srv  *Server
 	addr string
 	dir  string
-	log  *syncBuffer
+	log  *maillog.Buffer
 }
 
 // startServer runs a server on 127.0.0.1:0 delivering into t.TempDir()
@@ -63,7 +44,7 @@ type testServer struct {
 func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	log := &syncBuffer{}
+	log := &maillog.Buffer{}
 	if opts.Logger == nil {
 		opts.Logger = maillog.New(log, "test", false)
 	}

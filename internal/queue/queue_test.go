@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,36 +35,18 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// syncBuf is a log sink safe for concurrent writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	t     *testing.T
 	dir   string
 	clock *fakeClock
-	logs  *syncBuf
+	logs  *maillog.Buffer
 	opts  Options
 	q     *Queue
 }
 
 func newHarness(t *testing.T, mod func(*Options)) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), clock: newClock(), logs: &syncBuf{}}
+	h := &harness{t: t, dir: t.TempDir(), clock: newClock(), logs: &maillog.Buffer{}}
 	h.opts = Options{
 		Logger:   maillog.New(h.logs, "mx.example.net", false),
 		Now:      h.clock.Now,

@@ -127,31 +127,13 @@ func (fakeAuth) CheckPassword(_ context.Context, req sasl.Request) (string, erro
 	return "", sasl.ErrAuthFailed
 }
 
-// logBuffer collects log lines safely.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // testServer is a live server on 127.0.0.1 with its fakes.
 type testServer struct {
 	srv   *Server
 	addr  string
 	queue *fakeQueue
 	addrs *fakeAddrs
-	log   *logBuffer
+	log   *maillog.Buffer
 	tls   *tls.Config // client config trusting the server certificate
 }
 
@@ -169,7 +151,7 @@ func baseOptions() Options {
 
 func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
-	ts := &testServer{queue: &fakeQueue{}, addrs: newFakeAddrs(), log: &logBuffer{}}
+	ts := &testServer{queue: &fakeQueue{}, addrs: newFakeAddrs(), log: &maillog.Buffer{}}
 	if opts.Logger == nil {
 		opts.Logger = maillog.New(ts.log, "mx", false)
 	}

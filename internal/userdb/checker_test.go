@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"postcote/internal/maillog"
 	"strings"
 	"sync"
 	"testing"
@@ -72,7 +73,7 @@ func (c *fakeClock) lastSleep() time.Duration {
 	return c.sleeps[len(c.sleeps)-1]
 }
 
-func testChecker(t *testing.T, passdbs []PassDB, userdbs []UserDB) (*Checker, *fakeClock, *syncBuffer) {
+func testChecker(t *testing.T, passdbs []PassDB, userdbs []UserDB) (*Checker, *fakeClock, *maillog.Buffer) {
 	t.Helper()
 	opts, buf := testOptions(t)
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -95,7 +96,7 @@ func sreq(user, pw string) sasl.Request {
 	}
 }
 
-func newFileChecker(t *testing.T) (*Checker, *fakeClock, *syncBuffer, string) {
+func newFileChecker(t *testing.T) (*Checker, *fakeClock, *maillog.Buffer, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "users")
 	writeFile(t, path, usersFile)

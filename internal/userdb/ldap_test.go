@@ -136,7 +136,7 @@ type ldapEnv struct {
 	pass    PassDB
 	user    UserDB
 	checker *Checker
-	log     *syncBuffer
+	log     *maillog.Buffer
 }
 
 // newLDAPEnv builds the passdb and userdb of conf and a Checker over
@@ -150,7 +150,7 @@ func newLDAPEnv(t testing.TB, conf string) *ldapEnv {
 func newLDAPEnvDebug(t testing.TB, conf string, debug bool) *ldapEnv {
 	t.Helper()
 	path := writeConf(t, conf)
-	buf := &syncBuffer{}
+	buf := &maillog.Buffer{}
 	log := maillog.New(buf, "test", false)
 	log.SetDebug(debug)
 	opts := Options{Log: log, Verbose: true, IDs: testIDs}

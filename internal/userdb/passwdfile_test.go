@@ -1,7 +1,6 @@
 package userdb
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,26 +23,8 @@ func (m mapIDs) LookupGID(n string) (int, bool) { v, ok := m.groups[n]; return v
 
 var testIDs = mapIDs{users: map[string]int{"vmail": 5000, "root": 0}, groups: map[string]int{"vmail": 5000, "mail": 8}}
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testOptions(t *testing.T) (Options, *syncBuffer) {
-	buf := &syncBuffer{}
+func testOptions(t *testing.T) (Options, *maillog.Buffer) {
+	buf := &maillog.Buffer{}
 	return Options{Log: maillog.New(buf, "test", false), IDs: testIDs}, buf
 }
 
