@@ -361,10 +361,6 @@ func smtpdOptions(v *postfixconf.Main, svc *postfixconf.Service) (smtpd.Options,
 		}
 		o.ClientEventLimitExceptions = []netip.Prefix{}
 		for _, e := range exc {
-			if e == "$mynetworks" || e == "mynetworks" {
-				o.ClientEventLimitExceptions = append(o.ClientEventLimitExceptions, nets...)
-				continue
-			}
 			p, err := parseNetwork(e)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: smtpd_client_event_limit_exceptions: %w", v.Pos("smtpd_client_event_limit_exceptions"), err))
