@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"postcote/internal/netx"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,26 +152,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	var backoff time.Duration
+	var backoff netx.AcceptBackoff
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if s.shutdown.Load() || ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			// EMFILE and the like: wait and retry, as net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			s.opts.Log.Warnf("auth", "accept: %v", err)
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !backoff.Wait(ctx) {
 				return nil
-			case <-t.C:
 			}
 			continue
 		}
-		backoff = 0
+		backoff.Reset()
 		s.mu.Lock()
 		if s.shutdown.Load() || len(s.conns) >= s.opts.MaxConnections {
 			s.mu.Unlock()

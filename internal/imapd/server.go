@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"postcote/internal/netx"
 	"strings"
 	"sync"
 	"time"
@@ -237,7 +238,7 @@ func (s *Server) serve(ctx context.Context, l net.Listener, implicitTLS bool) er
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 
-	var delay time.Duration
+	var backoff netx.AcceptBackoff
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -251,13 +252,14 @@ func (s *Server) serve(ctx context.Context, l net.Listener, implicitTLS bool) er
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
+				if !backoff.Wait(ctx) {
+					return ctx.Err()
+				}
 				continue
 			}
 			return fmt.Errorf("imapd: accept: %w", err)
 		}
-		delay = 0
+		backoff.Reset()
 		s.startSession(ctx, c, implicitTLS)
 	}
 }

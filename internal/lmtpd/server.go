@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"postcote/internal/netx"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,7 +109,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		delete(s.listeners, l)
 		s.mu.Unlock()
 	}()
-	var backoff time.Duration
+	var backoff netx.AcceptBackoff
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -118,18 +119,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				// A passing failure (out of descriptors): wait, then retry.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.opts.Logger.Warnf("lmtp", "accept: %v; retrying in %v", err, backoff)
-				select {
-				case <-time.After(backoff):
-				case <-ctx.Done():
+				s.opts.Logger.Warnf("lmtp", "accept: %v; retrying", err)
+				if !backoff.Wait(ctx) {
 					return ctx.Err()
 				}
 				continue
 			}
 			return fmt.Errorf("lmtp: accept: %w", err)
 		}
-		backoff = 0
+		backoff.Reset()
 		sess := newSession(s, c)
 		s.mu.Lock()
 		if s.shutdown.Load() {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"postcote/internal/netx"
 	"sync"
 	"time"
 )
@@ -131,22 +132,18 @@ func (m *muxListener) setTarget(v *viewListener) {
 func (m *muxListener) close() { m.ln.Close() }
 
 func (m *muxListener) acceptLoop() {
-	backoff := 5 * time.Millisecond
+	var backoff netx.AcceptBackoff
 	for {
 		c, err := m.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Out of file descriptors and the like: wait and try again,
-			// as net/http does.
-			time.Sleep(backoff)
-			if backoff < time.Second {
-				backoff *= 2
-			}
+			// Out of file descriptors and the like: wait and try again.
+			backoff.Wait(context.Background())
 			continue
 		}
-		backoff = 5 * time.Millisecond
+		backoff.Reset()
 		m.mu.Lock()
 		v := m.target
 		m.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"postcote/internal/netx"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,7 +170,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
-	var backoff time.Duration
+	var backoff netx.AcceptBackoff
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -177,18 +178,13 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 				return nil
 			}
 			// Temporary trouble (EMFILE, ECONNABORTED): wait and retry.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			s.opts.Logger.Warnf(s.program, "accept: %v", err)
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !backoff.Wait(ctx) {
 				return nil
-			case <-t.C:
 			}
 			continue
 		}
-		backoff = 0
+		backoff.Reset()
 		if !s.track(c) {
 			continue
 		}
