@@ -1,15 +1,12 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -66,10 +63,7 @@ type Slapd struct {
 	bin      string
 	ldapAdd  string
 	debug    int
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	done     chan struct{}
-	log      syncBuffer
+	proc     childProc // the running slapd (see mariadb.go)
 	ldapPort int
 	tlsPort  int
 }
@@ -283,72 +277,27 @@ func (s *Slapd) Start() {
 }
 
 func (s *Slapd) start() error {
-	s.mu.Lock()
-	running := s.cmd != nil
-	s.mu.Unlock()
-	if running {
-		return fmt.Errorf("slapd already running")
-	}
-	cmd := exec.Command(s.bin,
-		"-h", s.URI+"/ "+s.LDAPSURI+"/",
-		"-F", filepath.Join(s.Dir, "slapd.d"),
-		"-d", fmt.Sprint(s.debug))
-	cmd.Stdout = &s.log
-	cmd.Stderr = &s.log
-	// Its own process group, so that a ^C to the test does not reach it
-	// before Cleanup does.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	s.proc.name, s.proc.bin = "slapd", s.bin
+	s.proc.args = []string{"-h", s.URI + "/ " + s.LDAPSURI + "/", "-F", filepath.Join(s.Dir, "slapd.d"), "-d", fmt.Sprint(s.debug)}
+	if err := s.proc.start(nil); err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	exited := make(chan error, 1)
-	s.mu.Lock()
-	s.cmd, s.done = cmd, done
-	s.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		s.mu.Lock()
-		s.cmd = nil
-		s.mu.Unlock()
-		close(done)
-		exited <- err
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, port := range []int{s.ldapPort, s.tlsPort} {
-		if err := waitPort(ctx, Addr(port), exited); err != nil {
-			s.Stop()
-			return err
-		}
+	// Ready when both the ldap:// and the ldaps:// ports answer.
+	if err := s.proc.waitReady(10*time.Second, s.ldapPort, func(ctx context.Context) error {
+		return waitPort(ctx, Addr(s.tlsPort), nil)
+	}); err != nil {
+		s.Stop()
+		return err
 	}
 	return nil
 }
 
-// Stop stops slapd (SIGTERM, then SIGKILL after 10 s) and waits until it
-// has exited. Stopping a stopped slapd does nothing.
-func (s *Slapd) Stop() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
+// Stop stops slapd (SIGTERM, then SIGKILL) and waits until it has
+// exited. Stopping a stopped slapd does nothing.
+func (s *Slapd) Stop() { s.proc.stop() }
 
 // Running reports whether slapd is up.
-func (s *Slapd) Running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cmd != nil
-}
+func (s *Slapd) Running() bool { return s.proc.running() }
 
 // Add loads LDIF entries with ldapadd, bound as the admin.
 func (s *Slapd) Add(ldif string) {
@@ -372,28 +321,7 @@ func (s *Slapd) Add(ldif string) {
 }
 
 // Log returns what slapd printed.
-func (s *Slapd) Log() string { return s.log.String() }
+func (s *Slapd) Log() string { return s.proc.Log() }
 
 // Addr returns the ldap:// listener's host:port.
 func (s *Slapd) Addr() string { return Addr(s.ldapPort) }
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutines of exec.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.b.Len() > 1<<20 {
-		return len(p), nil // keep the first MiB; enough to see why it failed
-	}
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
