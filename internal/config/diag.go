@@ -125,3 +125,33 @@ func (e *PosError) Unwrap() error { return e.Err }
 func Errorf(pos Pos, key, format string, args ...any) *PosError {
 	return &PosError{Pos: pos, Key: key, Msg: fmt.Sprintf(format, args...)}
 }
+
+// Status says how far postcote honours a known setting of either dialect.
+type Status int
+
+// Statuses of a known setting.
+const (
+	// Implemented settings change postcote's behaviour as in Postfix or
+	// Dovecot.
+	Implemented Status = iota
+	// NotYet settings are parsed and checked, but postcote does not act
+	// on them yet; Check warns when one is set.
+	NotYet
+	// Ignored settings tune a Postfix, Dovecot or OpenSSL internal that
+	// postcote does not have; they are accepted and Check mentions them
+	// at Info level.
+	Ignored
+)
+
+// String returns "implemented", "not yet supported" or "ignored".
+func (s Status) String() string {
+	switch s {
+	case Implemented:
+		return "implemented"
+	case NotYet:
+		return "not yet supported"
+	case Ignored:
+		return "ignored"
+	}
+	return fmt.Sprintf("status(%d)", int(s))
+}

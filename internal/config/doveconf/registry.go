@@ -1,6 +1,7 @@
 package doveconf
 
 import (
+	"postcote/internal/config"
 	"sort"
 	"strconv"
 )
@@ -31,33 +32,15 @@ func (k Kind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Status says how far postcote honours a setting.
-type Status int
+// Status says how far postcote honours a setting (shared by both dialects).
+type Status = config.Status
 
 // Statuses of a known setting.
 const (
-	// Implemented settings change postcote's behaviour as in Dovecot.
-	Implemented Status = iota
-	// NotYet settings are parsed and checked, but postcote does not act
-	// on them yet; Check warns when one is set.
-	NotYet
-	// Ignored settings tune a Dovecot internal that postcote does not
-	// have (process model, OpenSSL); Check mentions them at Info level.
-	Ignored
+	Implemented = config.Implemented
+	NotYet      = config.NotYet
+	Ignored     = config.Ignored
 )
-
-// String returns "implemented", "not yet supported" or "ignored".
-func (s Status) String() string {
-	switch s {
-	case Implemented:
-		return "implemented"
-	case NotYet:
-		return "not yet supported"
-	case Ignored:
-		return "ignored"
-	}
-	return "status(" + strconv.Itoa(int(s)) + ")"
-}
 
 // SettingInfo documents one known setting.
 type SettingInfo struct {

@@ -2,6 +2,7 @@ package postfixconf
 
 import (
 	"path/filepath"
+	"postcote/internal/config"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,34 +35,15 @@ func (k Kind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Status says how far postcote honours a parameter.
-type Status int
+// Status says how far postcote honours a parameter (shared by both dialects).
+type Status = config.Status
 
 // Statuses of a known parameter.
 const (
-	// Implemented parameters change postcote's behaviour as in Postfix.
-	Implemented Status = iota
-	// NotYet parameters are parsed and checked, but postcote does not
-	// act on them yet; Check warns when one is set.
-	NotYet
-	// Ignored parameters make no sense for postcote (they tune a Postfix
-	// or OpenSSL internal postcote does not have); they are accepted and
-	// Check mentions them at Info level.
-	Ignored
+	Implemented = config.Implemented
+	NotYet      = config.NotYet
+	Ignored     = config.Ignored
 )
-
-// String returns "implemented", "not yet supported" or "ignored".
-func (s Status) String() string {
-	switch s {
-	case Implemented:
-		return "implemented"
-	case NotYet:
-		return "not yet supported"
-	case Ignored:
-		return "ignored"
-	}
-	return "status(" + strconv.Itoa(int(s)) + ")"
-}
 
 // ParamInfo documents one known main.cf parameter.
 type ParamInfo struct {
