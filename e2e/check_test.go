@@ -37,7 +37,7 @@ func TestCheckReportsFileAndLine(t *testing.T) {
 		}
 	}
 	// serve refuses the errors with the same positions.
-	out, err = exec.Command(testenv.Binary(t), "serve", "-c", dir).CombinedOutput()
+	out, err = exec.Command(testenv.Binary(t), "serve", "-log-stderr", "-c", dir).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "main.cf:3") {
 		t.Errorf("serve on a bad configuration: %v\n%s", err, out)
 	}

@@ -123,7 +123,7 @@ func (m *mta) smtpAddr() string { return net.JoinHostPort(m.addr, fmt.Sprint(m.p
 
 func (m *mta) start() {
 	m.t.Helper()
-	cmd := exec.Command(m.bin, "serve", "-c", m.dir)
+	cmd := exec.Command(m.bin, "serve", "-log-stderr", "-c", m.dir)
 	cmd.Env = append(os.Environ(), m.env...)
 	cmd.Stdout, cmd.Stderr = m, m
 	if err := cmd.Start(); err != nil {

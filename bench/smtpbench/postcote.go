@@ -84,7 +84,7 @@ func startPostcote(ctx context.Context, bin, rcpt string, discard, keep bool) (*
 		}
 	}
 	logPath := filepath.Join(dir, "serve.log")
-	proc, err = startChild(bin, []string{"serve", "-c", dir}, logPath)
+	proc, err = startChild(bin, []string{"serve", "-log-stderr", "-c", dir}, logPath)
 	if err != nil {
 		return fail(err)
 	}

@@ -50,7 +50,7 @@ func cmdDev(args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(paths)
+	return serve(paths, true) // dev runs in a terminal: show the log there
 }
 
 func parsePorts(s string) (devsetup.Ports, error) {

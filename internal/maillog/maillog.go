@@ -1,7 +1,8 @@
 // Package maillog writes log lines in the shapes mail administrators grep
 // for: Postfix's "Mon Jan  2 15:04:05 host postfix/smtpd[pid]: text"
 // (here "postcote/smtpd[pid]") and Dovecot's "imap-login: Login: ..."
-// lines, to standard error or to a file (Postfix's maillog_file).
+// lines, to standard error, to a file (Postfix's maillog_file) or to the syslog
+// daemon's socket (/dev/log), as Postfix and Dovecot do by default.
 //
 // A Logger is safe for concurrent use; each line is one write, so lines
 // from different sessions never interleave.
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,6 +27,7 @@ type Logger struct {
 	now      func() time.Time
 	debugOn  bool
 	withTime bool
+	sys      *syslogWriter // when set, lines go to syslog instead of w
 }
 
 // New returns a Logger writing to w, naming this host as host. Lines carry
@@ -51,6 +54,21 @@ func (l *Logger) Printf(program, format string, args ...any) {
 		return
 	}
 	msg := fmt.Sprintf(format, args...)
+	if l.sys != nil {
+		sev := sevInfo
+		switch {
+		case strings.HasPrefix(msg, "warning: "):
+			sev = sevWarning
+		case strings.HasPrefix(msg, "error: "):
+			sev = sevErr
+		case strings.HasPrefix(msg, "fatal: "), strings.HasPrefix(msg, "panic: "):
+			sev = sevCrit
+		case strings.HasPrefix(msg, "debug: "):
+			sev = sevDebug
+		}
+		l.sys.send(sev, l.now(), fmt.Sprintf("%s/%s[%d]: %s", l.prefix, program, l.pid, msg))
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.withTime {

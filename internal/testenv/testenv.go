@@ -126,7 +126,7 @@ func NewDev(t testing.TB) *Postcote {
 // Start runs `postcote serve -c DIR` and waits until every port answers.
 func (p *Postcote) Start() {
 	p.t.Helper()
-	cmd := exec.Command(Binary(p.t), "serve", "-c", p.Dir)
+	cmd := exec.Command(Binary(p.t), "serve", "-log-stderr", "-c", p.Dir)
 	cmd.Stdout = &lockedWriter{p}
 	cmd.Stderr = &lockedWriter{p}
 	if err := cmd.Start(); err != nil {

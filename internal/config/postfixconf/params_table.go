@@ -44,7 +44,7 @@ var paramTable = []ParamInfo{
 	{Name: "default_privs", Default: "nobody", Kind: KindString, Status: notYet, Doc: "rights of local delivery to external files and commands"},
 	{Name: "biff", Default: "yes", Kind: KindBool, Status: ignored, Doc: "notify the local biff service of new mail"},
 	{Name: "syslog_name", Default: "postfix", Kind: KindString, Status: impl, Doc: "program name of log lines; postcote logs as postcote/NAME, NAME being the part after the slash (postfix/submission)"},
-	{Name: "syslog_facility", Default: "mail", Kind: KindString, Status: ignored, Doc: "syslog facility of log lines"},
+	{Name: "syslog_facility", Default: "mail", Kind: KindString, Status: impl, Doc: "syslog facility of log lines"},
 	{Name: "maillog_file", Default: "", Kind: KindString, Status: impl, Doc: "file to log to instead of syslog"},
 	{Name: "maillog_file_prefixes", Default: "/var, /dev/stdout", Kind: KindList, Status: notYet, Doc: "allowed path prefixes of maillog_file"},
 	{Name: "milter_macro_daemon_name", Default: "$myhostname", Kind: KindString, Status: ignored, Doc: "{daemon_name} macro value for Milters"},
