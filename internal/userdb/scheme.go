@@ -39,6 +39,12 @@ type Limits struct {
 	MaxArgon2Threads    uint8  // argon2 "p="
 	MaxPasswordBytes    int    // longer plaintexts never match
 	MaxSHACryptWorkload int64  // rounds × (len(password)+128) bytes hashed
+	// yescrypt "$y$" (crypt_yescrypt.go): 128·N·r bytes of memory, t
+	// and p. Zero means the default cap (256 MiB, t=16, p=16), never "no
+	// cap"; 1 GiB is the ceiling whatever the setting.
+	MaxYescryptMemoryKiB uint32
+	MaxYescryptTime      uint32
+	MaxYescryptThreads   uint32
 }
 
 // DefaultLimits returns the caps postcote applies unless configured
@@ -47,14 +53,17 @@ type Limits struct {
 // at libsodium's "sensitive" 1 GiB is refused: 256 MiB at most).
 func DefaultLimits() Limits {
 	return Limits{
-		MaxBcryptCost:       16,
-		MaxSHACryptRounds:   1_000_000,
-		MaxPBKDF2Rounds:     1_000_000,
-		MaxArgon2MemoryKiB:  256 * 1024,
-		MaxArgon2Time:       16,
-		MaxArgon2Threads:    16,
-		MaxPasswordBytes:    1024,
-		MaxSHACryptWorkload: 1_000_000 * 256,
+		MaxBcryptCost:        16,
+		MaxSHACryptRounds:    1_000_000,
+		MaxPBKDF2Rounds:      1_000_000,
+		MaxArgon2MemoryKiB:   256 * 1024,
+		MaxArgon2Time:        16,
+		MaxArgon2Threads:     16,
+		MaxPasswordBytes:     1024,
+		MaxSHACryptWorkload:  1_000_000 * 256,
+		MaxYescryptMemoryKiB: yescryptDefaultMaxMemoryKiB,
+		MaxYescryptTime:      yescryptDefaultMaxTime,
+		MaxYescryptThreads:   yescryptDefaultMaxThreads,
 	}
 }
 
@@ -324,6 +333,8 @@ func verifyCrypt(plain, raw []byte, lim Limits) (bool, error) {
 		return verifyMD5Crypt(plain, raw, lim)
 	case strings.HasPrefix(s, "$5$"), strings.HasPrefix(s, "$6$"):
 		return verifySHACrypt(plain, raw, lim)
+	case strings.HasPrefix(s, "$y$"), strings.HasPrefix(s, "$7$"), strings.HasPrefix(s, "$gy$"):
+		return verifyYescrypt(plain, raw, lim)
 	case len(s) == 0:
 		// An empty hash matches nothing (Dovecot crypt_verify).
 		return false, nil
