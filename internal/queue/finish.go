@@ -10,7 +10,8 @@ import (
 // logLine is a log line to write once the records it reports are durable.
 type logLine struct{ program, text string }
 
-// finish records the outcome of one delivery attempt: per-recipient
+// finish records the outcome of one attempt at a message (all the
+// deliveries of a round, see Run): per-recipient
 // results, expiry, the bounce or delay notice they call for, and removal
 // when every recipient is final, all in one group commit. Notices come
 // first in the batch: if a crash tears the batch, the worst case is a
@@ -80,7 +81,11 @@ func (q *Queue) finish(msg *Message, rcpts []int, results []Result, t attemptTim
 		if program == "" {
 			program = "qmgr"
 		}
-		logs = append(logs, logLine{program, q.deliveryLine(id, rc, r, status, t, now)})
+		rt, end := t, now
+		if sp, ok := t.spans[i]; ok {
+			rt.start, end = sp.start, sp.end
+		}
+		logs = append(logs, logLine{program, q.deliveryLine(id, rc, r, status, rt, end)})
 	}
 
 	age := now.Sub(env.Arrival)

@@ -45,7 +45,8 @@ type Options struct {
 	DelayWarningTime     time.Duration // delay_warning_time, 0 = no delay warnings
 	MaxMessageSize       int64         // message_size_limit, default 10240000; negative = unlimited
 	BounceSizeLimit      int64         // bounce_size_limit, default 50000: larger originals are returned as headers only
-	Concurrency          int           // parallel deliveries, default 20 (default_process_limit-ish)
+	Concurrency          int           // parallel deliveries for an Agent that is not a Router, default 20
+	ActiveLimit          int           // qmgr_message_active_limit: messages in delivery at once, default 20000
 	Hostname             string        // myhostname, for bounces; default os.Hostname()
 	QueueMinFree         int64         // queue_minfree in bytes, 0 = no check
 
@@ -89,6 +90,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 20
+	}
+	if o.ActiveLimit <= 0 {
+		o.ActiveLimit = 20000
 	}
 	if o.Hostname == "" {
 		o.Hostname, _ = os.Hostname()
@@ -149,6 +153,7 @@ type Queue struct {
 	retry   retryHeap
 	wake    chan struct{}
 	running bool
+	sched   *sched // Run's scheduler while it runs
 }
 
 // entry is the in-memory index of one queued message: its envelope and
@@ -165,7 +170,7 @@ type entry struct {
 	recLen    int64  // length of the message record
 
 	// Not on disk.
-	inflight bool
+	inflight bool // in a delivery round (its deliveries may run in parallel)
 	queued   bool      // in q.ready
 	readyAt  time.Time // when it last became due, for delays=b
 	enqueued time.Time // when Enqueue committed it, for delays=a

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 )
 
@@ -88,7 +87,22 @@ type Result struct {
 // Run delivers queued messages through agent until ctx is done, then
 // waits for deliveries under way to be recorded and returns nil. New
 // messages start at once (Enqueue wakes the scheduler); deferred ones
-// when their retry time comes; at most Concurrency at a time.
+// when their retry time comes.
+//
+// When agent is a Router, Run schedules as Postfix's qmgr does: each due
+// message (at most ActiveLimit at once) has its pending recipients
+// routed and grouped by destination into deliveries of at most the
+// transport's recipient limit, and each destination runs its deliveries
+// under its concurrency window, rate delay and dead-destination
+// throttle, and its transport's process limit (see Limits); the
+// transports' waiting destinations are served round-robin, so a slow
+// destination delays only its own mail. A plain Agent gets every pending
+// recipient of a message in one call, at most Concurrency calls at once.
+//
+// The results of one message's deliveries are recorded together once
+// the last of them is done (one update, one bounce or delay notice per
+// attempt, as Postfix sends one per pass of a message through its active
+// queue); so a crash repeats deliveries, never loses one.
 func (q *Queue) Run(ctx context.Context, agent Agent) error {
 	q.mu.Lock()
 	if q.running {
@@ -100,80 +114,47 @@ func (q *Queue) Run(ctx context.Context, agent Agent) error {
 		return ErrClosed
 	}
 	q.running = true
+	s := newSched(ctx, q, agent)
+	q.sched = s
 	q.mu.Unlock()
 	defer func() {
 		q.mu.Lock()
 		q.running = false
+		q.sched = nil
 		q.mu.Unlock()
 	}()
 
-	var wg sync.WaitGroup
-	finished := make(chan struct{}, q.opts.Concurrency)
-	active := 0
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		q.mu.Lock()
 		now := q.now()
 		q.promoteDue(now)
-		for active < q.opts.Concurrency && len(q.ready) > 0 {
-			id := q.ready[0]
-			q.ready[0] = ""
-			q.ready = q.ready[1:]
-			e := q.msgs[id]
-			if e == nil {
-				continue
-			}
-			e.queued = false
-			rcpts := e.pendingRcpts()
-			if e.inflight || e.held || len(rcpts) == 0 {
-				continue
-			}
-			if e.nextRetry.After(now) {
-				q.schedule(e, now) // its retry time moved: wait in the heap
-				continue
-			}
-			e.inflight = true
-			msg := &Message{ID: id, Envelope: cloneEnvelope(&e.env), Size: e.size, q: q}
-			readyAt := e.readyAt
-			enq := e.enqueued
-			retry := false
-			for i := range e.env.Recipients {
-				retry = retry || e.env.Recipients[i].Attempts > 0
-			}
-			active++
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if retry {
-					// Postfix's qmgr logs this each time a message
-					// enters the active queue again.
-					q.logf("qmgr", "%s: from=<%s>, size=%d, nrcpt=%d (queue active)", msg.ID, clean(msg.Envelope.Sender), msg.Size, len(msg.Envelope.Recipients))
-				}
-				q.deliver(ctx, agent, msg, rcpts, enq, readyAt)
-				finished <- struct{}{}
-			}()
-		}
-		if len(q.ready) == 0 {
-			q.ready = nil // let the backing array go
-		}
+		s.activateReady()
+		s.fireTimers(now)
+		s.dispatch(now)
+		done := s.takeDone()
 		sleep := q.opts.QueueRunDelay
 		if len(q.retry) > 0 {
 			if d := q.retry[0].at.Sub(now); d < sleep {
 				sleep = d
 			}
 		}
+		if len(s.timers) > 0 {
+			if d := s.timers[0].at.Sub(now); d < sleep {
+				sleep = d
+			}
+		}
 		q.mu.Unlock()
+		s.completeAsync(done)
 		if sleep < time.Millisecond {
 			sleep = time.Millisecond
 		}
 		timer.Reset(sleep)
 		select {
 		case <-ctx.Done():
-			wg.Wait()
+			s.stop()
 			return nil
-		case <-finished:
-			active--
 		case <-q.wake:
 		case <-timer.C:
 		}
@@ -254,26 +235,28 @@ func (h *retryHeap) Pop() any {
 	return it
 }
 
-// deliver runs one delivery attempt and records its outcome.
-func (q *Queue) deliver(ctx context.Context, agent Agent, msg *Message, rcpts []int, enqueued, readyAt time.Time) {
-	start := q.now()
-	results := q.callAgent(ctx, agent, msg, rcpts)
-	q.finish(msg, rcpts, results, attemptTimes{arrival: msg.Envelope.Arrival, enqueued: enqueued, ready: readyAt, start: start})
-}
-
-// callAgent runs the agent; a panic in it defers the recipients instead
-// of taking the whole server down.
-func (q *Queue) callAgent(ctx context.Context, agent Agent, msg *Message, rcpts []int) (results []Result) {
+// callAgent runs one delivery; a panic in the agent defers the
+// recipients instead of taking the whole server down.
+func (q *Queue) callAgent(msg *Message, deliver func() []Result) (results []Result) {
 	defer func() {
 		if p := recover(); p != nil {
 			q.logf("qmgr", "warning: %s: delivery agent failed: %v", msg.ID, p)
 			results = nil // every recipient is deferred by finish
 		}
 	}()
-	return agent.Deliver(ctx, msg, rcpts)
+	return deliver()
 }
 
-type attemptTimes struct{ arrival, enqueued, ready, start time.Time }
+// attemptTimes are the times of one attempt at a message, for the
+// delays=a/b/c/d of its log lines; spans, when set, has each recipient's
+// own delivery start and end.
+type attemptTimes struct {
+	arrival, enqueued, ready, start time.Time
+	spans                           map[int]span
+}
+
+// span is when one delivery ran.
+type span struct{ start, end time.Time }
 
 // backoff is Postfix's retry interval (qmgr_active.c): the time the
 // message has been queued, clamped to [minimal_backoff_time,
@@ -289,7 +272,8 @@ func (q *Queue) backoff(age time.Duration) time.Duration {
 	return age
 }
 
-// Flush makes every deferred message due now (postqueue -f).
+// Flush makes every deferred message due now and forgets which
+// destinations are dead (postqueue -f).
 func (q *Queue) Flush() {
 	q.mu.Lock()
 	now := q.now()
@@ -298,6 +282,9 @@ func (q *Queue) Flush() {
 			e.nextRetry = time.Time{}
 			q.schedule(e, now)
 		}
+	}
+	if q.sched != nil {
+		q.sched.reviveDead(now)
 	}
 	q.mu.Unlock()
 	q.kick()
