@@ -170,7 +170,7 @@ type entry struct {
 	recLen    int64  // length of the message record
 
 	// Not on disk.
-	inflight bool // in a delivery round (its deliveries may run in parallel)
+	inflight bool      // in a delivery round (its deliveries may run in parallel)
 	queued   bool      // in q.ready
 	readyAt  time.Time // when it last became due, for delays=b
 	enqueued time.Time // when Enqueue committed it, for delays=a
