@@ -1,15 +1,3 @@
-// Package sasl owns the server side of the SASL mechanisms that every
-// postcote protocol offers (SMTP AUTH, IMAP AUTHENTICATE, POP3 AUTH,
-// ManageSieve AUTHENTICATE and the Dovecot auth service).
-//
-// A mechanism is a small state machine: the protocol layer feeds it the
-// client's decoded responses and sends back the challenges it returns,
-// base64-encoding them in its own syntax. Passwords are checked through the
-// PasswordChecker interface, which internal/userdb implements, so the
-// mechanisms know nothing about where users live.
-//
-// PLAIN is RFC 4616; LOGIN is the draft-murchison-sasl-login mechanism that
-// Outlook and old clients use.
 package sasl
 
 import (
@@ -17,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 )
 
@@ -64,19 +53,61 @@ type Server interface {
 }
 
 // Mechanisms lists the names this package implements, in the order servers
-// advertise them.
-var Mechanisms = []string{"PLAIN", "LOGIN"}
+// advertise them. Which of them a server offers is its configuration's
+// choice (auth_mechanisms); the SCRAM ones also need a checker that
+// implements CredentialsLookup.
+var Mechanisms = []string{"PLAIN", "LOGIN", "SCRAM-SHA-1", "SCRAM-SHA-256"}
 
-// NewServer starts mechanism mech ("PLAIN" or "LOGIN", case-insensitive).
-// base carries the service, addresses and TLS state; its User and Password
-// are filled from the client's responses. It returns nil for a mechanism it
-// does not know.
-func NewServer(mech string, checker PasswordChecker, base Request) Server {
+// Security flags of a mechanism, named as Dovecot's auth protocol names
+// them on its MECH lines (and as Postfix's smtpd_sasl_security_options
+// read them).
+const (
+	// FlagPlaintext: the password crosses the wire in the clear (PLAIN,
+	// LOGIN), so disable_plaintext_auth and noplaintext refuse it.
+	FlagPlaintext = "plaintext"
+	// FlagMutualAuth: the server proves it knows the credentials too
+	// (SCRAM's server signature, RFC 5802 3).
+	FlagMutualAuth = "mutual-auth"
+)
+
+// Flags returns the security flags of mechanism mech (case-insensitive),
+// nil for a mechanism without any or one this package does not know.
+func Flags(mech string) []string {
 	switch strings.ToUpper(mech) {
+	case "PLAIN", "LOGIN":
+		return []string{FlagPlaintext}
+	case "SCRAM-SHA-1", "SCRAM-SHA-256":
+		// Dovecot's mech-scram.c: MECH_SEC_MUTUAL_AUTH only.
+		return []string{FlagMutualAuth}
+	}
+	return nil
+}
+
+// IsPlaintext reports whether mech sends the password in the clear, the
+// mechanisms Dovecot's disable_plaintext_auth keeps off unencrypted
+// connections (its MECH_SEC_PLAINTEXT flag).
+func IsPlaintext(mech string) bool {
+	return slices.Contains(Flags(mech), FlagPlaintext)
+}
+
+// NewServer starts mechanism mech ("PLAIN", "LOGIN", "SCRAM-SHA-1" or
+// "SCRAM-SHA-256", case-insensitive). base carries the service, addresses
+// and TLS state; its User and Password are filled from the client's
+// responses. It returns nil for a mechanism it does not know, and for a
+// SCRAM mechanism when checker does not implement CredentialsLookup (a
+// client of a remote auth server can only check passwords).
+func NewServer(mech string, checker PasswordChecker, base Request) Server {
+	switch m := strings.ToUpper(mech); m {
 	case "PLAIN":
 		return &plainServer{checker: checker, req: base}
 	case "LOGIN":
 		return &loginServer{checker: checker, req: base}
+	case "SCRAM-SHA-1", "SCRAM-SHA-256":
+		lookup, ok := checker.(CredentialsLookup)
+		if !ok {
+			return nil
+		}
+		return newSCRAMServer(m, lookup, base, randomNonce)
 	}
 	return nil
 }
