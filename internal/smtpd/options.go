@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"postcote/internal/dnsx"
 	"postcote/internal/maillog"
 	"postcote/internal/queue"
 	"postcote/internal/rewrite"
@@ -55,8 +56,9 @@ type Options struct {
 	// TLSAuthOnly is smtpd_tls_auth_only: offer and accept AUTH only over
 	// TLS.
 	TLSAuthOnly bool
-	// SASLMechanisms lists the mechanisms offered; empty means
-	// sasl.Mechanisms.
+	// SASLMechanisms lists the mechanisms offered; empty means PLAIN
+	// and LOGIN. SCRAM-SHA-1/-256 need a checker that implements
+	// sasl.CredentialsLookup.
 	SASLMechanisms []string
 	// BrokenSASLAuthClients is broken_sasl_auth_clients: also advertise
 	// the pre-RFC "AUTH=PLAIN LOGIN" form for old Outlook clients.
@@ -152,9 +154,49 @@ type Options struct {
 	// get "421 4.7.0" and are closed.
 	MaxConnections int
 
-	// LookupAddr finds the client's reverse DNS name; nil means every
-	// client is "unknown" (and tests do no DNS).
+	// DataRestrictions and EndOfDataRestrictions are
+	// smtpd_data_restrictions (evaluated at DATA and the first BDAT) and
+	// smtpd_end_of_data_restrictions (after the message content, before
+	// it is committed to the queue).
+	DataRestrictions      []string
+	EndOfDataRestrictions []string
+
+	// Resolver is the DNS of the client name lookup
+	// (smtpd_peername_lookup: PTR, then the name's addresses must include
+	// the client's) and of the DNS-based restrictions
+	// (reject_unknown_*_domain, reject_unknown_*_hostname, reject_rbl_client,
+	// reject_rhsbl_*, permit_dnswl_client). Each query should have a
+	// timeout (dnsx.WithTimeout). Nil means no DNS: clients are "unknown"
+	// and the DNS restrictions are configuration errors.
+	Resolver dnsx.Resolver
+	// NoPeernameLookup is smtpd_peername_lookup = no: every client is
+	// "unknown" without asking the DNS.
+	NoPeernameLookup bool
+	// LookupAddr is a PTR-only name lookup used when Resolver is nil
+	// (tests); its name is taken as confirmed.
 	LookupAddr func(ctx context.Context, ip string) (string, error)
+	// UnknownAddressRejectCode (unknown_address_reject_code, default
+	// 450), UnknownHostnameRejectCode (unknown_hostname_reject_code, 450),
+	// UnknownClientRejectCode (unknown_client_reject_code, 450),
+	// MapsRBLRejectCode (maps_rbl_reject_code, 554) and
+	// MultiRecipientBounceRejectCode (multi_recipient_bounce_reject_code,
+	// 550) are the reply codes of those refusals; 0 means the default.
+	UnknownAddressRejectCode       int
+	UnknownHostnameRejectCode      int
+	UnknownClientRejectCode        int
+	MapsRBLRejectCode              int
+	MultiRecipientBounceRejectCode int
+	// UnknownAddressTempfailAction and UnknownHeloHostnameTempfailAction
+	// (unknown_address_tempfail_action,
+	// unknown_helo_hostname_tempfail_action, default $reject_tempfail_action
+	// = defer_if_permit) say what a temporary DNS failure does:
+	// "defer_if_permit" (450 unless something else rejects) or "defer".
+	UnknownAddressTempfailAction      string
+	UnknownHeloHostnameTempfailAction string
+	// DefaultRBLReply is default_rbl_reply (empty: DefaultRBLReply) and
+	// RBLReplyMaps rbl_reply_maps (per DNS list domain; nil: none).
+	DefaultRBLReply string
+	RBLReplyMaps    Table
 	// Logger receives the Postfix-shaped log lines; nil discards them.
 	Logger *maillog.Logger
 	// Now is the clock for Received headers; nil means time.Now.

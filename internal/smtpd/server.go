@@ -95,7 +95,9 @@ func New(opts Options, q Queue, a Addresses, auth sasl.PasswordChecker) (*Server
 	}
 	mechs := opts.SASLMechanisms
 	if len(mechs) == 0 {
-		mechs = sasl.Mechanisms
+		// The plaintext pair every guide configures (auth_mechanisms =
+		// plain login); SCRAM only where the configuration asks.
+		mechs = []string{"PLAIN", "LOGIN"}
 	}
 	opts.SASLMechanisms = make([]string, len(mechs)) // never alias the caller's slice
 	for i, m := range mechs {
