@@ -38,6 +38,9 @@ func (s *session) cmdDATA(ctx context.Context, arg string) Reply {
 	if s.tx.bdat != nil {
 		return Reply{503, "5.5.1", "Error: DATA after BDAT"}
 	}
+	if r, ok := s.dataCheck(ctx, "DATA"); !ok {
+		return r
+	}
 	// RFC 2920 3.1: 354 is sent at once, whatever else is pending.
 	s.send(Reply{354, "", "End data with <CR><LF>.<CR><LF>"})
 	if err := s.flush(); err != nil {
@@ -46,12 +49,30 @@ func (s *session) cmdDATA(ctx context.Context, arg string) Reply {
 	}
 	env := s.envelope()
 	dr := &dotReader{s: s, limit: s.opts.MessageSizeLimit, prevCRLF: true, lineStart: true}
+	var eodReply Reply
+	dr.atEnd = func() error {
+		// smtpd_end_of_data_restrictions: a refusal fails the content
+		// stream, so the queue keeps nothing.
+		r, ok := s.eodCheck(ctx)
+		if ok {
+			return nil
+		}
+		eodReply = r
+		return errEODRejected
+	}
 	err := s.srv.queue.Enqueue(ctx, env, io.MultiReader(strings.NewReader(s.received(env)), dr))
 	if !dr.done && dr.connErr == nil {
 		dr.drain()
 	}
 	if dr.tooBig {
 		err = ErrMessageTooBig
+	}
+	if eodReply.Code != 0 && dr.connErr == nil {
+		if err == nil {
+			s.warnf("%s: queue accepted a message refused at end of data", env.ID)
+		}
+		s.tx = nil
+		return eodReply
 	}
 	return s.finishMessage(env, err, dr.connErr, dr.done, "DATA")
 }
@@ -188,10 +209,12 @@ type dotReader struct {
 	n         int64
 	pending   []byte
 	scratch   []byte
-	lineStart bool // the next chunk begins a line
-	prevCRLF  bool // the last line ended with CRLF
-	lastCR    bool // the last chunk (cut mid-line) ended with CR
-	done      bool // the end-of-data line was read
+	lineStart bool         // the next chunk begins a line
+	prevCRLF  bool         // the last line ended with CRLF
+	lastCR    bool         // the last chunk (cut mid-line) ended with CR
+	done      bool         // the end-of-data line was read
+	atEnd     func() error // run once at the end of data; an error fails the stream
+	endErr    error
 	tooBig    bool
 	connErr   error // reading from the client failed
 }
@@ -204,6 +227,12 @@ func (d *dotReader) Read(p []byte) (int, error) {
 		case d.connErr != nil:
 			return 0, fmt.Errorf("read message from %s: %w", d.s.namaddr(), d.connErr)
 		case d.done:
+			if d.atEnd != nil {
+				d.endErr, d.atEnd = d.atEnd(), nil
+			}
+			if d.endErr != nil {
+				return 0, d.endErr
+			}
 			return 0, io.EOF
 		}
 		out := d.next()
@@ -330,6 +359,18 @@ func (s *session) cmdBDAT(ctx context.Context, arg string) Reply {
 	}
 	b := s.tx.bdat
 	if b == nil {
+		if r, ok := s.dataCheck(ctx, "BDAT"); !ok {
+			// The rest of the message is refused chunk by chunk.
+			s.tx.bdat = &bdatState{failed: r}
+			if err := s.discardChunk(size); err != nil {
+				s.readFailed(err)
+				return Reply{}
+			}
+			if last {
+				s.abortTx()
+			}
+			return r
+		}
 		b = &bdatState{env: s.envelope(), result: make(chan error, 1)}
 		pr, pw := io.Pipe()
 		b.pw = pw
@@ -355,6 +396,11 @@ func (s *session) cmdBDAT(ctx context.Context, arg string) Reply {
 	}
 	if !last {
 		return reply(250, "2.0.0", "Ok: %d bytes", size)
+	}
+	if r, ok := s.eodCheck(ctx); !ok {
+		b.abort(errEODRejected)
+		s.tx = nil
+		return r
 	}
 	b.pw.Close()
 	err := <-b.result

@@ -5,7 +5,10 @@ package smtpd
 // a restriction permits, rejects or defers; "permit" ends only its own
 // list, a reject or defer ends the whole check. At RCPT time the lists run
 // client, helo, sender (when smtpd_delay_reject = yes), then relay, then
-// recipient: both of the last two must not reject.
+// recipient: both of the last two must not reject. smtpd_data_restrictions
+// run at DATA (and the first BDAT), smtpd_end_of_data_restrictions after
+// the message content, before it is committed to the queue. The DNS-based
+// restrictions are in dns_restrictions.go and dns_rbl.go.
 
 import (
 	"context"
@@ -13,6 +16,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"postcote/internal/dnsx"
 )
 
 // stage names a restriction list.
@@ -24,12 +29,15 @@ const (
 	stageSender
 	stageRelay
 	stageRecipient
+	stageData
+	stageEOD
 	numStages
 )
 
 var stageParam = [numStages]string{
 	"smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
 	"smtpd_relay_restrictions", "smtpd_recipient_restrictions",
+	"smtpd_data_restrictions", "smtpd_end_of_data_restrictions",
 }
 
 // defaultRelayRestrictions is Postfix's smtpd_relay_restrictions default.
@@ -47,6 +55,9 @@ const (
 type decision struct {
 	verdict verdict
 	reply   Reply
+	// deferred: the deny is a remembered defer_if_permit, which an
+	// explicit rejection found later would override.
+	deferred bool
 }
 
 // checkState is what the restrictions may look at.
@@ -60,6 +71,26 @@ type checkState struct {
 	tls        bool
 	esmtp      bool // the client said EHLO
 	pipelined  bool // input arrived ahead of time without PIPELINING
+
+	reverseName   string     // the PTR name, "unknown" when none
+	nameStatus    peerStatus // how the (confirmed) client name lookup ended
+	reverseStatus peerStatus // how the PTR lookup ended
+	rcptCount     int        // recipients accepted so far
+	atRCPT        bool       // the check runs for a RCPT (or VRFY) command
+	cache         *dnsCache  // the session's DNS list answers
+	warn          func(format string, args ...any)
+
+	// deferIfPermit and deferIfReject are Postfix's defer_if_permit and
+	// defer_if_reject: a temporary DNS failure that turns the final
+	// permit, or a later 5XX refusal, into this reply.
+	deferIfPermit *Reply
+	deferIfReject *Reply
+}
+
+func (st *checkState) warnf(format string, args ...any) {
+	if st.warn != nil {
+		st.warn(format, args...)
+	}
 }
 
 func (st *checkState) namaddr() string {
@@ -69,7 +100,8 @@ func (st *checkState) namaddr() string {
 // restriction is one compiled element of a list.
 type restriction struct {
 	name  string
-	table Table // for check_*_access
+	table Table   // for check_*_access
+	list  dnsList // for the DNS list restrictions
 	eval  func(ctx context.Context, p *policy, r *restriction, st *checkState, sg stage) (decision, error)
 }
 
@@ -80,6 +112,17 @@ type policy struct {
 	myNetworks []netip.Prefix
 	loginMaps  Table
 	hostname   string
+
+	resolver                 dnsx.Resolver
+	unknownAddressCode       int    // unknown_address_reject_code
+	unknownAddressTempfail   string // unknown_address_tempfail_action
+	unknownHostnameCode      int    // unknown_hostname_reject_code
+	unknownHeloTempfail      string // unknown_helo_hostname_tempfail_action
+	unknownClientCode        int    // unknown_client_reject_code
+	rblCode                  int    // maps_rbl_reject_code
+	defaultRBLReply          string // default_rbl_reply
+	rblReplyMaps             Table  // rbl_reply_maps
+	multiRecipientBounceCode int    // multi_recipient_bounce_reject_code
 }
 
 // restrictionFuncs maps each supported restriction name to its code.
@@ -122,6 +165,66 @@ var restrictionFuncs = map[string]func(ctx context.Context, p *policy, r *restri
 	},
 	"defer_unauth_destination": func(ctx context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
 		return p.unauthDestination(ctx, st, 454, "4.7.1")
+	},
+	"reject_multi_recipient_bounce": func(_ context.Context, p *policy, _ *restriction, st *checkState, sg stage) (decision, error) {
+		return p.multiRecipientBounce(st, sg), nil
+	},
+	"reject_unknown_sender_domain": func(ctx context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
+		return p.unknownAddress(ctx, st, st.sender, stageSender)
+	},
+	"reject_unknown_recipient_domain": func(ctx context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
+		return p.unknownAddress(ctx, st, st.rcpt, stageRecipient)
+	},
+	"reject_unknown_helo_hostname": func(ctx context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
+		return p.unknownHelo(ctx, st)
+	},
+	"reject_unknown_client_hostname": func(_ context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
+		return p.unknownClient(st), nil
+	},
+	"reject_unknown_reverse_client_hostname": func(_ context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
+		return p.unknownReverseClient(st), nil
+	},
+	"reject_rbl_client": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		return p.rejectList(ctx, st, r.list, r.list.addrQuery(st.clientAddr), st.clientAddr.String(), className(stageClient))
+	},
+	"reject_rhsbl_client": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.clientName == "unknown" {
+			return decision{}, nil
+		}
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.clientName), st.clientName, className(stageClient))
+	},
+	"reject_rhsbl_reverse_client": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.reverseName == "unknown" || st.reverseName == "" {
+			return decision{}, nil
+		}
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.reverseName), st.reverseName, classReverseClient)
+	},
+	"reject_rhsbl_helo": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.helo == "" {
+			return decision{}, nil
+		}
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.helo), st.helo, className(stageHelo))
+	},
+	"reject_rhsbl_sender": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.sender == nil || st.sender.Null {
+			return decision{}, nil
+		}
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.sender.Raw), st.sender.Raw, className(stageSender))
+	},
+	"reject_rhsbl_recipient": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.rcpt == nil {
+			return decision{}, nil
+		}
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.rcpt.Raw), st.rcpt.Raw, className(stageRecipient))
+	},
+	"permit_dnswl_client": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		return p.permitList(ctx, st, r.list, r.list.addrQuery(st.clientAddr), st.clientAddr.String(), className(stageClient))
+	},
+	"permit_rhswl_client": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.clientName == "unknown" {
+			return decision{}, nil
+		}
+		return p.permitList(ctx, st, r.list, r.list.domainQuery(st.clientName), st.clientName, className(stageClient))
 	},
 	"reject_unauth_pipelining": func(_ context.Context, _ *policy, _ *restriction, st *checkState, sg stage) (decision, error) {
 		if st.pipelined {
@@ -178,6 +281,17 @@ var restrictionFuncs = map[string]func(ctx context.Context, p *policy, r *restri
 var restrictionAliases = map[string]string{
 	"reject_non_fqdn_hostname": "reject_non_fqdn_helo_hostname",
 	"reject_invalid_hostname":  "reject_invalid_helo_hostname",
+	"reject_unknown_hostname":  "reject_unknown_helo_hostname",
+	"reject_unknown_client":    "reject_unknown_client_hostname",
+}
+
+// dnsRestrictions need the DNS; those with a list argument are marked.
+var dnsRestrictions = map[string]bool{
+	"reject_unknown_sender_domain": false, "reject_unknown_recipient_domain": false,
+	"reject_unknown_helo_hostname": false, "reject_rbl_client": true,
+	"reject_rhsbl_client": true, "reject_rhsbl_reverse_client": true, "reject_rhsbl_helo": true,
+	"reject_rhsbl_sender": true, "reject_rhsbl_recipient": true,
+	"permit_dnswl_client": true, "permit_rhswl_client": true,
 }
 
 // compilePolicy turns the option lists into restriction code. It refuses
@@ -185,11 +299,15 @@ var restrictionAliases = map[string]string{
 // nothing able to refuse relaying.
 func compilePolicy(opts *Options, addrs Addresses) (*policy, error) {
 	p := &policy{addrs: addrs, myNetworks: opts.MyNetworks, loginMaps: opts.SenderLoginMaps, hostname: strings.ToLower(opts.Hostname)}
+	if err := p.dnsSettings(opts); err != nil {
+		return nil, err
+	}
 	relay := opts.RelayRestrictions
 	if relay == nil {
 		relay = defaultRelayRestrictions
 	}
-	src := [numStages][]string{opts.ClientRestrictions, opts.HeloRestrictions, opts.SenderRestrictions, relay, opts.RecipientRestrictions}
+	src := [numStages][]string{opts.ClientRestrictions, opts.HeloRestrictions, opts.SenderRestrictions, relay,
+		opts.RecipientRestrictions, opts.DataRestrictions, opts.EndOfDataRestrictions}
 	for sg, list := range src {
 		tokens := splitRestrictions(list)
 		for i := 0; i < len(tokens); i++ {
@@ -215,6 +333,22 @@ func compilePolicy(opts *Options, addrs Addresses) (*policy, error) {
 					return nil, fmt.Errorf("%s: %s %s: %w", stageParam[sg], name, tokens[i], err)
 				}
 				r.table = t
+			}
+			if hasArg, isDNS := dnsRestrictions[name]; isDNS {
+				if p.resolver == nil {
+					return nil, fmt.Errorf("%s: %s needs DNS, and no resolver is configured", stageParam[sg], name)
+				}
+				if hasArg {
+					if i+1 >= len(tokens) {
+						return nil, fmt.Errorf("%s: %s needs a DNS list domain", stageParam[sg], name)
+					}
+					i++
+					l, err := parseDNSList(tokens[i])
+					if err != nil {
+						return nil, fmt.Errorf("%s: %s: %w", stageParam[sg], name, err)
+					}
+					r.list = l
+				}
 			}
 			if name == "reject_sender_login_mismatch" && p.loginMaps == nil {
 				return nil, fmt.Errorf("%s: reject_sender_login_mismatch needs smtpd_sender_login_maps", stageParam[sg])
@@ -254,7 +388,10 @@ func (p *policy) refusesRelay() bool {
 
 // evaluate runs the given lists in order and returns the first deny, or a
 // dunno/permit decision when none denied. A lookup error becomes the
-// temporary failure Postfix gives (451 4.3.0).
+// temporary failure Postfix gives (451 4.3.0). A temporary DNS failure
+// remembered on the way (defer_if_permit) turns the final permit into
+// its deferral; one remembered as defer_if_reject turns a 5XX refusal
+// into its 4XX reply.
 func (p *policy) evaluate(ctx context.Context, st *checkState, stages ...stage) (decision, error) {
 	for _, sg := range stages {
 		for i := range p.lists[sg] {
@@ -264,12 +401,18 @@ func (p *policy) evaluate(ctx context.Context, st *checkState, stages ...stage) 
 				return decision{verdict: deny, reply: tempLookupFailure(st, sg)}, fmt.Errorf("%s %s: %w", stageParam[sg], r.name, err)
 			}
 			if d.verdict == deny {
+				if d.reply.Code >= 500 && st.deferIfReject != nil {
+					d.reply = *st.deferIfReject
+				}
 				return d, nil
 			}
 			if d.verdict == permit {
 				break // permit ends this list only
 			}
 		}
+	}
+	if st.deferIfPermit != nil {
+		return decision{verdict: deny, reply: *st.deferIfPermit, deferred: true}, nil
 	}
 	return decision{verdict: permit}, nil
 }
@@ -290,6 +433,10 @@ func objectName(st *checkState, sg stage) string {
 		if st.sender != nil {
 			return "<" + st.sender.Raw + ">"
 		}
+	case stageData:
+		return "<DATA>"
+	case stageEOD:
+		return "<END-OF-MESSAGE>"
 	default:
 		if st.rcpt != nil {
 			return "<" + st.rcpt.Raw + ">"
@@ -306,6 +453,10 @@ func className(sg stage) string {
 		return "Helo command"
 	case stageSender:
 		return "Sender address"
+	case stageData:
+		return "Data command"
+	case stageEOD:
+		return "End-of-data"
 	}
 	return "Recipient address"
 }

@@ -40,6 +40,12 @@ type session struct {
 	clientName string
 	tlsState   *tls.ConnectionState
 
+	// The name lookup (dns.go): the PTR name and how each step ended.
+	reverseName   string
+	nameStatus    peerStatus
+	reverseStatus peerStatus
+	dnsCache      dnsCache // DNS list answers, kept for the session
+
 	helo      string
 	esmtp     bool
 	authUser  string
@@ -98,7 +104,7 @@ var handlers = map[string]handler{
 var nonSMTP = map[string]bool{"CONNECT": true, "GET": true, "POST": true}
 
 func newSession(srv *Server, c net.Conn) *session {
-	s := &session{srv: srv, opts: &srv.opts, conn: c, clientName: "unknown"}
+	s := &session{srv: srv, opts: &srv.opts, conn: c, clientName: "unknown", reverseName: "unknown", nameStatus: peerPerm, reverseStatus: peerPerm}
 	s.r = bufio.NewReader(c)
 	s.w = bufio.NewWriter(deadlineWriter{s})
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
@@ -120,16 +126,7 @@ func (s *session) warnf(format string, args ...any) {
 // serve runs the session to its end.
 func (s *session) serve(ctx context.Context) {
 	defer s.close()
-	if s.opts.LookupAddr != nil && s.clientAddr.IsValid() {
-		lctx, cancel := context.WithTimeout(ctx, min(s.opts.Timeouts.Command, 10*time.Second))
-		// Only a syntactically valid host name is used (Postfix logs
-		// anything else as "unknown").
-		if name, err := s.opts.LookupAddr(lctx, s.clientAddr.String()); err == nil && name != "" &&
-			!strings.HasPrefix(name, "[") && validDomain(name) && utf8Printable(name) {
-			s.clientName = strings.TrimSuffix(name, ".")
-		}
-		cancel()
-	}
+	s.lookupPeer(ctx)
 	s.logf("connect from %s", s.namaddr())
 	defer s.releaseClient()
 	if r := s.admitClient(); r.Code != 0 {
@@ -454,9 +451,12 @@ func (s *session) checkState(rcpt *Path) *checkState {
 		clientName: s.clientName, clientAddr: s.clientAddr, helo: s.helo,
 		rcpt: rcpt, authUser: s.authUser, tls: s.tlsState != nil,
 		esmtp: s.esmtp, pipelined: s.pipelined,
+		reverseName: s.reverseName, nameStatus: s.nameStatus, reverseStatus: s.reverseStatus,
+		atRCPT: rcpt != nil, cache: &s.dnsCache, warn: s.warnf,
 	}
 	if s.tx != nil {
 		st.sender = &s.tx.sender
+		st.rcptCount = len(s.tx.env.Recipients)
 	}
 	return st
 }

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,106 +8,25 @@ import (
 	"math/rand/v2"
 	"net"
 	"sort"
-	"strconv"
 	"strings"
+
+	"postcote/internal/dnsx"
 )
 
-// Resolver is the DNS the SMTP client uses. *net.Resolver satisfies it;
-// tests use a StaticResolver so that nothing resolves names off this
-// machine.
-type Resolver interface {
-	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
-	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
-}
+// Resolver is the DNS the SMTP client uses (internal/dnsx owns it; the
+// SMTP server shares it). *net.Resolver satisfies it.
+type Resolver = dnsx.Resolver
 
-// StaticResolver answers from fixed tables: MX records by domain and
-// addresses by host name. A name in neither table does not exist
-// (NXDOMAIN); names are compared without case and trailing dot.
-type StaticResolver struct {
-	MX map[string][]*net.MX
-	IP map[string][]net.IPAddr
-}
+// StaticResolver answers from fixed tables; tests use it so that nothing
+// resolves names off this machine (see internal/dnsx for its file format).
+type StaticResolver = dnsx.StaticResolver
 
-func dnsKey(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
-
-func notFound(name string) error {
-	return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
-}
-
-// LookupMX implements Resolver.
-func (r *StaticResolver) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
-	mx, ok := r.MX[dnsKey(name)]
-	if !ok {
-		if _, isHost := r.IP[dnsKey(name)]; isHost {
-			return nil, &net.DNSError{Err: "no MX record", Name: name, IsNotFound: true}
-		}
-		return nil, notFound(name)
-	}
-	out := make([]*net.MX, len(mx))
-	for i, m := range mx {
-		c := *m
-		out[i] = &c
-	}
-	return out, nil
-}
-
-// LookupIPAddr implements Resolver.
-func (r *StaticResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
-	ips, ok := r.IP[dnsKey(host)]
-	if !ok || len(ips) == 0 {
-		return nil, notFound(host)
-	}
-	return append([]net.IPAddr(nil), ips...), nil
-}
-
-// ParseStaticResolver reads a zone-like test file, one record a line:
-//
-//	example.org     MX  10 mx.example.org
-//	mx.example.org  A   127.0.0.2
-//	v6.example.org  AAAA ::1
-//
-// '#' starts a comment. It exists for tests (see internal/server's
-// test-only DNS hook); production uses the system resolver.
+// ParseStaticResolver reads dnsx's zone-like test file.
 func ParseStaticResolver(rd io.Reader) (*StaticResolver, error) {
-	r := &StaticResolver{MX: map[string][]*net.MX{}, IP: map[string][]net.IPAddr{}}
-	sc := bufio.NewScanner(rd)
-	for n := 1; sc.Scan(); n++ {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		bad := func() error { return fmt.Errorf("line %d: bad record %q", n, strings.TrimSpace(line)) }
-		if len(f) < 3 {
-			return nil, bad()
-		}
-		name := dnsKey(f[0])
-		switch strings.ToUpper(f[1]) {
-		case "MX":
-			if len(f) != 4 {
-				return nil, bad()
-			}
-			pref, err := strconv.ParseUint(f[2], 10, 16)
-			if err != nil {
-				return nil, bad()
-			}
-			host := f[3]
-			if host != "." {
-				host = dnsKey(host)
-			}
-			r.MX[name] = append(r.MX[name], &net.MX{Host: host, Pref: uint16(pref)})
-		case "A", "AAAA":
-			ip := net.ParseIP(f[2])
-			if len(f) != 3 || ip == nil || (strings.ToUpper(f[1]) == "A") != (ip.To4() != nil) {
-				return nil, bad()
-			}
-			r.IP[name] = append(r.IP[name], net.IPAddr{IP: ip})
-		default:
-			return nil, bad()
-		}
-	}
-	return r, sc.Err()
+	return dnsx.ParseStaticResolver(rd)
 }
+
+func notFound(name string) error { return dnsx.NotFound(name) }
 
 // smtpTarget is one address to try: the MX (or host) name and its IP.
 type smtpTarget struct {
