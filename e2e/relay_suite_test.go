@@ -1,0 +1,507 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/textproto"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"postcote/internal/testenv"
+)
+
+// This file is the open-relay suite of issue 4, run against a running
+// postcote configured with a guide's main.cf (only host names, ports and
+// paths changed). The server under test is "mx" on 127.0.0.1; the domain
+// strangers try to reach through it is example.test, whose MX in the fake
+// DNS of the postcote_testdns build is a second postcote on 127.0.0.2, so
+// a trick that slipped through would show up there as a delivered message.
+//
+// The test client is 127.0.0.1 and mynetworks is set to 127.0.0.3/32 only:
+// the client is a stranger on the Internet unless it binds 127.0.0.3.
+
+// smtpConv is a raw SMTP conversation: commands are sent as written, so
+// a test can send what net/smtp would not (RCPT TO without brackets).
+type smtpConv struct {
+	t  *testing.T
+	nc net.Conn
+	tp *textproto.Conn
+}
+
+// dialConv connects to addr from the local address from ("" lets the
+// kernel choose), reads the greeting and says EHLO.
+func dialConv(t *testing.T, addr, from string) *smtpConv {
+	t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(60 * time.Second))
+	c := &smtpConv{t: t, nc: nc, tp: textproto.NewConn(nc)}
+	t.Cleanup(func() { c.tp.Close() })
+	if r := c.read(); !strings.HasPrefix(r, "220 ") {
+		t.Fatalf("greeting %q", r)
+	}
+	if r := c.cmd("EHLO client.example"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("EHLO: %q", r)
+	}
+	return c
+}
+
+func (c *smtpConv) read() string {
+	c.t.Helper()
+	code, msg, err := c.tp.ReadResponse(0)
+	if err != nil && code == 0 {
+		c.t.Fatalf("read reply: %v", err)
+	}
+	return fmt.Sprintf("%03d %s", code, msg)
+}
+
+// cmd sends one command line and returns the reply as "CODE text" (the
+// lines of a multi-line reply joined by newlines).
+func (c *smtpConv) cmd(line string) string {
+	c.t.Helper()
+	if err := c.tp.PrintfLine("%s", line); err != nil {
+		c.t.Fatalf("send %q: %v", line, err)
+	}
+	return c.read()
+}
+
+// data sends a message after DATA and returns the reply to its end.
+func (c *smtpConv) data(msg string) string {
+	c.t.Helper()
+	if r := c.cmd("DATA"); !strings.HasPrefix(r, "354") {
+		return r
+	}
+	w := c.tp.DotWriter()
+	w.Write([]byte(msg))
+	if err := w.Close(); err != nil {
+		c.t.Fatalf("DATA: %v", err)
+	}
+	return c.read()
+}
+
+// relayCase is one RCPT TO argument and the kind of refusal Postfix
+// gives to it: "relay" for the relay check of the guide's restrictions
+// (its code, then "<address>: Relay access denied"), "refused" for any
+// 4xx or 5xx.
+type relayCase struct {
+	name string
+	arg  string // what follows "RCPT TO:"
+	want string
+}
+
+// relayTricks are the classic ways to relay through a domain we accept,
+// ours, to remote (user is a mailbox there).
+func relayTricks(user, remote, ours string) []relayCase {
+	return []relayCase{
+		{"plain", "<" + user + "@" + remote + ">", "relay"},
+		{"no brackets", user + "@" + remote, "relay"},
+		{"percent hack", "<" + user + "%" + remote + "@" + ours + ">", "relay"},
+		{"bang path", "<" + remote + "!" + user + "@" + ours + ">", "relay"},
+		{"quoted local part", "<\"" + user + "@" + remote + "\"@" + ours + ">", "relay"},
+		{"source route", "<@" + ours + ":" + user + "@" + remote + ">", "relay"},
+		{"two at signs", "<" + user + "@" + remote + "@" + ours + ">", "relay"},
+		{"percent hack, ours upper case with dot", "<" + user + "%" + remote + "@" + strings.ToUpper(ours) + ".>", "relay"},
+		{"remote upper case with dot", "<" + user + "@" + strings.ToUpper(remote) + ".>", "relay"},
+		{"remote trailing dot", "<" + user + "@" + remote + ".>", "relay"},
+		{"IPv6 literal", "<" + user + "@[IPv6:::1]>", "relay"},
+		{"IP literal of the remote MX", "<" + user + "@[127.0.0.2]>", "relay"},
+		// Postfix counts [127.0.0.1] as local when it is one of
+		// inet_interfaces (trivial-rewrite's resolve_local), so it refuses
+		// it as an unknown local user rather than as relaying; either way
+		// it must not be accepted.
+		{"IP literal of this host", "<" + user + "@[127.0.0.1]>", "refused"},
+	}
+}
+
+// replyOK tells whether got is the refusal tc wants; deny is the code
+// and enhanced status of the guide's relay check ("454 4.7.1" for
+// defer_unauth_destination, "554 5.7.1" for reject_unauth_destination).
+// The address Postfix prints may differ from the one sent (it strips a
+// source route and quotes), so only its brackets are checked.
+func (tc relayCase) replyOK(got, deny string) bool {
+	if got == "" {
+		return false
+	}
+	if tc.want == "refused" {
+		return got[0] == '4' || got[0] == '5'
+	}
+	return strings.HasPrefix(got, deny+" <") && strings.HasSuffix(got, ">: Relay access denied")
+}
+
+// expect says in words what replyOK accepts.
+func (tc relayCase) expect(deny string) string {
+	if tc.want == "refused" {
+		return "a 4xx or 5xx refusal"
+	}
+	return deny + " <…>: Relay access denied"
+}
+
+// queueEmpty fails unless `postcote postqueue -p` says the queue is empty.
+func queueEmpty(t *testing.T, m *mta, after string) {
+	t.Helper()
+	cmd := exec.Command(m.bin, "postqueue", "-p", "-c", m.dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "Mail queue is empty\n" {
+		t.Errorf("postqueue -p after %s: %v\n%s\nserver log:\n%s", after, err, out, m.Log())
+	}
+}
+
+// waitQueueEmpty waits until the queue has drained (deliveries done).
+func waitQueueEmpty(t *testing.T, m *mta) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ := exec.Command(m.bin, "postqueue", "-p", "-c", m.dir).CombinedOutput()
+		if string(out) == "Mail queue is empty\n" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue not empty after 20 s:\n%s\nserver log:\n%s", out, m.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// relayTarget is a running server under test with the guide applied.
+type relayTarget struct {
+	mx, remote *mta
+	user       string // our user, whose Maildir counts deliveries
+	maildir    string
+	login      string // SASL login and password that may send as user
+	pass       string
+	ours       []string // other spellings of our addresses, all accepted
+	unknown    string   // a user of our domain that does not exist
+	deny       string   // the relay refusal of the guide's restrictions
+}
+
+// newRelayPair makes the remote receiver (demo@example.test on
+// 127.0.0.2) and the server under test (user on 127.0.0.1, testdns
+// binary resolving example.test to the receiver); neither is started.
+func newRelayPair(t *testing.T, user string) (mx, remote *mta) {
+	t.Helper()
+	needLoopback2(t)
+	remote = newMTA(t, "demo@example.test", "127.0.0.2", testenv.Binary(t))
+	mx = newMTA(t, user, "127.0.0.1", testDNSBinary(t))
+	zone := filepath.Join(mx.dir, "test-dns.zone")
+	if err := os.WriteFile(zone, []byte("example.test MX 10 mx.example.test\nmx.example.test A 127.0.0.2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mx.env = []string{"POSTCOTE_TEST_DNS=" + zone, fmt.Sprintf("POSTCOTE_TEST_SMTP_PORT=%d", remote.ports.SMTP)}
+	return mx, remote
+}
+
+// runRelaySuite runs the table from a stranger, then relays from a
+// mynetworks client and an authenticated submission client. With
+// pfSite (main.cf lines for the same domains and restrictions) and root,
+// the table also runs against a real Postfix: its replies must be the
+// table's too, and where postcote's text differs it is printed.
+func runRelaySuite(t *testing.T, rt *relayTarget, pfSite string) {
+	cases := relayTricks("demo", "example.test", domainOf(rt.user))
+	var pf map[string]string
+	if pfSite != "" && os.Geteuid() == 0 && !testing.Short() {
+		if _, err := os.Stat("/usr/sbin/postfix"); err == nil {
+			addr, pfLog := realPostfix(t, pfSite)
+			pf = postfixReplies(t, addr, cases)
+			for _, tc := range cases {
+				if !tc.replyOK(pf[tc.name], rt.deny) {
+					t.Errorf("%s: real Postfix answered RCPT TO:%s with %q, the table wants %q\nPostfix log:\n%s", tc.name, tc.arg, pf[tc.name], tc.expect(rt.deny), pfLog())
+				}
+			}
+		}
+	}
+	addr := rt.mx.smtpAddr()
+	c := dialConv(t, addr, "127.0.0.1")
+	if r := c.cmd("MAIL FROM:<stranger@elsewhere.example>"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("MAIL: %q\n%s", r, rt.mx.Log())
+	}
+	for _, tc := range cases {
+		got := c.cmd("RCPT TO:" + tc.arg)
+		if !tc.replyOK(got, rt.deny) {
+			t.Errorf("%s: RCPT TO:%s\n got  %q\n want %q\nserver log:\n%s", tc.name, tc.arg, got, tc.expect(rt.deny), rt.mx.Log())
+		}
+		if want, ok := pf[tc.name]; ok && want != got {
+			t.Logf("%s: RCPT TO:%s\n  postcote: %s\n  Postfix:  %s", tc.name, tc.arg, got, want)
+		}
+		queueEmpty(t, rt.mx, "RCPT TO:"+tc.arg)
+	}
+	if got := c.cmd("RCPT TO:<" + rt.unknown + ">"); !strings.HasPrefix(got, "550 5.1.1 <"+rt.unknown+">:") {
+		t.Errorf("RCPT TO:<%s> (unknown user of ours): %q, want 550 5.1.1", rt.unknown, got)
+	}
+	// Our own users, in the same session, are welcome; one message.
+	for _, to := range append([]string{rt.user}, rt.ours...) {
+		if got := c.cmd("RCPT TO:<" + to + ">"); !strings.HasPrefix(got, "250 ") {
+			t.Errorf("RCPT TO:<%s> (ours): %q, want 250\nserver log:\n%s", to, got, rt.mx.Log())
+		}
+		c.cmd("RSET")
+		c.cmd("MAIL FROM:<stranger@elsewhere.example>")
+	}
+	if got := c.cmd("RCPT TO:<" + rt.user + ">"); !strings.HasPrefix(got, "250 ") {
+		t.Fatalf("RCPT TO:<%s>: %q\n%s", rt.user, got, rt.mx.Log())
+	}
+	if got := c.data("From: <stranger@elsewhere.example>\r\nTo: <" + rt.user + ">\r\nSubject: from-a-stranger\r\n\r\nhello\r\n"); !strings.HasPrefix(got, "250 ") {
+		t.Fatalf("end of DATA: %q\n%s", got, rt.mx.Log())
+	}
+	c.cmd("QUIT")
+	if got := waitForFiles(t, rt.maildir, 1); len(got) != 1 || got[0] != "from-a-stranger" {
+		t.Errorf("our user's Maildir holds %q, want [from-a-stranger]", got)
+	}
+
+	// A client in mynetworks may relay.
+	in := dialConv(t, addr, "127.0.0.3")
+	relayOne(t, in, rt, "app@elsewhere.example", "from-mynetworks")
+	// So may an authenticated user on submission.
+	sub := dialConv(t, net.JoinHostPort("127.0.0.1", fmt.Sprint(rt.mx.ports.Submission)), "127.0.0.1")
+	submissionLogin(t, sub, rt.mx, rt.login, rt.pass)
+	relayOne(t, sub, rt, rt.user, "from-submission")
+
+	got := waitForFiles(t, rt.remote.maildir(), 2)
+	if !sortedEqual(got, []string{"from-mynetworks", "from-submission"}) {
+		t.Errorf("the remote received %q, want only the two permitted relays\nmx log:\n%s", got, rt.mx.Log())
+	}
+	waitQueueEmpty(t, rt.mx)
+	time.Sleep(200 * time.Millisecond) // a stray delivery would show up now
+	if got := subjectsIn(t, rt.remote.maildir()); len(got) != 2 {
+		t.Errorf("the remote received %q after the queue drained", got)
+	}
+}
+
+// relayOne sends one message to demo@example.test and expects 250s.
+func relayOne(t *testing.T, c *smtpConv, rt *relayTarget, from, subject string) {
+	t.Helper()
+	for _, line := range []string{"MAIL FROM:<" + from + ">", "RCPT TO:<demo@example.test>"} {
+		if got := c.cmd(line); !strings.HasPrefix(got, "250 ") {
+			t.Fatalf("%s (%s): %q\nserver log:\n%s", line, subject, got, rt.mx.Log())
+		}
+	}
+	msg := "From: <" + from + ">\r\nTo: <demo@example.test>\r\nSubject: " + subject + "\r\n\r\nrelayed\r\n"
+	if got := c.data(msg); !strings.HasPrefix(got, "250 ") {
+		t.Fatalf("DATA (%s): %q\n%s", subject, got, rt.mx.Log())
+	}
+	c.cmd("QUIT")
+}
+
+// submissionLogin does STARTTLS, EHLO again and AUTH PLAIN.
+func submissionLogin(t *testing.T, c *smtpConv, m *mta, user, pass string) {
+	t.Helper()
+	if err := c.startTLS(); err != nil {
+		t.Fatalf("STARTTLS: %v\n%s", err, m.Log())
+	}
+	if got := c.cmd("AUTH PLAIN " + plainResponse(user, pass)); !strings.HasPrefix(got, "235 2.7.0") {
+		t.Fatalf("AUTH PLAIN %s: %q\n%s", user, got, m.Log())
+	}
+}
+
+// startTLS upgrades the conversation and says EHLO again.
+func (c *smtpConv) startTLS() error {
+	if r := c.cmd("STARTTLS"); !strings.HasPrefix(r, "220 ") {
+		return fmt.Errorf("reply %q", r)
+	}
+	tc := tls.Client(c.nc, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	c.nc, c.tp = tc, textproto.NewConn(tc)
+	if r := c.cmd("EHLO client.example"); !strings.HasPrefix(r, "250") {
+		return fmt.Errorf("EHLO after STARTTLS: %q", r)
+	}
+	return nil
+}
+
+// plainResponse is AUTH PLAIN's initial response (RFC 4616).
+func plainResponse(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+}
+
+func domainOf(addr string) string {
+	_, d, _ := strings.Cut(addr, "@")
+	return d
+}
+
+// TestOpenRelayGuide003 runs the suite on guide 003's main.cf: its
+// hash: virtual map, virtual_mailbox_domains, delivery over
+// lmtp:unix:private/dovecot-lmtp, and Debian's default
+// smtpd_relay_restrictions (the guide does not set them), so strangers
+// get defer_unauth_destination's 454 4.7.1.
+func TestOpenRelayGuide003(t *testing.T) {
+	t.Parallel()
+	mx, remote := newRelayPair(t, "info@example.jp")
+	applyGuide003(t, mx)
+	remote.start()
+	mx.start()
+	runRelaySuite(t, &relayTarget{
+		mx: mx, remote: remote, user: "info@example.jp", maildir: mx.maildir(),
+		login: "info@example.jp", pass: "pass-info@example.jp",
+		ours:    []string{"info@EXAMPLE.JP.", "postmaster@mail.example.jp", "Postmaster@Mail.Example.JP"},
+		unknown: "nobody@example.jp",
+		deny:    "454 4.7.1",
+	}, "myhostname = mail.example.jp\nmydestination = localhost\nmynetworks = 127.0.0.3/32\nalias_maps =\n"+
+		"recipient_delimiter = +\nvirtual_mailbox_domains = mail.example.jp, example.jp\n"+
+		"virtual_alias_maps = inline:{postmaster@mail.example.jp=info@example.jp}\n"+
+		"smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination\n")
+}
+
+// TestOpenRelayGuide001 runs the suite on guide 001's main.cf: LDAP
+// virtual alias domains and maps, a virtual mailbox domain, and its
+// smtpd_relay_restrictions and smtpd_recipient_restrictions =
+// reject_sender_login_mismatch.
+func TestOpenRelayGuide001(t *testing.T) {
+	t.Parallel()
+	mx, remote := newRelayPair(t, "demo@example.test")
+	g := applyGuide001(t, mx)
+	remote.start()
+	mx.start()
+	runRelaySuite(t, &relayTarget{
+		mx: mx, remote: remote, user: "info@example.org", maildir: g.maildir,
+		login: "mail000", pass: "mail000pw",
+		ours:    []string{"INFO@EXAMPLE.ORG.", "mail000@example.org", "mail000@mx.example.com", "Mail000@MX.Example.Com."},
+		unknown: "nobody@example.org",
+		deny:    "454 4.7.1",
+	}, "myhostname = mx.example.com\nmydestination =\nmynetworks = 127.0.0.3/32\n"+
+		"virtual_alias_domains = example.org\nvirtual_mailbox_domains = $myhostname\n"+
+		"virtual_alias_maps = inline:{info@example.org=mail000@mx.example.com, mail000@example.org=mail000@mx.example.com}\n"+
+		"virtual_mailbox_maps = inline:{mail000@mx.example.com=home/mail/mail000/mailbox/}\n"+
+		"smtpd_sender_login_maps = inline:{info@example.org=mail000}\n"+
+		"smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination\n"+
+		"smtpd_recipient_restrictions = reject_sender_login_mismatch\n")
+}
+
+// applyGuide003 appends guide 003's main.cf (host names, ports and paths
+// changed) and the dovecot.conf service lmtp block of its Dovecot part.
+func applyGuide003(t *testing.T, m *mta) {
+	t.Helper()
+	mailname := filepath.Join(m.dir, "mailname")
+	aliases := filepath.Join(m.dir, "aliases")
+	virtual := filepath.Join(m.dir, "virtual")
+	files := map[string]string{
+		mailname: "mail.example.jp\n",
+		aliases:  "postmaster: root\n",
+		virtual: "admin@mail.example.jp info@example.jp\n" +
+			"mailer-daemon@mail.example.jp info@example.jp\n" +
+			"postmaster@mail.example.jp info@example.jp\n" +
+			"root@mail.example.jp info@example.jp\n",
+	}
+	for path, text := range files {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"postalias", aliases}, {"postmap", virtual}} {
+		if out, err := exec.Command(m.bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	m.setMain(
+		"myhostname = mail.example.jp",
+		"alias_maps = hash:"+aliases,
+		"alias_database = hash:"+aliases,
+		"myorigin = "+mailname,
+		"mydestination = localhost",
+		"relayhost = ",
+		"mynetworks = 127.0.0.3/32",
+		"mailbox_size_limit = 0",
+		"recipient_delimiter = +",
+		"inet_interfaces = 127.0.0.1",
+		"inet_protocols = ipv4",
+		"virtual_mailbox_domains = mail.example.jp, example.jp",
+		"virtual_transport = lmtp:unix:private/dovecot-lmtp",
+		"virtual_alias_maps = hash:"+virtual,
+		// Not in the guide: Postfix's default, instead of the dev
+		// configuration's error transport, so permitted relays leave.
+		"default_transport = smtp",
+	)
+	f, err := os.OpenFile(filepath.Join(m.dir, "dovecot.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "\nprotocols = imap lmtp\nbase_dir = %s/run\nservice lmtp {\n unix_listener %s/spool/private/dovecot-lmtp {\n   mode = 0600\n  }\n}\n", m.dir, m.dir)
+}
+
+// realPostfix starts a private Postfix (root only, skipped otherwise)
+// with its own config, queue and data folders in a temporary folder,
+// listening on 127.0.0.1:PORT, with the site's main.cf lines after the
+// instance's own. It returns the SMTP address and a reader of its log.
+func realPostfix(t *testing.T, site string) (string, func() string) {
+	t.Helper()
+	needRootTool(t, "/usr/sbin/postfix")
+	pf, err := user.Lookup("postfix")
+	if err != nil {
+		t.Skipf("no postfix user: %v", err)
+	}
+	uid, _ := strconv.Atoi(pf.Uid)
+	gid, _ := strconv.Atoi(pf.Gid)
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sub := range []string{"etc", "queue", "data"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(filepath.Join(dir, "data"), uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	port := testenv.FreePorts(t, 1)[0]
+	maillog := filepath.Join(dir, "maillog")
+	mainCF := fmt.Sprintf("compatibility_level = 3.6\nqueue_directory = %[1]s/queue\ndata_directory = %[1]s/data\n"+
+		"mail_owner = postfix\nsetgid_group = postdrop\nmaillog_file = %[2]s\nmaillog_file_prefixes = %[1]s\n"+
+		"inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nbiff = no\nsmtpd_banner = $myhostname ESMTP\n%[3]s\n",
+		dir, maillog, site)
+	masterCF := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", port)
+	for _, svc := range []string{"cleanup unix n - n - 0 cleanup", "qmgr unix n - n 300 1 qmgr",
+		"rewrite unix - - n - - trivial-rewrite", "bounce unix - - n - 0 bounce", "defer unix - - n - 0 bounce",
+		"trace unix - - n - 0 bounce", "verify unix - - n - 1 verify", "proxymap unix - - n - - proxymap",
+		"error unix - - n - - error", "retry unix - - n - - error", "anvil unix - - n - 1 anvil",
+		"scache unix - - n - 1 scache", "showq unix n - n - - showq", "postlog unix-dgram n - n - 1 postlogd"} {
+		masterCF += svc + "\n"
+	}
+	etc := filepath.Join(dir, "etc")
+	for name, text := range map[string]string{"main.cf": mainCF, "master.cf": masterCF} {
+		if err := os.WriteFile(filepath.Join(etc, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("/usr/sbin/postfix", "-c", etc, "start").CombinedOutput(); err != nil {
+		t.Fatalf("postfix start: %v\n%s\n%s", err, out, readFile(maillog))
+	}
+	t.Cleanup(func() { stopPostfix(t, dir) })
+	addr := testenv.Addr(port)
+	if err := waitDial(addr); err != nil {
+		t.Fatalf("postfix smtpd: %v\n%s", err, readFile(maillog))
+	}
+	return addr, func() string { return readFile(maillog) }
+}
+
+// postfixReplies runs the table's RCPTs against a real Postfix from a
+// stranger and returns its replies by case name. The session ends
+// without DATA, so nothing is ever queued there.
+func postfixReplies(t *testing.T, addr string, cases []relayCase) map[string]string {
+	t.Helper()
+	c := dialConv(t, addr, "127.0.0.1")
+	if r := c.cmd("MAIL FROM:<stranger@elsewhere.example>"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("Postfix MAIL: %q", r)
+	}
+	got := map[string]string{}
+	for _, tc := range cases {
+		got[tc.name] = c.cmd("RCPT TO:" + tc.arg)
+	}
+	c.cmd("QUIT")
+	return got
+}
