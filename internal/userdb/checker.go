@@ -279,7 +279,23 @@ func (c *Checker) LookupCredentials(ctx context.Context, service, name string) (
 		c.verbose("auth(%s): %v", logUser(name), err)
 		return "", "", "", sasl.ErrAuthFailed
 	}
-	req := Request{User: user, OrigUser: name, Service: service}
+	user, stored, scheme, fields, err := c.credentials(ctx, Request{User: user, OrigUser: name, Service: service})
+	if err != nil {
+		return "", "", "", err
+	}
+	if fields.Has("nologin") {
+		return "", "", "", &LoginRefusedError{Reason: fields.Value("reason")}
+	}
+	return user, stored, scheme, nil
+}
+
+// credentials asks the passdbs that can return stored passwords for
+// req.User (already normalized) and returns the first one's answer with
+// its fields, the canonical name from its "user" field. An unknown user
+// is sasl.ErrAuthFailed, not delayed; a back end failure wraps
+// sasl.ErrTempFail.
+func (c *Checker) credentials(ctx context.Context, req Request) (user, stored, scheme string, fields Fields, err error) {
+	user = req.User
 	var tempErr error
 	for i, db := range c.passdbs {
 		cdb, ok := db.(CredentialsDB)
@@ -297,18 +313,15 @@ func (c *Checker) LookupCredentials(ctx context.Context, service, name string) (
 		if res.Status != PassOK {
 			continue
 		}
-		if res.Fields.Has("nologin") {
-			return "", "", "", &LoginRefusedError{Reason: res.Fields.Value("reason")}
-		}
 		if u := res.Fields.Value("user"); u != "" {
 			user = u
 		}
-		return user, st, sch, nil
+		return user, st, sch, res.Fields, nil
 	}
 	if tempErr != nil {
-		return "", "", "", fmt.Errorf("%w: %v", sasl.ErrTempFail, tempErr)
+		return "", "", "", nil, fmt.Errorf("%w: %v", sasl.ErrTempFail, tempErr)
 	}
-	return "", "", "", sasl.ErrAuthFailed
+	return "", "", "", nil, sasl.ErrAuthFailed
 }
 
 // failed records a failure for the client and user, waits the delay and
