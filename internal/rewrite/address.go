@@ -54,18 +54,37 @@ type Addresses struct {
 	// virtual_alias_expansion_limit (1000 each when zero).
 	RecursionLimit int
 	ExpansionLimit int
+	// AddressLengthLimit is virtual_alias_address_length_limit: a
+	// virtual_alias_maps result longer than this is an expansion error
+	// (1000 when zero).
+	AddressLengthLimit int
+
+	// Masquerade is masquerade_domains with its classes and exceptions,
+	// applied after canonical mapping; nil masquerades nothing.
+	Masquerade *Masquerade
+
+	// SwapBangpath is swap_bangpath, PercentHack allow_percent_hack and
+	// ResolveDequoted resolve_dequoted_address (all yes in Postfix; the
+	// zero value is no): see routeUnqualified and ResolveLocal.
+	SwapBangpath, PercentHack, ResolveDequoted bool
 }
 
 // ErrAliasExpansion is wrapped by Expand for a loop or an expansion over
-// the limits; Postfix defers such mail ("4.6.0 Alias expansion error").
+// the limits; Postfix defers such mail ("451 4.6.0 Alias expansion
+// error"). Local delivery's ExpandAliases wraps it too.
 var ErrAliasExpansion = errors.New("alias expansion error")
 
-// Qualify is trivial-rewrite's "local" context: "user" becomes
-// "user@$myorigin", and with append_dot_mydomain "user@host" becomes
-// "user@host.$mydomain". The null address stays empty.
+// Qualify is trivial-rewrite's "local" context: "site!user" becomes
+// "user@site" (SwapBangpath), or else "user%site" becomes "user@site"
+// (PercentHack), or else "user" becomes "user@$myorigin"; then with
+// append_dot_mydomain "user@host" becomes "user@host.$mydomain". The
+// null address stays empty.
 func (a *Addresses) Qualify(addr string) string {
 	if addr == "" {
 		return ""
+	}
+	if r, ok := a.routeUnqualified(addr); ok {
+		addr = r
 	}
 	local, domain := SplitAddress(addr)
 	if !strings.Contains(addr, "@") {
@@ -213,7 +232,7 @@ func (a *Addresses) Canonicalize(ctx context.Context, class, addr string) (strin
 	for _, s := range steps {
 		res, found, err := a.mapAddress(ctx, s.t, addr, a.PropagateCanonical)
 		if err != nil {
-			return addr, fmt.Errorf("%s: %w", s.name, err)
+			return addr, lookupError(s.name, addr, fmt.Errorf("%s: %w", s.name, err))
 		}
 		if found {
 			addr = a.Qualify(res[0])
@@ -225,29 +244,35 @@ func (a *Addresses) Canonicalize(ctx context.Context, class, addr string) (strin
 // Expand resolves addr through virtual_alias_maps the way cleanup(8)'s
 // map1n does: every result replaces the address, results are expanded
 // again, an address that expands to itself is kept (and not expanded
-// again), and expansion stops with ErrAliasExpansion past
-// RecursionLimit levels (which also ends alias loops) or ExpansionLimit
-// addresses. An address without an entry expands to itself.
+// again), and expansion stops with an *Error wrapping ErrAliasExpansion
+// ("451 4.6.0 Alias expansion error") past RecursionLimit levels (which
+// also ends alias loops), past ExpansionLimit addresses, or for a result
+// longer than AddressLengthLimit. A table that cannot answer gives an
+// *Error with Postfix's "451 4.3.0 Error: queue file write error". An
+// address without an entry expands to itself.
 func (a *Addresses) Expand(ctx context.Context, addr string) ([]string, error) {
 	if a.VirtualAlias == nil {
 		return []string{addr}, nil
 	}
-	recursion, expansion := a.RecursionLimit, a.ExpansionLimit
+	recursion, expansion, length := a.RecursionLimit, a.ExpansionLimit, a.AddressLengthLimit
 	if recursion <= 0 {
 		recursion = 1000
 	}
 	if expansion <= 0 {
 		expansion = 1000
 	}
+	if length <= 0 {
+		length = 1000
+	}
 	out := []string{addr}
 	self := map[string]bool{} // addresses that expanded into themselves
 	for i := 0; i < len(out); i++ {
 		for depth := 0; ; depth++ {
 			if len(out) > expansion {
-				return nil, fmt.Errorf("%w: unreasonable virtual_alias_maps map expansion size for %s", ErrAliasExpansion, addr)
+				return nil, aliasError("unreasonable virtual_alias_maps map expansion size for " + addr)
 			}
 			if depth >= recursion {
-				return nil, fmt.Errorf("%w: unreasonable virtual_alias_maps map nesting for %s", ErrAliasExpansion, addr)
+				return nil, aliasError("unreasonable virtual_alias_maps map nesting for " + addr)
 			}
 			cur := out[i]
 			if self[strings.ToLower(cur)] {
@@ -255,12 +280,15 @@ func (a *Addresses) Expand(ctx context.Context, addr string) ([]string, error) {
 			}
 			res, found, err := a.mapAddress(ctx, a.VirtualAlias, cur, a.PropagateVirtual)
 			if err != nil {
-				return nil, fmt.Errorf("virtual_alias_maps: %w", err)
+				return nil, lookupError("virtual_alias_maps", addr, fmt.Errorf("virtual_alias_maps: %w", err))
 			}
 			if !found {
 				break
 			}
 			for j, r := range res {
+				if len(r) > length {
+					return nil, aliasError(fmt.Sprintf("unreasonable virtual_alias_maps result %.300s...", r))
+				}
 				r = a.Qualify(r)
 				if j == 0 {
 					out[i] = r

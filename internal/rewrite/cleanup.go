@@ -2,10 +2,12 @@ package rewrite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"postcote/internal/maillog"
 	"postcote/internal/queue"
 )
 
@@ -20,24 +22,47 @@ type Queue interface {
 // interface by rewriting the envelope and the address headers and
 // expanding virtual aliases, then handing the message to Next.
 //
-// Per envelope, in cleanup's order: the sender is qualified (Qualify)
-// and canonicalized (sender_canonical_maps, canonical_maps); each
-// recipient is qualified, canonicalized (recipient_canonical_maps,
-// canonical_maps) and expanded through virtual_alias_maps, keeping the
-// address the client gave as OrigAddress (orig_to=) and its DSN
-// parameters; duplicate results are dropped. A table that cannot answer,
-// or an alias loop or expansion over the limits, fails Enqueue and
-// nothing is queued: the client gets a temporary error.
+// Per envelope, in cleanup's order (cleanup_envelope.c): the sender is
+// qualified (Qualify, which also swaps bang paths and the percent hack of
+// an address without a domain), canonicalized (sender_canonical_maps,
+// canonical_maps) and masqueraded (envelope_sender); each recipient is
+// qualified, canonicalized (recipient_canonical_maps, canonical_maps),
+// masqueraded when masquerade_classes has envelope_recipient, and
+// expanded through virtual_alias_maps, keeping the address the client
+// gave as OrigAddress (orig_to=) and its DSN parameters; each result goes
+// through ResolveLocal (the routing trivial-rewrite's resolver applies to
+// our local domains, "user%remote@ourhost"); duplicate results are
+// dropped.
+//
+// The primary header block goes through CleanHeaders: header_size_limit,
+// hopcount_limit, and, for the messages RewriteHeaders allows, the same
+// qualification, canonical maps and masquerading of the header classes
+// within header_address_token_limit. The body streams through.
+//
+// Failures are *Error values with Postfix's replies: an alias loop or an
+// expansion over the limits "451 4.6.0 Alias expansion error", a table
+// that cannot answer "451 4.3.0 Error: queue file write error", too many
+// Received headers "554 5.4.0 Error: too many hops". Cleanup logs
+// Postfix's warning for each ("warning: QUEUEID: unreasonable
+// virtual_alias_maps map nesting for a@b -- message not accepted, try
+// again later") and nothing is queued.
 type Cleanup struct {
 	Next  Queue
 	Rules *Addresses
 	// HeaderLimit is header_size_limit (DefaultHeaderLimit when zero).
 	HeaderLimit int
+	// TokenLimit is header_address_token_limit (DefaultTokenLimit when
+	// zero).
+	TokenLimit int
+	// HopLimit is hopcount_limit (DefaultHopLimit when zero).
+	HopLimit int
 	// RewriteHeaders says whether the headers of a message are rewritten:
 	// Postfix rewrites headers only for local submissions and clients in
 	// local_header_rewrite_clients (default permit_inet_interfaces). Nil
 	// means always.
 	RewriteHeaders func(env *queue.Envelope) bool
+	// Log receives cleanup's warnings; nil logs nothing.
+	Log *maillog.Logger
 }
 
 // NewID implements smtpd.Queue.
@@ -46,31 +71,57 @@ func (c *Cleanup) NewID() queue.ID { return c.Next.NewID() }
 // Enqueue implements smtpd.Queue.
 func (c *Cleanup) Enqueue(ctx context.Context, env *queue.Envelope, content io.Reader) error {
 	if err := c.rewriteEnvelope(ctx, env); err != nil {
-		return fmt.Errorf("cleanup: %w", err)
+		return c.fail(env, err)
 	}
-	if c.hasHeaderMaps() && (c.RewriteHeaders == nil || c.RewriteHeaders(env)) {
-		r, err := RewriteHeaders(ctx, content, c.HeaderLimit, c.headerAddress)
-		if err != nil {
-			return fmt.Errorf("cleanup: read message header: %w", err)
-		}
-		content = r
+	o := HeaderOptions{SizeLimit: c.HeaderLimit, TokenLimit: c.TokenLimit, HopLimit: c.HopLimit}
+	if o.HopLimit <= 0 {
+		o.HopLimit = DefaultHopLimit
 	}
-	return c.Next.Enqueue(ctx, env, content)
+	if c.rewritesHeaders() && (c.RewriteHeaders == nil || c.RewriteHeaders(env)) {
+		o.Rewrite = c.headerAddress
+	}
+	if err := c.Next.Enqueue(ctx, env, CleanHeaders(ctx, content, o)); err != nil {
+		return c.fail(env, err)
+	}
+	return nil
 }
 
-// hasHeaderMaps tells whether any canonical map may apply to headers.
-func (c *Cleanup) hasHeaderMaps() bool {
+// fail logs cleanup's warning for err and wraps it.
+func (c *Cleanup) fail(env *queue.Envelope, err error) error {
+	var ce *Error
+	if errors.As(err, &ce) && ce.Log != "" {
+		c.Log.Warnf("cleanup", "%s: %s", env.ID, ce.Log)
+	}
+	return fmt.Errorf("cleanup: %w", err)
+}
+
+// rewritesHeaders tells whether any header address may change: a
+// canonical map, masquerading of a header class, or the bang path and
+// percent rewriting of unqualified addresses.
+func (c *Cleanup) rewritesHeaders() bool {
 	r := c.Rules
-	return r != nil && (r.Canonical != nil || r.SenderCanonical != nil || r.RecipientCanonical != nil)
+	return r != nil && (r.Canonical != nil || r.SenderCanonical != nil || r.RecipientCanonical != nil ||
+		r.Masquerade.Applies(HeaderSender) || r.Masquerade.Applies(HeaderRecipient) ||
+		r.SwapBangpath || r.PercentHack)
 }
 
 // headerAddress rewrites one header address: qualified only when a map
-// matches, so that addresses the maps do not know stay byte for byte.
+// or masquerading changes it, so that other addresses stay byte for
+// byte, bang paths and the percent hack aside ("From: site!user" becomes
+// "From: user@site", as Postfix's cleanup writes it).
 func (c *Cleanup) headerAddress(ctx context.Context, class, addr string) (string, error) {
-	q := c.Rules.Qualify(addr)
-	na, err := c.Rules.Canonicalize(ctx, class, q)
-	if err != nil || na == q {
+	r := c.Rules
+	routed, _ := r.routeUnqualified(addr)
+	q := r.Qualify(addr)
+	na, err := r.Canonicalize(ctx, class, q)
+	if err != nil {
 		return addr, err
+	}
+	if na, err = r.Masquerade.Apply(ctx, class, na); err != nil {
+		return addr, err
+	}
+	if na == q {
+		return routed, nil
 	}
 	return na, nil
 }
@@ -84,6 +135,9 @@ func (c *Cleanup) rewriteEnvelope(ctx context.Context, env *queue.Envelope) erro
 	if env.Sender != "" {
 		s, err := r.Canonicalize(ctx, EnvelopeSender, r.Qualify(env.Sender))
 		if err != nil {
+			return err
+		}
+		if s, err = r.Masquerade.Apply(ctx, EnvelopeSender, s); err != nil {
 			return err
 		}
 		env.Sender = s
@@ -102,11 +156,17 @@ func (c *Cleanup) rewriteEnvelope(ctx context.Context, env *queue.Envelope) erro
 		if err != nil {
 			return err
 		}
+		if addr, err = r.Masquerade.Apply(ctx, EnvelopeRecipient, addr); err != nil {
+			return err
+		}
 		expanded, err := r.Expand(ctx, addr)
 		if err != nil {
 			return err
 		}
 		for _, a := range expanded {
+			if a, err = r.ResolveLocal(ctx, a); err != nil {
+				return lookupError("mydestination", a, err)
+			}
 			// cleanup's duplicate filter: one copy per address and
 			// notification request.
 			key := strings.ToLower(a) + "\x00" + rc.DSNNotify

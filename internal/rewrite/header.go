@@ -1,10 +1,6 @@
 package rewrite
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"io"
 	"strings"
 )
 
@@ -21,134 +17,6 @@ func headerClass(name string) string {
 		return HeaderRecipient
 	}
 	return ""
-}
-
-// DefaultHeaderLimit is Postfix's header_size_limit default: the most
-// bytes of one logical header that are parsed; longer ones pass through
-// unchanged.
-const DefaultHeaderLimit = 102400
-
-// maxHeaderBlock bounds the header block read into memory: beyond it the
-// rest of the message passes through unparsed.
-const maxHeaderBlock = 1 << 20
-
-// RewriteHeaders copies a message from r to a reader, rewriting the
-// addresses in its address headers with rw (given the header's canonical
-// class and the address; it returns the replacement, or the address
-// unchanged). Only the header block (RFC 5322 2.1: up to the first empty
-// line, or the first line that is not a header field) is held in memory;
-// the body is streamed. Everything but the rewritten addresses is kept
-// byte for byte, line endings included.
-func RewriteHeaders(ctx context.Context, r io.Reader, limit int, rw func(ctx context.Context, class, addr string) (string, error)) (io.Reader, error) {
-	if limit <= 0 {
-		limit = DefaultHeaderLimit
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	var out bytes.Buffer
-	var field []byte // the logical header being collected
-	flush := func() error {
-		if len(field) == 0 {
-			return nil
-		}
-		nf, err := rewriteField(ctx, field, limit, rw)
-		if err != nil {
-			return err
-		}
-		out.Write(nf)
-		field = field[:0]
-		return nil
-	}
-	for out.Len()+len(field) < maxHeaderBlock {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A line longer than the buffer: not a header we parse.
-			if ferr := flush(); ferr != nil {
-				return nil, ferr
-			}
-			out.Write(line)
-			break
-		}
-		if len(line) == 0 && err != nil {
-			if err != io.EOF {
-				return nil, err
-			}
-			break
-		}
-		isCont := line[0] == ' ' || line[0] == '\t'
-		switch {
-		case isCont && len(field) > 0:
-			field = append(field, line...)
-		case !isCont && isFieldStart(line):
-			if ferr := flush(); ferr != nil {
-				return nil, ferr
-			}
-			field = append(field, line...)
-		default:
-			// Empty line or body text: the header block ends here.
-			if ferr := flush(); ferr != nil {
-				return nil, ferr
-			}
-			out.Write(line)
-			return io.MultiReader(&out, br), nil
-		}
-		if err != nil {
-			if err != io.EOF {
-				return nil, err
-			}
-			break
-		}
-	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	return io.MultiReader(&out, br), nil
-}
-
-// isFieldStart tells whether line begins a header field: a name of
-// printable characters other than ":" followed by ":" (RFC 5322 2.2).
-func isFieldStart(line []byte) bool {
-	for i, c := range line {
-		if c == ':' {
-			return i > 0
-		}
-		if c <= ' ' || c > '~' {
-			return false
-		}
-	}
-	return false
-}
-
-// rewriteField rewrites the addresses of one logical header field.
-func rewriteField(ctx context.Context, field []byte, limit int, rw func(context.Context, string, string) (string, error)) ([]byte, error) {
-	colon := bytes.IndexByte(field, ':')
-	class := headerClass(string(field[:colon]))
-	if class == "" || len(field) > limit {
-		return field, nil
-	}
-	value := string(field[colon+1:])
-	spans := addressSpans(value)
-	if len(spans) == 0 {
-		return field, nil
-	}
-	var b strings.Builder
-	b.Write(field[:colon+1])
-	prev := 0
-	for _, sp := range spans {
-		addr := value[sp[0]:sp[1]]
-		na, err := rw(ctx, class, addr)
-		if err != nil {
-			return nil, err
-		}
-		b.WriteString(value[prev:sp[0]])
-		if na == addr || !safeHeaderAddress(na) {
-			b.WriteString(addr)
-		} else {
-			b.WriteString(na)
-		}
-		prev = sp[1]
-	}
-	b.WriteString(value[prev:])
-	return []byte(b.String()), nil
 }
 
 // safeHeaderAddress refuses replacements that would change the header's
@@ -320,4 +188,78 @@ func plainAddr(s string) bool {
 		}
 	}
 	return !quoted
+}
+
+// tokenSpecials are the RFC 5322 3.2.3 specials, each one token.
+const tokenSpecials = "()<>@,;:\\\".[]"
+
+// cutTokens returns value up to the start of its limit+1-th token, as
+// Postfix's tok822_parse_limit keeps only limit tokens of an address
+// header: atoms, quoted strings, comments and domain literals count one
+// each, as does each special; white space does not. ok is false when
+// value has no more than limit tokens.
+func cutTokens(value string, limit int) (string, bool) {
+	n := 0
+	for i := 0; i < len(value); {
+		c := value[i]
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+			i++
+			continue
+		}
+		n++
+		if n > limit {
+			return value[:i], true
+		}
+		switch c {
+		case '(':
+			i = skipComment(value, i)
+		case '"':
+			i = skipDelimited(value, i, '"')
+		case '[':
+			i = skipDelimited(value, i, ']')
+		default:
+			if strings.IndexByte(tokenSpecials, c) >= 0 {
+				i++
+				continue
+			}
+			for i < len(value) && value[i] > ' ' && value[i] != 0x7f && strings.IndexByte(tokenSpecials, value[i]) < 0 {
+				i++
+			}
+		}
+	}
+	return value, false
+}
+
+// skipComment returns the offset after the (nested) comment starting at
+// value[i] == '(' (RFC 5322 3.2.2), or len(value) when it is unclosed.
+func skipComment(value string, i int) int {
+	depth := 0
+	for ; i < len(value); i++ {
+		switch value[i] {
+		case '\\':
+			i++
+		case '(':
+			depth++
+		case ')':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return len(value)
+}
+
+// skipDelimited returns the offset after the quoted string or domain
+// literal starting at value[i] and ending with end, backslash escapes
+// honoured; len(value) when it is unclosed.
+func skipDelimited(value string, i int, end byte) int {
+	for i++; i < len(value); i++ {
+		switch value[i] {
+		case '\\':
+			i++
+		case end:
+			return i + 1
+		}
+	}
+	return len(value)
 }

@@ -192,6 +192,7 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 		agents["virtual"] = rw.virtual
 	}
 	cleanup := rw.cleanup(s.queue)
+	cleanup.Log = s.log // cleanup's warnings (alias expansion, hop count)
 	gen.cleanup = cleanup
 	deferred := map[string]bool{}
 	for _, t := range m.List("defer_transports") {

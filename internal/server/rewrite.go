@@ -20,6 +20,8 @@ type mtaRewrite struct {
 	rules       *rewrite.Addresses
 	recipients  *rewrite.Recipients
 	headerLimit int
+	tokenLimit  int // header_address_token_limit
+	hopLimit    int // hopcount_limit
 	headerPerm  func(env *queue.Envelope) bool
 	senderLogin rewrite.Table // smtpd_sender_login_maps, nil when unset
 	open        rewrite.Opener
@@ -84,6 +86,21 @@ func rewriteFrom(m *postfixconf.Main, domains *rewrite.Domains, nets []netip.Pre
 		}
 	}
 	delim := m.Get("recipient_delimiter")
+	boolean := func(name string) bool {
+		v, err := m.Bool(name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return v
+	}
+	var masqClasses []string
+	if m.IsSet("masquerade_classes") {
+		masqClasses = m.List("masquerade_classes")
+	}
+	masq, err := rewrite.NewMasquerade(m.List("masquerade_domains"), masqClasses, m.List("masquerade_exceptions"), open)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", m.Pos("masquerade_domains"), err))
+	}
 	rules := &rewrite.Addresses{
 		Myorigin:                  rewrite.Canonical(myorigin),
 		Mydomain:                  rewrite.Canonical(m.Get("mydomain")),
@@ -101,6 +118,11 @@ func rewriteFrom(m *postfixconf.Main, domains *rewrite.Domains, nets []netip.Pre
 		VirtualAlias:              maps("virtual_alias_maps"),
 		RecursionLimit:            integer("virtual_alias_recursion_limit"),
 		ExpansionLimit:            integer("virtual_alias_expansion_limit"),
+		AddressLengthLimit:        integer("virtual_alias_address_length_limit"),
+		Masquerade:                masq,
+		SwapBangpath:              boolean("swap_bangpath"),
+		PercentHack:               boolean("allow_percent_hack"),
+		ResolveDequoted:           boolean("resolve_dequoted_address"),
 	}
 	rc := &rewrite.Recipients{Domains: domains, Rules: rules,
 		VirtualMailboxMaps: maps("virtual_mailbox_maps"),
@@ -123,6 +145,8 @@ func rewriteFrom(m *postfixconf.Main, domains *rewrite.Domains, nets []netip.Pre
 		errs = append(errs, err)
 	}
 	r.headerLimit = int(size)
+	r.tokenLimit = integer("header_address_token_limit")
+	r.hopLimit = integer("hopcount_limit")
 	r.headerPerm, err = headerRewriteClients(m, nets)
 	if err != nil {
 		errs = append(errs, err)
@@ -145,7 +169,7 @@ func rewriteFrom(m *postfixconf.Main, domains *rewrite.Domains, nets []netip.Pre
 
 // cleanup returns the cleanup stage in front of q.
 func (r *mtaRewrite) cleanup(q rewrite.Queue) *rewrite.Cleanup {
-	return &rewrite.Cleanup{Next: q, Rules: r.rules, HeaderLimit: r.headerLimit, RewriteHeaders: r.headerPerm}
+	return &rewrite.Cleanup{Next: q, Rules: r.rules, HeaderLimit: r.headerLimit, TokenLimit: r.tokenLimit, HopLimit: r.hopLimit, RewriteHeaders: r.headerPerm}
 }
 
 // smtpdTables fills smtpd's table hooks: smtpd_sender_login_maps and
