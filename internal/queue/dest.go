@@ -92,6 +92,7 @@ type destQueue struct {
 	success     float64 // positive feedback accumulated (hysteresis 1)
 	failure     float64 // negative feedback accumulated (hysteresis 1)
 	failCohorts float64
+	failedAt    time.Time // the last failure
 
 	dead      bool
 	deadUntil time.Time

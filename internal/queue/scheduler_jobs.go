@@ -303,8 +303,14 @@ func (s *sched) jobDone(j *job, res []Result, sp span) {
 	if s.ctx.Err() == nil { // no feedback from deliveries cut short by shutdown
 		if why, failed := siteFailure(j.rcpts, res); !failed {
 			dq.positive()
-		} else if !dq.dead && dq.negative(why, now, q.opts.MinimalBackoff) {
-			s.kill(dq, now)
+		} else if !dq.dead {
+			dq.failedAt = now
+			if dq.negative(why, now, q.opts.MinimalBackoff) {
+				s.kill(dq, now)
+			} else {
+				// Kept while the failure counts (see forget).
+				heap.Push(&s.timers, timerItem{now.Add(q.opts.MinimalBackoff), dq})
+			}
 		}
 	}
 	s.verdict(j, res, sp)
@@ -394,10 +400,13 @@ func (s *sched) fireTimers(now time.Time) {
 	}
 }
 
-// forget drops an idle destination (its window goes with it, as Postfix
-// drops an empty queue). q.mu is held.
+// forget drops an idle destination, and its window with it, as Postfix
+// drops an empty queue; but one that failed recently is kept for
+// minimal_backoff_time, so that failures of mail trickling in one
+// message at a time add up to a dead destination. q.mu is held.
 func (s *sched) forget(dq *destQueue, now time.Time) {
-	if len(dq.jobs) == 0 && dq.active == 0 && !dq.dead && !dq.listed && !now.Before(dq.notBefore) {
+	recent := dq.failCohorts > 0 && now.Before(dq.failedAt.Add(s.q.opts.MinimalBackoff))
+	if len(dq.jobs) == 0 && dq.active == 0 && !dq.dead && !dq.listed && !recent && !now.Before(dq.notBefore) {
 		delete(s.dests, dq.key)
 	}
 }
