@@ -60,7 +60,7 @@ type addrPattern [4][]octetRange
 type octetRange struct{ lo, hi uint8 }
 
 func parseAddrPattern(s string) (*addrPattern, error) {
-	parts := strings.Split(s, ".")
+	parts := splitOctets(s)
 	if len(parts) != 4 {
 		return nil, fmt.Errorf("bad address pattern %q: want four octets", s)
 	}
@@ -84,6 +84,26 @@ func parseAddrPattern(s string) (*addrPattern, error) {
 		}
 	}
 	return &p, nil
+}
+
+// splitOctets splits at the dots outside brackets.
+func splitOctets(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case '.':
+			if depth == 0 {
+				parts = append(parts, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, s[start:])
 }
 
 func parseOctet(s string) (uint8, error) {
