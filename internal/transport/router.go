@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,6 +31,45 @@ type Router struct {
 	Relayhost        string // relayhost: the next hop for default_transport when set
 	DeferTransports  map[string]bool
 	Agents           map[string]Agent // by transport name
+	// LimitsFor returns a transport's scheduling limits (main.cf's
+	// <transport>_destination_* settings, master.cf's maxproc); nil
+	// means no limits.
+	LimitsFor func(transport string) queue.Limits
+}
+
+// Route implements queue.Router: the transport (master.cf service name)
+// and next hop of a recipient. A domain table that cannot answer is an
+// error (the queue defers the recipient), never the default transport.
+func (r *Router) Route(ctx context.Context, rcpt string) (queue.Destination, error) {
+	name, nexthop := r.route(ctx, rcpt)
+	if name == lookupFailed {
+		return queue.Destination{}, errors.New(nexthop)
+	}
+	return queue.Destination{Transport: name, Nexthop: nexthop}, nil
+}
+
+// Limits implements queue.Router.
+func (r *Router) Limits(transport string) queue.Limits {
+	if r.LimitsFor == nil {
+		return queue.Limits{}
+	}
+	return r.LimitsFor(transport)
+}
+
+// DeliverTo implements queue.Router: rcpts all go to dest.
+func (r *Router) DeliverTo(ctx context.Context, dest queue.Destination, msg *queue.Message, rcpts []int) []queue.Result {
+	switch agent := r.Agents[dest.Transport]; {
+	case r.DeferTransports[dest.Transport]:
+		// defer_transports: hold until a flush or a later configuration.
+		return each(rcpts, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.2",
+			Reply: "deferred transport", Relay: "none", Transport: dest.Transport})
+	case agent == nil:
+		return each(rcpts, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0",
+			Reply: fmt.Sprintf("mail transport unavailable: transport %q is not supported by this postcote yet", dest.Transport),
+			Relay: "none", Transport: dest.Transport})
+	default:
+		return agent.Deliver(ctx, msg, rcpts, dest.Nexthop)
+	}
 }
 
 // lookupFailed is the route of a recipient whose address class could
@@ -72,7 +112,9 @@ func (r *Router) route(ctx context.Context, rcpt string) (name, nexthop string) 
 
 type routeKey struct{ name, nexthop string }
 
-// Deliver implements queue.Agent.
+// Deliver implements queue.Agent: every recipient of msg, grouped by
+// destination, one destination after the other (the queue's scheduler
+// calls Route and DeliverTo instead, to run destinations in parallel).
 func (r *Router) Deliver(ctx context.Context, msg *queue.Message, rcpts []int) []queue.Result {
 	groups := map[routeKey][]int{}
 	var order []routeKey
@@ -87,21 +129,12 @@ func (r *Router) Deliver(ctx context.Context, msg *queue.Message, rcpts []int) [
 	var results []queue.Result
 	for _, k := range order {
 		idx := groups[k]
-		switch agent := r.Agents[k.name]; {
-		case k.name == lookupFailed:
+		if k.name == lookupFailed {
 			results = append(results, each(idx, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0",
 				Reply: "address resolver failure: " + k.nexthop, Relay: "none", Transport: "none"})...)
-		case r.DeferTransports[k.name]:
-			// defer_transports: hold until a flush or a later configuration.
-			results = append(results, each(idx, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.2",
-				Reply: "deferred transport", Relay: "none", Transport: k.name})...)
-		case agent == nil:
-			results = append(results, each(idx, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0",
-				Reply: fmt.Sprintf("mail transport unavailable: transport %q is not supported by this postcote yet", k.name),
-				Relay: "none", Transport: k.name})...)
-		default:
-			results = append(results, agent.Deliver(ctx, msg, idx, k.nexthop)...)
+			continue
 		}
+		results = append(results, r.DeliverTo(ctx, queue.Destination{Transport: k.name, Nexthop: k.nexthop}, msg, idx)...)
 	}
 	return results
 }
