@@ -43,10 +43,11 @@ func (s *session) stageCheck(ctx context.Context, sg stage, cmd string) (Reply, 
 		return Reply{}, true
 	}
 	st := s.dataState()
-	if sg == stageData && s.r.Buffered() > 0 {
+	if cmd == "DATA" && s.r.Buffered() > 0 {
 		// Content sent before the 354 (RFC 2920 3.1: DATA ends a
 		// pipelined group): reject_unauth_pipelining refuses it even
-		// from a client that was offered PIPELINING.
+		// from a client that was offered PIPELINING. (BDAT data
+		// follows its command by design.)
 		st.pipelined = true
 	}
 	d, err := p.evaluate(ctx, st, sg)
