@@ -204,7 +204,10 @@ func (s *session) cmdAuthenticate(c *command, p *parser) (status, error) {
 	if !offered {
 		return no("", "Unsupported authentication mechanism."), nil
 	}
-	if !s.plaintextAllowed() {
+	// Dovecot refuses only the plaintext mechanisms on an insecure
+	// connection under disable_plaintext_auth; SCRAM never shows the
+	// password and stays allowed.
+	if sasl.IsPlaintext(mechName) && !s.plaintextAllowed() {
 		s.authAttempts++
 		s.authMethod = mechName
 		return no("PRIVACYREQUIRED", "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."), nil
@@ -237,12 +240,31 @@ func (s *session) cmdAuthenticate(c *command, p *parser) (status, error) {
 			s.authMethod = mechName
 			return bad("Authentication aborted by client."), nil
 		}
-		if resp, err = base64.StdEncoding.DecodeString(line); err != nil {
+		if line == "=" {
+			// An empty response written as SASL-IR writes an empty
+			// initial one (RFC 4959 3), as go-imap's client does;
+			// "=" is no valid base64, so nothing else is meant.
+			resp = []byte{}
+		} else if resp, err = base64.StdEncoding.DecodeString(line); err != nil {
 			s.authAttempts++
 			s.authMethod = mechName
 			return bad("Invalid base64 data in continued response"), nil
 		}
 	}
+}
+
+// authCapabilities lists the AUTH= capabilities of a session that has not
+// logged in: every configured mechanism, but only the non-plaintext ones
+// (SCRAM) while plaintext authentication is disallowed (Dovecot's
+// sasl_server_get_advertised_mechs).
+func (s *session) authCapabilities() []string {
+	var caps []string
+	for _, m := range s.opts.AuthMechanisms {
+		if s.plaintextAllowed() || !sasl.IsPlaintext(m) {
+			caps = append(caps, "AUTH="+m)
+		}
+	}
+	return caps
 }
 
 // runAuth runs a one-step mechanism with the given response (LOGIN).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"postcote/internal/netx"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,7 +41,11 @@ type Options struct {
 	LocalIsSecure   bool
 	TrustedNetworks []*net.IPNet
 	// AuthMechanisms are the SASL mechanisms offered (auth_mechanisms,
-	// default "plain"); unknown names are ignored.
+	// default "plain"); unknown names are ignored, and so are SCRAM-SHA-1
+	// and SCRAM-SHA-256 when the checker is not a
+	// sasl.CredentialsLookup. SCRAM is not a plaintext mechanism: it is
+	// offered and accepted without TLS even when AllowPlaintextAuth is
+	// false, as Dovecot does.
 	AuthMechanisms []string
 	// Separator is the hierarchy separator shown to clients (namespace
 	// separator); default "/".
@@ -186,6 +191,11 @@ type Server struct {
 // mail through users and opens it from store.
 func New(opts Options, store mailstore.Store, checker sasl.PasswordChecker, users Users) *Server {
 	opts.setDefaults()
+	// SCRAM needs a checker that can give stored credentials; without
+	// one it is not offered.
+	opts.AuthMechanisms = slices.DeleteFunc(slices.Clone(opts.AuthMechanisms), func(m string) bool {
+		return sasl.NewServer(m, checker, sasl.Request{}) == nil
+	})
 	return &Server{
 		opts:      opts,
 		store:     store,

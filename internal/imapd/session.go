@@ -513,11 +513,8 @@ func (s *session) capabilities() string {
 		}
 		if !s.plaintextAllowed() {
 			caps = append(caps, "LOGINDISABLED")
-		} else {
-			for _, m := range s.opts.AuthMechanisms {
-				caps = append(caps, "AUTH="+m)
-			}
 		}
+		caps = append(caps, s.authCapabilities()...)
 		return strings.Join(caps, " ")
 	}
 	caps = append(caps, "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
