@@ -318,7 +318,7 @@ func TestCheck(t *testing.T) {
 		{"smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destinaton\n", config.Error, 1, "unknown restriction"},
 		{"smtpd_recipient_restrictions = check_recipient_access\n", config.Error, 1, "needs an argument"},
 		{"smtpd_recipient_restrictions = check_recipient_access hash:/etc/none\n", config.Error, 1, "cannot read /etc/none"},
-		{"smtpd_client_restrictions = reject_rbl_client zen.example.org\n", config.Warning, 1, "not yet supported"},
+		{"smtpd_client_restrictions = check_policy_service inet:127.0.0.1:10023\n", config.Warning, 1, "not yet supported"},
 		{"smtpd_sasl_auth_enable = yes\n", config.Error, 1, "smtpd_sasl_type = dovecot"},
 		{"smtpd_tls_security_level = encrypt\n", config.Error, 1, "smtpd_tls_cert_file is empty"},
 		{"transport_maps = hash:/etc/aliases\n", config.Warning, 1, "not yet supported by postcote"},
