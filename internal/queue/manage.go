@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -203,4 +204,97 @@ func WriteMailq(w io.Writer, list []Summary) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// FlushID makes one message due now, and forgets which destinations are
+// dead, as postqueue -i asks Postfix's flush service to do. A message on
+// hold stays on hold; an ID not queued is no error (Postfix's flush
+// service answers OK for it too): it reports whether the message exists.
+func (q *Queue) FlushID(id ID) bool {
+	q.mu.Lock()
+	defer q.kick()
+	defer q.mu.Unlock()
+	e := q.msgs[id]
+	if e == nil {
+		return false
+	}
+	now := q.now()
+	if e.nextRetry.After(now) {
+		e.nextRetry = time.Time{}
+		q.schedule(e, now)
+	}
+	if q.sched != nil {
+		q.sched.reviveDead(now)
+	}
+	return true
+}
+
+// Resubmit queues a requeued message: the server passes its cleanup
+// (address rewriting, then Enqueue), so the message is processed as new
+// mail is.
+type Resubmit func(ctx context.Context, env *Envelope, content io.Reader) error
+
+// Requeue is postsuper -r for a message (or "ALL") with Enqueue as the
+// resubmission: see RequeueVia.
+func (q *Queue) Requeue(id ID) (int, error) {
+	return q.RequeueVia(context.Background(), id, q.Enqueue)
+}
+
+// RequeueVia is postsuper -r: each message is queued again under a new
+// queue ID through resubmit, with the recipients still pending (those
+// delivered or bounced are done, as Postfix's pickup skips them), their
+// delivery history cleared and the original arrival time kept (so
+// maximal_queue_lifetime still counts from it); then the old message is
+// removed. It is due at once and off hold. A crash between the two
+// steps leaves both copies (a duplicate, never a loss). A delivery of
+// the old message under way finishes, but its outcome is not recorded.
+// It returns how many messages were requeued.
+func (q *Queue) RequeueVia(ctx context.Context, id ID, resubmit Resubmit) (int, error) {
+	ids, err := q.targets(id)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, old := range ids {
+		q.mu.Lock()
+		e := q.msgs[old]
+		var env Envelope
+		if e != nil {
+			env = cloneEnvelope(&e.env)
+		}
+		q.mu.Unlock()
+		if e == nil {
+			continue // gone meanwhile
+		}
+		env.Recipients = env.Recipients[:0:0]
+		for _, r := range e.env.Recipients {
+			if r.Status != Pending {
+				continue
+			}
+			env.Recipients = append(env.Recipients, Recipient{Address: r.Address, OrigAddress: r.OrigAddress,
+				DSNNotify: r.DSNNotify, DSNORcpt: r.DSNORcpt})
+		}
+		if len(env.Recipients) == 0 {
+			continue
+		}
+		env.ID = q.NewID()
+		content, err := q.openContent(old)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		err = resubmit(ctx, &env, content)
+		content.Close()
+		if err != nil {
+			return n, fmt.Errorf("queue: requeue %s: %w", old, err)
+		}
+		if err := q.commit(ctx, []pending{{data: encodeSimple(recRemove, old), rec: &record{typ: recRemove, id: old}}}); err != nil {
+			return n, fmt.Errorf("queue: requeue %s: queued again as %s, but the old copy could not be removed: %w", old, env.ID, err)
+		}
+		q.logf("postsuper", "%s: requeued", old)
+		n++
+	}
+	return n, nil
 }
