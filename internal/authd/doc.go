@@ -34,10 +34,15 @@
 // server into sasl.ErrTempFail (SMTP 454 4.7.0), never a wrong password. The server answers every request on its own
 // goroutine, so one request held back by the growing failure delay of
 // internal/userdb does not delay the others on the same connection.
-// Only plaintext mechanisms are offered (PLAIN, LOGIN from internal/sasl);
-// whether plaintext is allowed on an unencrypted connection is the auth
-// client's decision (Postfix's smtpd_tls_auth_only), as it is with
-// Dovecot, whose auth process leaves that check to its login processes.
+// The mechanisms are internal/sasl's: PLAIN and LOGIN (MECH flag
+// "plaintext") and SCRAM-SHA-1/SCRAM-SHA-256 ("mutual-auth"); whether
+// plaintext is allowed on an unencrypted connection is the auth client's
+// decision (Postfix's smtpd_tls_auth_only), as it is with Dovecot, whose
+// auth process leaves that check to its login processes. SCRAM's
+// server-final message goes to the client as one more CONT, answered by an
+// empty CONT, before the OK: Dovecot sends it as "resp=" on the OK line
+// instead, which Postfix's xsasl_dovecot_server ignores, so its SMTP
+// clients never see the server's signature; a CONT reaches them as a 334.
 //
 // Reference: Dovecot's "Authentication Protocol" design document
 // (doc.dovecot.org, developers/design/auth_protocol) and Postfix's

@@ -32,7 +32,8 @@ type Options struct {
 	// Mechanisms is auth_mechanisms: the SASL mechanisms offered, case
 	// insensitive. Empty means PLAIN. Names internal/sasl does not
 	// implement are an error, so a configuration never silently offers
-	// less than it says.
+	// less than it says; so are SCRAM-SHA-1/-256 when Checker is not a
+	// sasl.CredentialsLookup.
 	Mechanisms []string
 	Log        *maillog.Logger // nil discards
 
@@ -108,7 +109,9 @@ func NewServer(opts Options) (*Server, error) {
 		if seen[m] {
 			continue
 		}
-		if !implemented(m) {
+		if sasl.NewServer(m, opts.Checker, sasl.Request{}) == nil {
+			// Unknown, or SCRAM with a checker that cannot give
+			// stored credentials.
 			return nil, fmt.Errorf("authd: auth_mechanisms: %s is not implemented (available: %s)", m, strings.Join(sasl.Mechanisms, ", "))
 		}
 		seen[m] = true
@@ -120,15 +123,6 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	s.cookie = hex.EncodeToString(c[:])
 	return s, nil
-}
-
-func implemented(mech string) bool {
-	for _, m := range sasl.Mechanisms {
-		if m == mech {
-			return true
-		}
-	}
-	return false
 }
 
 // Mechanisms returns the mechanisms the server offers.
@@ -321,9 +315,10 @@ func (c *serverConn) handshake() error {
 	var b strings.Builder
 	b.WriteString(FormatLine("VERSION", strconv.Itoa(MajorVersion), strconv.Itoa(MinorVersion)))
 	for _, m := range c.s.mechs {
-		// PLAIN and LOGIN send the password in the clear (Dovecot's
-		// MECH_SEC_PLAINTEXT flag).
-		b.WriteString(FormatLine("MECH", m, "plaintext"))
+		// Dovecot's flags: "plaintext" for PLAIN and LOGIN
+		// (MECH_SEC_PLAINTEXT), "mutual-auth" for SCRAM; Postfix's
+		// smtpd_sasl_security_options filter on them.
+		b.WriteString(FormatLine("MECH", append([]string{m}, sasl.Flags(m)...)...))
 	}
 	b.WriteString(FormatLine("SPID", strconv.Itoa(c.s.opts.PID)))
 	b.WriteString(FormatLine("CUID", strconv.FormatUint(uint64(c.cuid), 10)))
