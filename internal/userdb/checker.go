@@ -544,8 +544,9 @@ func (c *Checker) userInfo(user string, f Fields) (UserInfo, error) {
 // IterateUsers calls fn with every user of every userdb that can list
 // its users (doveadm user '*'); userdbs that cannot are skipped.
 func (c *Checker) IterateUsers(ctx context.Context, fn func(user string) error) error {
+	valid := IDRange{FirstUID: c.opts.FirstValidUID, LastUID: c.opts.LastValidUID, FirstGID: c.opts.FirstValidGID, LastGID: c.opts.LastValidGID}
 	for i, db := range c.userdbs {
-		err := db.Iterate(ctx, fn)
+		err := iterateUserDB(ctx, db, valid, fn)
 		if errors.Is(err, ErrIterateUnsupported) {
 			continue
 		}

@@ -12,7 +12,7 @@ import (
 // also what Python's crypt.crypt() calls.
 var yescryptVectors = []struct {
 	password, hash, tool string
-	slow                 bool // over a second for the three checks: skipped with -short
+	slow                 bool // about a second: skipped with -short
 }{
 	{"pass1", "$y$j75$8bcHCEb1n/K1qAkvLeswt1$ZK9kc91BZG2aBKS9pMtpp9bby5ydd2GCtzP63MvMk62", "mkpasswd -R 1", false},
 	{"pass3", "$y$j7T$kCzwPSpKaZTW9cAoa92Od.$Dc7pdho.Yt663Ztwe0euE.zbJEQ8Jpk8A1T7A3H8GD1", "mkpasswd -R 3", false},
@@ -47,6 +47,9 @@ func TestYescryptKnownAnswers(t *testing.T) {
 			if err != nil || !ok {
 				got, _ := yescryptCrypt([]byte(v.password), v.hash, lim)
 				t.Fatalf("%s: verify = %v, %v\n got  %s\n want %s", v.tool, ok, err, got, v.hash)
+			}
+			if !strings.HasPrefix(v.hash, "$y$j75$") && !strings.HasPrefix(v.hash, "$y$/7.$") {
+				return // the checks below are the same for every cost
 			}
 			// Unprefixed, in a passdb whose default scheme is CRYPT (shadow).
 			if ok, err := VerifyPassword(v.password, v.hash, "CRYPT", lim); !ok || err != nil {

@@ -157,7 +157,13 @@ func NewPassDB(driver, args string, opts Options) (PassDB, error) {
 		return newLDAPPassDB(args, opts)
 	case "sql":
 		return newSQLPassDB(args, opts)
-	case "passwd", "pam", "shadow", "checkpassword", "bsdauth", "imap", "oauth2", "lua", "dict":
+	case "passwd":
+		return newPasswdPassDB(args, opts)
+	case "shadow":
+		return newShadowPassDB(args, opts)
+	case "pam":
+		return newPAMPassDB(args, opts)
+	case "checkpassword", "bsdauth", "imap", "oauth2", "lua", "dict":
 		return nil, fmt.Errorf("passdb driver %q: %w", driver, ErrNotSupported)
 	case "":
 		return nil, errors.New("passdb: driver not set")
@@ -181,7 +187,9 @@ func NewUserDB(driver, args, defaultFields, overrideFields string, opts Options)
 		db, err = newLDAPUserDB(args, opts)
 	case "sql":
 		db, err = newSQLUserDB(args, opts)
-	case "passwd", "prefetch", "checkpassword", "nss", "lua", "dict":
+	case "passwd":
+		db, err = newPasswdUserDB(args, opts)
+	case "prefetch", "checkpassword", "nss", "lua", "dict":
 		return nil, fmt.Errorf("userdb driver %q: %w", driver, ErrNotSupported)
 	case "":
 		return nil, errors.New("userdb: driver not set")

@@ -357,12 +357,12 @@ func TestPasswdFileLongAndBadLines(t *testing.T) {
 
 func TestNewDBErrors(t *testing.T) {
 	opts, _ := testOptions(t)
-	for _, d := range []string{"pam", "passwd"} {
+	for _, d := range []string{"checkpassword", "bsdauth"} {
 		if _, err := NewPassDB(d, "", opts); !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), d) {
 			t.Errorf("passdb %s: %v", d, err)
 		}
 	}
-	for _, d := range []string{"passwd", "prefetch"} {
+	for _, d := range []string{"nss", "prefetch"} {
 		if _, err := NewUserDB(d, "", "", "", opts); !errors.Is(err, ErrNotSupported) {
 			t.Errorf("userdb %s: %v", d, err)
 		}
