@@ -58,9 +58,30 @@ type SMTP struct {
 	// established" notes); nil discards them.
 	Logf func(format string, args ...any)
 
+	// TLSPolicyMaps are smtp_tls_policy_maps: per next hop, a policy
+	// that replaces TLS (see policyFor).
+	TLSPolicyMaps []PolicyTable
+
+	// The connection cache (smtp_cache.go). CacheOnDemand is
+	// smtp_connection_cache_on_demand; CacheDestinations matches the
+	// next hops of smtp_connection_cache_destinations (nil: none).
+	// CacheTimeLimit is smtp_connection_cache_time_limit (2s when zero),
+	// ReuseTimeLimit smtp_connection_reuse_time_limit (300s when zero),
+	// ReuseCountLimit smtp_connection_reuse_count_limit (0: no limit),
+	// RsetTimeout smtp_rset_timeout (20s when zero). The zero SMTP
+	// caches nothing.
+	CacheOnDemand     bool
+	CacheDestinations func(ctx context.Context, nexthop string) (bool, error)
+	CacheTimeLimit    time.Duration
+	ReuseTimeLimit    time.Duration
+	ReuseCountLimit   int
+	RsetTimeout       time.Duration
+
 	once      sync.Once // prepares policy from TLS on first use
 	policy    *tlsPolicy
 	policyErr error
+	policies  policyCache // prepared smtp_tls_policy_maps values
+	cache     connCache
 }
 
 // Deliver implements Agent.
@@ -136,7 +157,7 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 		return each(rcpts, queue.Result{Status: queue.StatusDeferred, DSN: "4.3.5",
 			Reply: name + " transport: " + err.Error(), Relay: "none", Transport: name})
 	}
-	policy, err := s.tlsPolicy()
+	policy, err := s.policyFor(ctx, nexthop)
 	if err != nil {
 		return each(rcpts, queue.Result{Status: queue.StatusDeferred, DSN: "4.7.5",
 			Reply: name + " transport: " + err.Error(), Relay: "none", Transport: name})
@@ -147,9 +168,105 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 			Reply: "cannot read queued message: " + err.Error(), Relay: "none", Transport: name})
 	}
 	start := time.Now()
+	results := make([]queue.Result, len(rcpts))
+	pending := make([]int, len(rcpts)) // indexes into rcpts still to deliver
+	for i, rc := range rcpts {
+		results[i] = queue.Result{Rcpt: rc, Status: queue.StatusDeferred, DSN: "4.4.1", Relay: "none", Transport: name,
+			Reply: "delivery interrupted before a connection was made"}
+		pending[i] = i
+	}
+	dest := strings.ToLower(strings.TrimSpace(nexthop))
+	caching := s.cacheWanted(ctx, nexthop)
+	newJob := func(t smtpTarget) *smtpJob {
+		return &smtpJob{s: s, env: env, size: size, content: content, host: host, target: t, policy: policy}
+	}
+	// run delivers the pending recipients over the session cs and keeps
+	// it for the next delivery or ends it. It returns false, having
+	// changed nothing, when cs was a cached session found dead.
+	run := func(cs *cachedSession, final bool, connDelay time.Duration) bool {
+		c := cs.c
+		cs.uses++
+		sub := make([]int, len(pending))
+		for k, i := range pending {
+			sub[k] = rcpts[i]
+		}
+		// Shutting down interrupts the session at once; the recipients
+		// stay deferred (Postfix's "delivery interrupted").
+		conn := c.c
+		stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+		out := c.transaction(sub)
+		if !stop() {
+			c.broken = true
+		}
+		if cs.uses > 1 && c.stale() {
+			c.close()
+			return false
+		}
+		if s.keep(cs, caching) {
+			s.cache.put(cs, orDuration(s.CacheTimeLimit, 2*time.Second))
+		} else {
+			if !c.broken {
+				c.quit()
+			}
+			c.close()
+		}
+		relay := c.job.target.relay()
+		if cs.uses > 1 {
+			// Postfix's log shows a reused session as "conn_use=N"
+			// right after the relay.
+			relay = fmt.Sprintf("%s, conn_use=%d", relay, cs.uses)
+		}
+		var next []int
+		for k, i := range pending {
+			out[k].ConnDelay, out[k].Transport = connDelay, name
+			if out[k].Relay == "" {
+				out[k].Relay = relay
+			}
+			results[i] = out[k]
+			// Postfix keeps a soft-failed recipient for the next MX
+			// host while there is one (smtp(8), smtp_rcpt_fail).
+			if out[k].Status == queue.StatusDeferred && !final {
+				next = append(next, i)
+			}
+		}
+		pending = next
+		return true
+	}
+	// reuse takes a cached session that ok accepts and runs the delivery
+	// on it; dead ones are dropped and the next one tried.
+	reuse := func(ok func(*cachedSession) bool, final bool) *cachedSession {
+		for caching {
+			cs := s.cache.take(func(cs *cachedSession) bool { return ok(cs) && sessionMatches(cs, policy, host) })
+			if cs == nil {
+				return nil
+			}
+			cs.c.job = newJob(cs.c.job.target)
+			cs.c.job.reached = true
+			if run(cs, final, time.Since(start)) {
+				return cs
+			}
+		}
+		return nil
+	}
+
+	sessions := 0
+	// As Postfix's smtp(8), a session cached for this next hop comes
+	// first, before any DNS lookup.
+	used := ""
+	if cs := reuse(func(cs *cachedSession) bool { return cs.dest == dest }, false); cs != nil {
+		sessions++
+		used = cs.endpoint
+		if len(pending) == 0 {
+			return results
+		}
+	}
+
 	limit := s.MXAddressLimit
 	targets, err := s.resolve(ctx, host, port, noMX, limit)
 	if err != nil {
+		if sessions > 0 {
+			return results // as the cached session left them
+		}
 		var df *dnsFailure
 		r := queue.Result{Status: queue.StatusDeferred, DSN: "4.4.3", Reply: err.Error(), Relay: "none", Transport: name}
 		if errors.As(err, &df) {
@@ -167,20 +284,25 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 		return each(rcpts, r)
 	}
 
-	results := make([]queue.Result, len(rcpts))
-	pending := make([]int, len(rcpts)) // indexes into rcpts still to deliver
-	for i, rc := range rcpts {
-		results[i] = queue.Result{Rcpt: rc, Status: queue.StatusDeferred, DSN: "4.4.1", Relay: "none", Transport: name,
-			Reply: "delivery interrupted before a connection was made"}
-		pending[i] = i
-	}
-	sessions := 0
 	for ti, t := range targets {
 		if len(pending) == 0 || ctx.Err() != nil {
 			break
 		}
+		endpoint := net.JoinHostPort(t.ip.String(), t.port)
+		if endpoint == used {
+			continue // its session was the cached one, just used
+		}
 		final := ti == len(targets)-1 || (s.MXSessionLimit > 0 && sessions+1 >= s.MXSessionLimit)
-		job := &smtpJob{s: s, env: env, size: size, content: content, host: host, target: t, policy: policy}
+		// A session cached by a delivery to another next hop that ended
+		// at the same server.
+		if cs := reuse(func(cs *cachedSession) bool { return cs.endpoint == endpoint }, final); cs != nil {
+			sessions++
+			if final {
+				break
+			}
+			continue
+		}
+		job := newJob(t)
 		c, err := job.connect(ctx)
 		connDelay := time.Since(start)
 		if err != nil {
@@ -213,32 +335,7 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 			continue
 		}
 		sessions++
-		sub := make([]int, len(pending))
-		for k, i := range pending {
-			sub[k] = rcpts[i]
-		}
-		// Shutting down interrupts the session at once; the recipients
-		// stay deferred (Postfix's "delivery interrupted").
-		conn := c.c
-		stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-		out := c.transaction(sub)
-		c.quit()
-		stop()
-		c.close()
-		var next []int
-		for k, i := range pending {
-			out[k].ConnDelay, out[k].Transport = connDelay, name
-			if out[k].Relay == "" {
-				out[k].Relay = t.relay()
-			}
-			results[i] = out[k]
-			// Postfix keeps a soft-failed recipient for the next MX
-			// host while there is one (smtp(8), smtp_rcpt_fail).
-			if out[k].Status == queue.StatusDeferred && !final {
-				next = append(next, i)
-			}
-		}
-		pending = next
+		run(&cachedSession{c: c, dest: dest, endpoint: endpoint, host: host, tlsKey: policy.key, opened: time.Now()}, final, connDelay)
 		if final {
 			break
 		}

@@ -36,6 +36,10 @@ type smtpConn struct {
 	ext   map[string]string // EHLO keywords (upper case) and their arguments
 	esmtp bool
 	tls   bool
+	// broken: the connection failed or was closed; it is not reused.
+	broken bool
+	// mailCode is the reply code to the last MAIL FROM, 0 before one.
+	mailCode int
 }
 
 // connect dials the target, reads the greeting, says EHLO (HELO when
@@ -116,7 +120,10 @@ func (j *smtpJob) session(ctx context.Context, useTLS bool) (*smtpConn, error) {
 
 func (c *smtpConn) deadline(d time.Duration) { c.c.SetDeadline(time.Now().Add(d)) }
 
-func (c *smtpConn) close() { c.c.Close() }
+func (c *smtpConn) close() {
+	c.broken = true
+	c.c.Close()
+}
 
 func (c *smtpConn) cmd(line string) error {
 	c.w.WriteString(line + "\r\n")
@@ -173,7 +180,7 @@ func (c *smtpConn) startTLS() error {
 		return &replyError{rep: rep, temp: true, dsn: "4.7.5",
 			text: fmt.Sprintf("host %s said: %s (in reply to STARTTLS command)", j.target.host(), rep)}
 	}
-	tc := tls.Client(c.c, j.policy.config(j.target.name))
+	tc := tls.Client(c.c, j.policy.config(j.target.name, j.host))
 	if err := tc.Handshake(); err != nil {
 		return &tlsError{err: fmt.Errorf("Cannot start TLS: handshake failure with %s: %v", j.target.host(), err)}
 	}
@@ -197,6 +204,7 @@ func (c *smtpConn) startTLS() error {
 
 // lost is Postfix's "lost connection with HOST while DOING".
 func (c *smtpConn) lost(err error, doing string) error {
+	c.broken = true
 	host := c.job.target.host()
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

@@ -36,6 +36,17 @@ type TLSPolicy struct {
 	// levels): ">=TLSv1.2", "!SSLv2, !SSLv3, !TLSv1" and the like.
 	Protocols, MandatoryProtocols []string
 	LogLevel                      int // smtp_tls_loglevel: 1 and more log each established TLS session
+	// ConnectionReuse is smtp_tls_connection_reuse: TLS sessions are put
+	// in the connection cache too (Postfix's default is no: only
+	// plaintext sessions are cached).
+	ConnectionReuse bool
+	// ServerName is the SNI name sent: "" or "hostname" (the MX host
+	// name), "nexthop" (the next-hop domain) or a literal name; set by a
+	// policy table's servername= attribute.
+	ServerName string
+	// TAFiles are a policy table's tafile= trust anchors (PEM files),
+	// used instead of CAFile and CAPath.
+	TAFiles []string
 }
 
 // tlsPolicy is a TLSPolicy ready to use.
@@ -45,6 +56,11 @@ type tlsPolicy struct {
 	match      []string
 	minV, maxV uint16
 	logLevel   int
+	reuse      bool   // TLS sessions may be cached
+	serverName string // SNI: "hostname", "nexthop" or a literal
+	// key names the policy for the connection cache: a TLS session is
+	// reused only by a delivery with the same key.
+	key string
 }
 
 var tlsVersions = []struct {
@@ -132,14 +148,14 @@ func (p TLSPolicy) prepare() (*tlsPolicy, error) {
 	level := strings.ToLower(strings.TrimSpace(p.Level))
 	switch level {
 	case "", "none":
-		return &tlsPolicy{level: "none"}, nil
+		return &tlsPolicy{level: "none", key: "none"}, nil
 	case "dane":
 		level = "may"
 	case "may", "encrypt", "verify", "secure":
 	default:
 		return nil, fmt.Errorf("smtp_tls_security_level = %s is not supported", p.Level)
 	}
-	tp := &tlsPolicy{level: level, logLevel: p.LogLevel}
+	tp := &tlsPolicy{level: level, logLevel: p.LogLevel, reuse: p.ConnectionReuse, serverName: p.ServerName}
 	protos := p.MandatoryProtocols
 	if level == "may" {
 		protos = p.Protocols
@@ -161,11 +177,22 @@ func (p TLSPolicy) prepare() (*tlsPolicy, error) {
 		}
 	}
 	verifying := level == "verify" || level == "secure"
-	if p.CAFile != "" || p.CAPath != "" {
+	tp.key = strings.Join([]string{level, strings.Join(tp.match, ","), fmt.Sprint(tp.minV, "-", tp.maxV),
+		p.CAFile, p.CAPath, strings.Join(p.TAFiles, ","), p.ServerName}, "|")
+	if len(p.TAFiles) > 0 {
+		// A policy table's tafile= trust anchors replace the CAs.
+		if tp.roots, err = loadCAs(p.TAFiles, ""); err != nil {
+			return nil, fmt.Errorf("tafile: %w", err)
+		}
+	} else if p.CAFile != "" || p.CAPath != "" {
 		// Only the verifying levels depend on the CAs; for may and
 		// encrypt they only decide between "Trusted" and "Untrusted" in
 		// the log, so a broken CA setting does not stop mail there.
-		if tp.roots, err = loadCAs(p.CAFile, p.CAPath); err != nil && verifying {
+		var files []string
+		if p.CAFile != "" {
+			files = []string{p.CAFile}
+		}
+		if tp.roots, err = loadCAs(files, p.CAPath); err != nil && verifying {
 			return nil, err
 		}
 	} else if verifying {
@@ -176,8 +203,8 @@ func (p TLSPolicy) prepare() (*tlsPolicy, error) {
 	return tp, nil
 }
 
-// loadCAs reads a PEM bundle and every PEM file of a directory.
-func loadCAs(file, dir string) (*x509.CertPool, error) {
+// loadCAs reads PEM bundles and every PEM file of a directory.
+func loadCAs(files []string, dir string) (*x509.CertPool, error) {
 	pool := x509.NewCertPool()
 	n := 0
 	add := func(path string) error {
@@ -202,7 +229,7 @@ func loadCAs(file, dir string) (*x509.CertPool, error) {
 			n++
 		}
 	}
-	if file != "" {
+	for _, file := range files {
 		if err := add(file); err != nil {
 			return nil, err
 		}
@@ -222,16 +249,25 @@ func loadCAs(file, dir string) (*x509.CertPool, error) {
 		}
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("no CA certificates in %q", strings.Trim(file+" "+dir, " "))
+		return nil, fmt.Errorf("no CA certificates in %q", strings.TrimSpace(strings.Join(files, " ")+" "+dir))
 	}
 	return pool, nil
 }
 
-// config is the tls.Config for one handshake. The chain and name are
-// checked after the handshake by check, as Postfix decides by level.
-func (p *tlsPolicy) config(serverName string) *tls.Config {
+// config is the tls.Config for one handshake with the MX host mxName
+// for the next-hop domain nexthop. The chain and name are checked after
+// the handshake by check, as Postfix decides by level.
+func (p *tlsPolicy) config(mxName, nexthop string) *tls.Config {
+	sni := mxName
+	switch strings.ToLower(p.serverName) {
+	case "", "hostname":
+	case "nexthop":
+		sni = nexthop
+	default:
+		sni = p.serverName
+	}
 	return &tls.Config{
-		ServerName:         serverName,
+		ServerName:         sni,
 		InsecureSkipVerify: true, // checked in check(), by level
 		MinVersion:         p.minV,
 		MaxVersion:         p.maxV,

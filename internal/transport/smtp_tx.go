@@ -66,6 +66,7 @@ func (c *smtpConn) transaction(rcpts []int) []queue.Result {
 	j := c.job
 	env := j.env
 	host := j.target.host()
+	c.mailCode = 0
 	results := make([]queue.Result, len(rcpts))
 	done := make([]bool, len(rcpts))
 	for i, rc := range rcpts {
@@ -201,6 +202,7 @@ func (c *smtpConn) transaction(rcpts []int) []queue.Result {
 		switch {
 		case i == 0:
 			mailRep = rep
+			c.mailCode = rep.code
 			if rep.code != 250 && !pipe {
 				c.rset()
 				return finish(fromReply(rep, "MAIL FROM"))
