@@ -77,12 +77,42 @@ func (q *Queue) notice(kind noticeKind, env *Envelope, idx []int, msg *Message, 
 	if len(which) == 0 {
 		return nil
 	}
+	return q.makeNotice(noticeSpec{kind: kind, to: env.Sender}, env, which, msg, now, relayed)
+}
+
+// noticeSpec says who a notice goes to and how it reads.
+type noticeSpec struct {
+	kind noticeKind
+	to   string // envelope recipient and To: header
+	// from is the envelope sender: "" for a notice to the sender, the
+	// double-bounce address for postmaster notices (Postfix: so that a
+	// postmaster notice that fails is recognised and dropped).
+	from string
+	// postmaster is Postfix's POSTMASTER_COPY: the postmaster subject,
+	// no boiler-plate text, Auto-Submitted: auto-generated.
+	postmaster bool
+	subject    string // overrides the subject of kind
+	ret        retMode
+}
+
+// retMode is how much of the original a notice returns.
+type retMode int
+
+const (
+	retDefault retMode = iota // by kind and the sender's RET (RFC 3461 4.3)
+	retFull                   // message/rfc822 (within bounce_size_limit)
+	retHeaders                // text/rfc822-headers
+)
+
+// makeNotice queues nothing yet: it builds the notice record about the
+// recipients which of env, for the caller's commit.
+func (q *Queue) makeNotice(spec noticeSpec, env *Envelope, which []int, msg *Message, now time.Time, relayed map[int]bool) *pending {
 	id := q.NewID()
-	content, eightBit := q.buildNotice(kind, id, env, which, msg, now, relayed)
+	content, eightBit := q.buildNotice(spec, id, env, which, msg, now, relayed)
 	benv := &Envelope{
 		ID:         id,
-		Sender:     "",
-		Recipients: []Recipient{{Address: env.Sender, OrigAddress: env.Sender}},
+		Sender:     spec.from,
+		Recipients: []Recipient{{Address: spec.to, OrigAddress: spec.to}},
 		Arrival:    now,
 		ClientName: "localhost",
 		ClientAddr: "127.0.0.1",
@@ -96,7 +126,7 @@ func (q *Queue) notice(kind noticeKind, env *Envelope, idx []int, msg *Message, 
 	p := q.messageRecord(benv, content, int64(len(content)), false)
 	p.logs = []logLine{
 		{"cleanup", fmt.Sprintf("%s: message-id=%s", id, noticeMessageID(id, now, q.opts.Hostname))},
-		{"qmgr", fmt.Sprintf("%s: from=<>, size=%d, nrcpt=1 (queue active)", id, len(content))},
+		{"qmgr", fmt.Sprintf("%s: from=<%s>, size=%d, nrcpt=1 (queue active)", id, clean(spec.from), len(content))},
 	}
 	return &p
 }
@@ -109,9 +139,10 @@ func noticeMessageID(id ID, now time.Time, host string) string {
 // part in Postfix's wording, a message/delivery-status part, and the
 // original message (message/rfc822) or its header (text/rfc822-headers,
 // for RET=HDRS, delay warnings, or originals over bounce_size_limit).
-func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, msg *Message, now time.Time, relayed map[int]bool) ([]byte, bool) {
+func (q *Queue) buildNotice(spec noticeSpec, id ID, env *Envelope, which []int, msg *Message, now time.Time, relayed map[int]bool) ([]byte, bool) {
+	kind := spec.kind
 	host := q.opts.Hostname
-	orig, full, crlf := q.originalForNotice(kind, env, msg)
+	orig, full, crlf := q.originalForNotice(kind, spec.ret, env, msg)
 	nl := "\n"
 	if crlf {
 		nl = "\r\n"
@@ -139,11 +170,25 @@ func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, 
 	case noticeSuccess:
 		subject = "Successful Mail Delivery Report"
 	}
+	if spec.postmaster {
+		// Postfix's bounce templates, Postmaster-Subject.
+		subject = "Postmaster Copy: Undelivered Mail"
+		if kind == noticeDelay {
+			subject = "Postmaster Warning: Delayed Mail"
+		}
+	}
+	if spec.subject != "" {
+		subject = spec.subject
+	}
+	auto := "auto-replied"
+	if spec.postmaster {
+		auto = "auto-generated" // RFC 3834 5: not a reply to the message
+	}
 	w("Date: %s", now.Format("Mon, 2 Jan 2006 15:04:05 -0700 (MST)"))
 	w("From: MAILER-DAEMON@%s (Mail Delivery System)", host)
 	w("Subject: %s", subject)
-	w("To: %s", headerAddr(env.Sender))
-	w("Auto-Submitted: auto-replied")
+	w("To: %s", headerAddr(spec.to))
+	w("Auto-Submitted: %s", auto)
 	w("MIME-Version: 1.0")
 	w("Content-Type: multipart/report; report-type=delivery-status;")
 	w("\tboundary=\"%s\"", boundary)
@@ -156,34 +201,9 @@ func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, 
 	w("Content-Description: Notification")
 	w("Content-Type: text/plain; charset=us-ascii")
 	w("")
-	w("This is the mail system at host %s.", host)
-	w("")
-	switch kind {
-	case noticeDelay:
-		w("####################################################################")
-		w("# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #")
-		w("####################################################################")
-		w("")
-		w("Your message could not be delivered for %s.", plural(q.opts.DelayWarningTime.Hours(), "hour"))
-		w("It will be retried until it is %s old.", plural(q.opts.MaximalQueueLifetime.Hours()/24, "day"))
-	case noticeSuccess:
-		w("Your message was successfully delivered to the destination(s)")
-		w("listed below. If the message was delivered to mailbox you will")
-		w("receive no further notifications. Otherwise you may still receive")
-		w("notifications of mail delivery errors from other systems.")
-	default:
-		w("I'm sorry to have to inform you that your message could not")
-		w("be delivered to one or more recipients. It's attached below.")
+	if !spec.postmaster {
+		q.boilerplate(w, kind)
 	}
-	if kind != noticeSuccess {
-		w("")
-		w("For further assistance, please send mail to postmaster.")
-		w("")
-		w("If you do so, please include this problem report. You can")
-		w("delete your own text from the attached returned message.")
-	}
-	w("")
-	w("                   The mail system")
 	for _, i := range which {
 		rc := &env.Recipients[i]
 		w("")
@@ -260,10 +280,43 @@ func (q *Queue) buildNotice(kind noticeKind, id ID, env *Envelope, which []int, 
 	return b.Bytes(), eightBit
 }
 
+// boilerplate writes the human text of a notice to the sender, in
+// Postfix's wording (bounce.cf.default templates).
+func (q *Queue) boilerplate(w func(format string, args ...any), kind noticeKind) {
+	w("This is the mail system at host %s.", q.opts.Hostname)
+	w("")
+	switch kind {
+	case noticeDelay:
+		w("####################################################################")
+		w("# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #")
+		w("####################################################################")
+		w("")
+		w("Your message could not be delivered for %s.", plural(q.opts.DelayWarningTime.Hours(), "hour"))
+		w("It will be retried until it is %s old.", plural(q.opts.MaximalQueueLifetime.Hours()/24, "day"))
+	case noticeSuccess:
+		w("Your message was successfully delivered to the destination(s)")
+		w("listed below. If the message was delivered to mailbox you will")
+		w("receive no further notifications. Otherwise you may still receive")
+		w("notifications of mail delivery errors from other systems.")
+	default:
+		w("I'm sorry to have to inform you that your message could not")
+		w("be delivered to one or more recipients. It's attached below.")
+	}
+	if kind != noticeSuccess {
+		w("")
+		w("For further assistance, please send mail to postmaster.")
+		w("")
+		w("If you do so, please include this problem report. You can")
+		w("delete your own text from the attached returned message.")
+	}
+	w("")
+	w("                   The mail system")
+}
+
 // originalForNotice reads what to return of the original: all of it
 // (message/rfc822) or its header section (text/rfc822-headers). It also
 // reports whether the original uses CRLF line ends, so the notice matches.
-func (q *Queue) originalForNotice(kind noticeKind, env *Envelope, msg *Message) (data []byte, full, crlf bool) {
+func (q *Queue) originalForNotice(kind noticeKind, ret retMode, env *Envelope, msg *Message) (data []byte, full, crlf bool) {
 	rc, err := msg.Open()
 	if err != nil {
 		q.logf("bounce", "warning: %s: cannot read original for notice: %v", msg.ID, err)
@@ -278,6 +331,12 @@ func (q *Queue) originalForNotice(kind noticeKind, env *Envelope, msg *Message) 
 		full = !strings.EqualFold(env.DSNRet, "HDRS")
 	case noticeSuccess:
 		full = strings.EqualFold(env.DSNRet, "FULL")
+	}
+	switch ret {
+	case retFull:
+		full = true
+	case retHeaders:
+		full = false
 	}
 	full = full && msg.Size <= q.opts.BounceSizeLimit
 	if full {

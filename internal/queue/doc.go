@@ -71,13 +71,18 @@
 // queued from <> in the same commit that records the failure. NOTIFY
 // (RFC 3461) is honoured: NEVER, or a list without FAILURE/DELAY, means no
 // notice; mail from <> never gets one: a notice that cannot be delivered
-// is dropped with a log line when bounce_queue_lifetime ends, as Postfix
-// does with its default notify_classes. NOTIFY=SUCCESS gets
+// is dropped with a log line, as Postfix does with its default
+// notify_classes, or with "2bounce" (or "bounce") goes in full to the
+// postmaster from the double-bounce address (a double bounce); a
+// postmaster notice that fails is dropped ("undeliverable postmaster
+// notification discarded"), so notices never loop. notify_classes
+// "bounce" and "delay" copy bounces and delay warnings (headers only) to
+// the postmaster, "resource" and "software" report mail deferred for
+// this system's own problems (notify.go). NOTIFY=SUCCESS gets
 // a "Successful Mail Delivery Report" (Action: delivered, or relayed when
 // the next hop does not do DSN; none when the agent passed NOTIFY on).
-// Not done yet (later issues): copies to postmaster (notify_classes
-// bounce, 2bounce, delay) and message/global-delivery-status (RFC 6533)
-// for SMTPUTF8 mail.
+// Not done yet: message/global-delivery-status (RFC 6533) for SMTPUTF8
+// mail.
 //
 // # API
 //

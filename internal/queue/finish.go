@@ -117,25 +117,16 @@ func (q *Queue) finish(msg *Message, rcpts []int, results []Result, t attemptTim
 	var recs []pending
 	var after []logLine
 	if !gone {
-		if notice := q.failureNotice(&env, failed, msg, now); notice != nil {
-			recs = append(recs, *notice)
-			after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender non-delivery notification: %s", id, notice.rec.id)})
-		} else if len(failed) > 0 && env.Sender == "" {
-			// Postfix with its default notify_classes (no "2bounce"):
-			// undeliverable mail from <> is logged and discarded.
-			after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender is <>, undeliverable mail to <%s> discarded", id, clean(env.Recipients[failed[0]].Address))})
-		}
+		recs, after = q.failureNotices(&env, failed, msg, now, recs, after) // notify.go
 		if notice := q.successNotice(&env, sent, relayed, msg, now); notice != nil {
 			recs = append(recs, *notice)
 			after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender delivery status notification: %s", id, notice.rec.id)})
 		}
 		if len(deferred) > 0 && !warned && q.opts.DelayWarningTime > 0 && age >= q.opts.DelayWarningTime {
 			warned = true
-			if notice := q.delayNotice(&env, deferred, msg, now); notice != nil {
-				recs = append(recs, *notice)
-				after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender delay notification: %s", id, notice.rec.id)})
-			}
+			recs, after = q.delayNotices(&env, deferred, msg, now, recs, after) // notify.go
 		}
+		recs, after = q.errorNotices(&env, &msg.Envelope, deferred, msg, now, recs, after) // notify.go
 	}
 	recs = append(recs, pending{data: encodeUpdate(id, warned, nextRetry, ups), rec: &record{typ: recUpdate, id: id, flags: flagsIf(warned, flagWarned), nextRetry: nextRetry, updates: ups}})
 	done := true

@@ -49,6 +49,7 @@ type Options struct {
 	ActiveLimit          int           // qmgr_message_active_limit: messages in delivery at once, default 20000
 	Hostname             string        // myhostname, for bounces; default os.Hostname()
 	QueueMinFree         int64         // queue_minfree in bytes, 0 = no check
+	Notify               Notify        // notify_classes and the postmaster notice recipients (notify.go); zero: none
 
 	// Now is the clock; tests inject one. Default time.Now.
 	Now func() time.Time
