@@ -8,7 +8,7 @@
 //
 // $queue_directory/public/qmgr, a unix stream socket of mode 0666. Anyone
 // may LIST (Postfix's showq is public) and FLUSH (authorized_flush_users
-// defaults to anyone); HOLD, RELEASE and DELETE are for root and the
+// defaults to anyone); HOLD, RELEASE, DELETE and REQUEUE are for root and the
 // user the server runs as only, checked by the peer's credentials
 // (SO_PEERCRED), never by anything the client says.
 //
@@ -19,10 +19,12 @@
 // 30 seconds without a request.
 //
 //	LIST                        OK <JSON array of queue.Summary>
-//	FLUSH                       OK
+//	FLUSH                       OK         every deferred message due now (postqueue -f)
+//	FLUSH ID                    OK         that message due now (postqueue -i); unknown IDs too
 //	HOLD ID|ALL [queue…]        OK [ID…]   the messages placed on hold
 //	RELEASE ID|ALL [queue…]     OK [ID…]   the messages released
 //	DELETE ID|ALL [queue…]      OK [ID…]   the messages removed
+//	REQUEUE ID|ALL [queue…]     OK [ID…]   the messages requeued (postsuper -r), by old ID
 //	anything wrong              ERR <reason>
 //
 // The optional queue names (hold, incoming, active, deferred, as
@@ -31,6 +33,13 @@
 // ID that is not queued changes nothing and is no error, as with
 // postsuper.
 //
+// Both FLUSH forms also forget which destinations the scheduler holds
+// dead, as Postfix's flush does. The server requeues through its current
+// cleanup stage, so a requeued message's addresses are rewritten again
+// (canonical maps, virtual aliases) and its recipients routed anew.
+//
 // Apply is the same operation on a queue opened in this process, for
-// postsuper when the server is not running.
+// postsuper when the server is not running; REQUEUE there queues the
+// message again without address rewriting (queue.Queue.Requeue), and
+// routing happens anew when the server delivers it.
 package qctl

@@ -23,7 +23,9 @@ type Queue interface {
 	Hold(queue.ID) (int, error)
 	Release(queue.ID) (int, error)
 	Delete(queue.ID) (int, error)
+	Requeue(queue.ID) (int, error)
 	Flush()
+	FlushID(queue.ID) bool
 }
 
 // Verbs of the requests that change messages.
@@ -31,6 +33,7 @@ const (
 	Hold    = "HOLD"
 	Release = "RELEASE"
 	Delete  = "DELETE"
+	Requeue = "REQUEUE"
 )
 
 const (
@@ -57,7 +60,7 @@ func queueStates(name string) ([]queue.State, bool) {
 	return nil, false
 }
 
-// Apply runs HOLD, RELEASE or DELETE on id (a queue ID or "ALL") for the
+// Apply runs HOLD, RELEASE, DELETE or REQUEUE on id (a queue ID or "ALL") for the
 // messages in the named queues (all when none is named) and returns the
 // IDs of the messages it changed.
 func Apply(q Queue, verb, id string, queues []string) ([]queue.ID, error) {
@@ -69,6 +72,8 @@ func Apply(q Queue, verb, id string, queues []string) ([]queue.ID, error) {
 		op = q.Release
 	case Delete:
 		op = q.Delete
+	case Requeue:
+		op = q.Requeue
 	default:
 		return nil, fmt.Errorf("unknown request %q", verb)
 	}
@@ -228,9 +233,21 @@ func (s *Server) answer(line string, privileged bool, uid int) string {
 		}
 		return "OK " + string(b)
 	case "FLUSH":
-		s.q.Flush()
+		switch len(f) {
+		case 1:
+			s.q.Flush()
+		case 2:
+			// postqueue -i: an ID not queued is no error, as with
+			// Postfix's flush service.
+			if !queue.ValidID(f[1]) {
+				return "ERR " + ErrInvalidID.Error() + ": " + oneLine(f[1])
+			}
+			s.q.FlushID(queue.ID(f[1]))
+		default:
+			return "ERR usage: FLUSH [queue ID]"
+		}
 		return "OK"
-	case Hold, Release, Delete:
+	case Hold, Release, Delete, Requeue:
 		if !privileged {
 			s.log.Warnf("postsuper", "uid=%d: %s refused: permission denied", uid, verb)
 			return "ERR permission denied"
@@ -335,7 +352,16 @@ func (c *Client) Flush() error {
 	return err
 }
 
-// Apply sends HOLD, RELEASE or DELETE and returns the IDs changed.
+// FlushID asks for the delivery of one message now (postqueue -i).
+func (c *Client) FlushID(id string) error {
+	if !queue.ValidID(id) {
+		return fmt.Errorf("%w: %q", ErrInvalidID, id)
+	}
+	_, err := c.do("FLUSH " + id)
+	return err
+}
+
+// Apply sends HOLD, RELEASE, DELETE or REQUEUE and returns the IDs changed.
 func (c *Client) Apply(verb, id string, queues []string) ([]queue.ID, error) {
 	for _, w := range append([]string{id}, queues...) {
 		if w == "" || strings.ContainsAny(w, " \t") {

@@ -9,7 +9,7 @@ import (
 
 // FuzzAnswer: any request line gets exactly one reply line, OK or ERR.
 func FuzzAnswer(f *testing.F) {
-	for _, s := range []string{"LIST", "HOLD ALL deferred", "DELETE 4AAA hold", "RELEASE \x00", "FLUSH x"} {
+	for _, s := range []string{"LIST", "HOLD ALL deferred", "DELETE 4AAA hold", "RELEASE \x00", "FLUSH x", "FLUSH 4AAA", "REQUEUE ALL hold"} {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, line string, privileged bool) {

@@ -17,8 +17,9 @@ import (
 
 // fakeQueue is a queue of three messages in three states.
 type fakeQueue struct {
-	msgs    map[queue.ID]queue.State
-	flushed int
+	msgs     map[queue.ID]queue.State
+	flushed  int
+	flushIDs []queue.ID
 }
 
 func newFake() *fakeQueue {
@@ -60,7 +61,15 @@ func (f *fakeQueue) Release(id queue.ID) (int, error) {
 func (f *fakeQueue) Delete(id queue.ID) (int, error) {
 	return f.set(id, func(queue.State) bool { return true }, 0, true)
 }
+func (f *fakeQueue) Requeue(id queue.ID) (int, error) {
+	return f.set(id, func(queue.State) bool { return true }, queue.StateActive, false)
+}
 func (f *fakeQueue) Flush() { f.flushed++ }
+func (f *fakeQueue) FlushID(id queue.ID) bool {
+	f.flushIDs = append(f.flushIDs, id)
+	_, ok := f.msgs[id]
+	return ok
+}
 
 func TestApply(t *testing.T) {
 	tests := []struct {
@@ -78,6 +87,9 @@ func TestApply(t *testing.T) {
 		{Delete, "ALL", []string{"incoming"}, []queue.ID{"4AAA"}, nil},
 		{Delete, "../x", nil, nil, ErrInvalidID},
 		{Delete, "ALL", []string{"bogus"}, nil, errors.New("unknown queue name: bogus")},
+		{Requeue, "ALL", []string{"hold", "deferred"}, []queue.ID{"4BBB", "4CCC"}, nil},
+		{Requeue, "4AAA", nil, []queue.ID{"4AAA"}, nil},
+		{Requeue, "4ZZZ", nil, nil, nil},
 	}
 	for _, tt := range tests {
 		got, err := Apply(newFake(), tt.verb, tt.id, tt.queues)
@@ -160,6 +172,23 @@ func TestRealQueue(t *testing.T) {
 	if len(list) != 2 || list[0].State != queue.StateActive || list[1].State != queue.StateHold {
 		t.Fatalf("after changes: %+v", list)
 	}
+	if err := c.FlushID(string(ids[1])); err != nil {
+		t.Fatalf("FLUSH ID: %v", err)
+	}
+	if err := c.FlushID("4jZFXc0013z15"); err != nil {
+		t.Fatalf("FLUSH of an ID not queued: %v", err)
+	}
+	if err := c.FlushID("../x"); !errors.Is(err, ErrInvalidID) {
+		t.Fatalf("FLUSH of a bad ID: %v", err)
+	}
+	got, err := c.Apply(Requeue, "ALL", []string{"hold"})
+	if err != nil || !reflect.DeepEqual(got, []queue.ID{ids[2]}) {
+		t.Fatalf("REQUEUE ALL hold = %v, %v", got, err)
+	}
+	list, _ = c.List()
+	if len(list) != 2 || list[0].ID != ids[1] || list[1].ID == ids[2] || list[1].State != queue.StateActive {
+		t.Fatalf("after REQUEUE: %+v", list)
+	}
 }
 
 func TestProtocolErrors(t *testing.T) {
@@ -176,6 +205,11 @@ func TestProtocolErrors(t *testing.T) {
 		{"BOGUS\n", "ERR unknown request BOGUS"},
 		{"DELETE\n", "ERR missing queue ID"},
 		{"flush\n", "OK"},
+		{"FLUSH 4AAA\n", "OK"},
+		{"FLUSH 4ZZZ\n", "OK"},
+		{"FLUSH a/b\n", "ERR invalid mail queue id: a/b"},
+		{"FLUSH 4AAA 4BBB\n", "ERR usage: FLUSH [queue ID]"},
+		{"REQUEUE\n", "ERR missing queue ID"},
 		{strings.Repeat("x", 2000) + "\n", "ERR line too long"},
 	} {
 		if _, err := conn.Write([]byte(tt.req)); err != nil {
@@ -195,8 +229,10 @@ func TestUnprivilegedRefused(t *testing.T) {
 	f := newFake()
 	s := &Server{q: f, log: nil}
 	s.log = nilLogger()
-	if got := s.answer("DELETE ALL", false, 1000); got != "ERR permission denied" {
-		t.Errorf("DELETE by uid 1000: %q", got)
+	for _, req := range []string{"DELETE ALL", "REQUEUE ALL", "HOLD 4AAA", "RELEASE ALL"} {
+		if got := s.answer(req, false, 1000); got != "ERR permission denied" {
+			t.Errorf("%s by uid 1000: %q", req, got)
+		}
 	}
 	if len(f.msgs) != 3 {
 		t.Error("an unprivileged DELETE changed the queue")
@@ -206,6 +242,9 @@ func TestUnprivilegedRefused(t *testing.T) {
 	}
 	if got := s.answer("FLUSH", false, 1000); got != "OK" || f.flushed != 1 {
 		t.Errorf("FLUSH by uid 1000: %q", got)
+	}
+	if got := s.answer("FLUSH 4BBB", false, 1000); got != "OK" || !reflect.DeepEqual(f.flushIDs, []queue.ID{"4BBB"}) {
+		t.Errorf("FLUSH 4BBB by uid 1000: %q, flushed %v", got, f.flushIDs)
 	}
 }
 
