@@ -111,12 +111,63 @@ func applyGuide001(t *testing.T, m *mta) guide001 {
 	return guide001{base: base, maildir: filepath.Join(base, "home", "mail", "mail000", "mailbox")}
 }
 
+// mismatchCase is one MAIL FROM by a login ("" for none) and the reply
+// Postfix gives to the RCPT that follows (restrictions are delayed to
+// RCPT by smtpd_delay_reject).
+type mismatchCase struct {
+	login, from, want string
+}
+
+var mismatchCases = []mismatchCase{
+	{"mail000", "mail000@example.org", "250 "},
+	{"mail000", "info@example.org", "250 "},       // their alias
+	{"mail000", "mail000@mx.example.com", "250 "}, // their maildrop
+	{"mail000", "shared@example.org", "250 "},     // owned by both
+	{"mail001", "shared@example.org", "250 "},     // owned by both
+	{"mail000", "MAIL001@Example.ORG", "553 5.7.1 <MAIL001@Example.ORG>: Sender address rejected: not owned by user mail000"},
+	{"mail000", "mail001@example.org", "553 5.7.1 <mail001@example.org>: Sender address rejected: not owned by user mail000"},
+	{"mail001", "info@example.org", "553 5.7.1 <info@example.org>: Sender address rejected: not owned by user mail001"},
+	// Nobody owns it: reject_sender_login_mismatch still refuses it to a
+	// logged-in client (only reject_known_sender_login_mismatch would
+	// let it pass).
+	{"mail001", "nobody@elsewhere.example", "553 5.7.1 <nobody@elsewhere.example>: Sender address rejected: not owned by user mail001"},
+	// Unauthenticated, on port 25, from a stranger.
+	{"", "mail000@example.org", "553 5.7.1 <mail000@example.org>: Sender address rejected: not logged in"},
+	{"", "info@example.org", "553 5.7.1 <info@example.org>: Sender address rejected: not logged in"},
+	{"", "someone@elsewhere.example", "250 "},
+}
+
+// mismatchReply runs one case's session on addr (STARTTLS first when
+// tls) and returns the reply to RCPT TO:<info@example.org>.
+func mismatchReply(t *testing.T, addr string, tls bool, m *mta, tc mismatchCase) string {
+	t.Helper()
+	c := dialConv(t, addr, "127.0.0.1")
+	defer c.cmd("QUIT")
+	if tc.login != "" {
+		if tls {
+			if err := c.startTLS(); err != nil {
+				t.Fatalf("STARTTLS: %v\n%s", err, m.Log())
+			}
+		}
+		if got := c.cmd("AUTH PLAIN " + plainResponse(tc.login, tc.login+"pw")); !strings.HasPrefix(got, "235 2.7.0") {
+			t.Fatalf("AUTH PLAIN %s on %s: %q\npostcote log:\n%s", tc.login, addr, got, m.Log())
+		}
+	}
+	if got := c.cmd("MAIL FROM:<" + tc.from + ">"); !strings.HasPrefix(got, "250 ") {
+		return got
+	}
+	return c.cmd("RCPT TO:<info@example.org>")
+}
+
 // TestSenderLoginMismatchGuide001: an authenticated user may send as
 // the addresses the LDAP map gives to their login (own address, alias,
 // maildrop, an address shared with another user) and is refused with
 // Postfix's 553 5.7.1 for anyone else's and for addresses nobody owns;
 // an unauthenticated client may not use an owned address at all
 // (Postfix's "not logged in"), but may use an address nobody owns.
+// Run as root with Postfix installed, the same table runs against a real
+// Postfix whose SASL goes to this postcote's Dovecot auth socket and
+// whose smtpd_sender_login_maps holds the same owners.
 func TestSenderLoginMismatchGuide001(t *testing.T) {
 	t.Parallel()
 	needLoopback2(t)
@@ -125,49 +176,16 @@ func TestSenderLoginMismatchGuide001(t *testing.T) {
 	m.start()
 
 	sub := net.JoinHostPort("127.0.0.1", fmt.Sprint(m.ports.Submission))
-	for _, tc := range []struct {
-		login, from, want string
-	}{
-		{"mail000", "mail000@example.org", "250 "},
-		{"mail000", "info@example.org", "250 "},       // their alias
-		{"mail000", "mail000@mx.example.com", "250 "}, // their maildrop
-		{"mail000", "shared@example.org", "250 "},     // owned by both
-		{"mail001", "shared@example.org", "250 "},     // owned by both
-		{"mail000", "MAIL001@Example.ORG", "553 5.7.1 <MAIL001@Example.ORG>: Sender address rejected: not owned by user mail000"},
-		{"mail000", "mail001@example.org", "553 5.7.1 <mail001@example.org>: Sender address rejected: not owned by user mail000"},
-		{"mail001", "info@example.org", "553 5.7.1 <info@example.org>: Sender address rejected: not owned by user mail001"},
-		// Nobody owns it: reject_sender_login_mismatch still refuses it to
-		// a logged-in client (only reject_known_sender_login_mismatch
-		// would let it pass).
-		{"mail001", "nobody@elsewhere.example", "553 5.7.1 <nobody@elsewhere.example>: Sender address rejected: not owned by user mail001"},
-	} {
-		t.Run(tc.login+" as "+tc.from, func(t *testing.T) {
-			c := dialConv(t, sub, "127.0.0.1")
-			submissionLogin(t, c, m, tc.login, tc.login+"pw")
-			if got := c.cmd("MAIL FROM:<" + tc.from + ">"); !strings.HasPrefix(got, "250 ") {
-				t.Fatalf("MAIL FROM:<%s>: %q\n%s", tc.from, got, m.Log())
-			}
-			// Restrictions are delayed to RCPT (smtpd_delay_reject).
-			if got := c.cmd("RCPT TO:<info@example.org>"); !strings.HasPrefix(got, tc.want) {
-				t.Errorf("login %s, MAIL FROM:<%s>, RCPT: %q, want %q\nserver log:\n%s", tc.login, tc.from, got, tc.want, m.Log())
-			}
-			c.cmd("QUIT")
-		})
-	}
-
-	// Unauthenticated on port 25, from a stranger.
-	for _, tc := range []struct{ from, want string }{
-		{"mail000@example.org", "553 5.7.1 <mail000@example.org>: Sender address rejected: not logged in"},
-		{"info@example.org", "553 5.7.1 <info@example.org>: Sender address rejected: not logged in"},
-		{"someone@elsewhere.example", "250 "},
-	} {
-		c := dialConv(t, m.smtpAddr(), "127.0.0.1")
-		c.cmd("MAIL FROM:<" + tc.from + ">")
-		if got := c.cmd("RCPT TO:<info@example.org>"); !strings.HasPrefix(got, tc.want) {
-			t.Errorf("unauthenticated, MAIL FROM:<%s>: %q, want %q\nserver log:\n%s", tc.from, got, tc.want, m.Log())
+	for _, tc := range mismatchCases {
+		addr := sub
+		if tc.login == "" {
+			addr = m.smtpAddr()
 		}
-		c.cmd("QUIT")
+		if got := mismatchReply(t, addr, true, m, tc); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("login %q, MAIL FROM:<%s>, RCPT: %q, want %q\nserver log:\n%s", tc.login, tc.from, got, tc.want, m.Log())
+		}
 	}
+	compareMismatchWithPostfix(t, m)
 
 	// The accepted alias goes all the way: a message sent as info@ by
 	// mail000 is delivered (to mail000's own Maildir, through the alias).
@@ -184,5 +202,55 @@ func TestSenderLoginMismatchGuide001(t *testing.T) {
 	c.cmd("QUIT")
 	if got := waitForFiles(t, g.maildir, 1); len(got) != 1 || got[0] != "as-alias" {
 		t.Errorf("mail000's Maildir: %q\n%s", got, m.Log())
+	}
+}
+
+// compareMismatchWithPostfix runs mismatchCases against a real Postfix
+// (root and /usr/sbin/postfix only) that authenticates through m's
+// Dovecot auth socket, with the owners of guide 001's directory in a
+// texthash: map (this Postfix has no LDAP module).
+func compareMismatchWithPostfix(t *testing.T, m *mta) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	if _, err := os.Stat("/usr/sbin/postfix"); err != nil {
+		return
+	}
+	sock := filepath.Join(m.dir, "spool", "private", "auth")
+	// Postfix's smtpd runs as postfix: let it reach the socket.
+	for _, d := range []string{filepath.Dir(m.dir), m.dir, filepath.Join(m.dir, "spool"), filepath.Join(m.dir, "spool", "private")} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatalf("auth socket: %v\n%s", err, m.Log())
+	}
+	mapDir := t.TempDir()
+	if err := os.Chmod(mapDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	owners := filepath.Join(mapDir, "owners")
+	if err := os.WriteFile(owners, []byte("mail000@example.org mail000\ninfo@example.org mail000\n"+
+		"mail000@mx.example.com mail000\nshared@example.org mail000, mail001\n"+
+		"mail001@example.org mail001\nmail001@mx.example.com mail001\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr, pfLog := realPostfix(t, "myhostname = mx.example.com\nmydestination =\nmynetworks = 127.0.0.3/32\n"+
+		"virtual_alias_domains = example.org\nvirtual_mailbox_domains = $myhostname\n"+
+		"virtual_alias_maps = inline:{info@example.org=mail000@mx.example.com}\n"+
+		"virtual_mailbox_maps = inline:{mail000@mx.example.com=mail000/}\n"+
+		"smtpd_sender_login_maps = texthash:"+owners+"\n"+
+		"smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = "+sock+"\n"+
+		"broken_sasl_auth_clients = yes\n"+
+		"smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination\n"+
+		"smtpd_recipient_restrictions = reject_sender_login_mismatch\n")
+	t.Logf("running the table against a real Postfix on %s", addr)
+	for _, tc := range mismatchCases {
+		got := mismatchReply(t, addr, false, m, tc)
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("real Postfix: login %q, MAIL FROM:<%s>, RCPT: %q, the table wants %q\nPostfix log:\n%s", tc.login, tc.from, got, tc.want, pfLog())
+		}
 	}
 }
