@@ -28,20 +28,44 @@ func (s *session) authOffered() bool {
 }
 
 // mechanisms lists what may be offered with or without TLS under
-// smtpd_sasl(_tls)_security_options. PLAIN and LOGIN send the password
-// itself, so every option but noanonymous rules them out.
+// smtpd_sasl(_tls)_security_options.
 func (s *session) mechanisms(tls bool) []string {
 	opts := s.opts.SASLSecurityOptions
 	if tls {
 		opts = s.opts.SASLTLSSecurityOptions
 	}
-	for _, o := range splitRestrictions(opts) {
-		switch strings.ToLower(o) {
-		case "noplaintext", "noactive", "nodictionary", "mutual_auth", "forward_secrecy":
-			return nil
+	var out []string
+	for _, m := range s.opts.SASLMechanisms {
+		if mechanismAllowed(m, opts) {
+			out = append(out, m)
 		}
 	}
-	return s.opts.SASLMechanisms
+	return out
+}
+
+// mechanismAllowed applies the security options to one mechanism by its
+// flags, as Postfix's xsasl_dovecot_server does with the flags of the auth
+// server's MECH lines. PLAIN and LOGIN send the password itself, so every
+// option but noanonymous rules them out; SCRAM ("mutual-auth") passes
+// all but forward_secrecy, which no mechanism here has.
+func mechanismAllowed(mech string, opts []string) bool {
+	flags := sasl.Flags(mech)
+	plaintext := slices.Contains(flags, sasl.FlagPlaintext)
+	for _, o := range splitRestrictions(opts) {
+		switch strings.ToLower(o) {
+		case "noplaintext", "noactive", "nodictionary":
+			if plaintext {
+				return false
+			}
+		case "mutual_auth":
+			if !slices.Contains(flags, sasl.FlagMutualAuth) {
+				return false
+			}
+		case "forward_secrecy":
+			return false
+		}
+	}
+	return true
 }
 
 // cmdSTARTTLS: RFC 3207. Whatever the client pipelined after STARTTLS is

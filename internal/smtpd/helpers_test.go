@@ -151,11 +151,17 @@ func baseOptions() Options {
 
 func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
+	return startServerAuth(t, opts, fakeAuth{})
+}
+
+// startServerAuth is startServer with another password checker.
+func startServerAuth(t testing.TB, opts Options, auth sasl.PasswordChecker) *testServer {
+	t.Helper()
 	ts := &testServer{queue: &fakeQueue{}, addrs: newFakeAddrs(), log: &maillog.Buffer{}}
 	if opts.Logger == nil {
 		opts.Logger = maillog.New(ts.log, "mx", false)
 	}
-	srv, err := New(opts, ts.queue, ts.addrs, fakeAuth{})
+	srv, err := New(opts, ts.queue, ts.addrs, auth)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -56,8 +56,9 @@ type Options struct {
 	// TLSAuthOnly is smtpd_tls_auth_only: offer and accept AUTH only over
 	// TLS.
 	TLSAuthOnly bool
-	// SASLMechanisms lists the mechanisms offered; empty means PLAIN
-	// and LOGIN. SCRAM-SHA-1/-256 need a checker that implements
+	// SASLMechanisms lists the mechanisms offered; empty means those
+	// of the checker when it is a MechanismLister, else PLAIN and
+	// LOGIN. SCRAM-SHA-1/-256 need a checker that implements
 	// sasl.CredentialsLookup.
 	SASLMechanisms []string
 	// BrokenSASLAuthClients is broken_sasl_auth_clients: also advertise
@@ -194,9 +195,11 @@ type Options struct {
 	UnknownAddressTempfailAction      string
 	UnknownHeloHostnameTempfailAction string
 	// DefaultRBLReply is default_rbl_reply (empty: DefaultRBLReply) and
-	// RBLReplyMaps rbl_reply_maps (per DNS list domain; nil: none).
+	// RBLReplyMaps rbl_reply_maps: the "type:name" tables (opened with
+	// OpenTable, searched in order) of reply templates per DNS list
+	// domain.
 	DefaultRBLReply string
-	RBLReplyMaps    Table
+	RBLReplyMaps    []string
 	// Logger receives the Postfix-shaped log lines; nil discards them.
 	Logger *maillog.Logger
 	// Now is the clock for Received headers; nil means time.Now.

@@ -37,6 +37,14 @@ type Server struct {
 	wg        sync.WaitGroup
 }
 
+// MechanismLister is implemented by a password checker that knows which
+// SASL mechanisms its auth server offers, as Postfix learns them from
+// its Dovecot auth server's MECH lines. When Options.SASLMechanisms is
+// empty, New offers those.
+type MechanismLister interface {
+	SASLMechanisms() []string
+}
+
 // New checks opts, fills in Postfix's defaults and compiles the
 // restriction lists. It fails on an unknown restriction name, on lists
 // that would make an open relay, and on settings that contradict each
@@ -94,6 +102,9 @@ func New(opts Options, q Queue, a Addresses, auth sasl.PasswordChecker) (*Server
 		opts.Logger = maillog.Discard()
 	}
 	mechs := opts.SASLMechanisms
+	if ml, ok := auth.(MechanismLister); ok && len(mechs) == 0 {
+		mechs = ml.SASLMechanisms()
+	}
 	if len(mechs) == 0 {
 		// The plaintext pair every guide configures (auth_mechanisms =
 		// plain login); SCRAM only where the configuration asks.
