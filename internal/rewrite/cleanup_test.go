@@ -3,6 +3,7 @@ package rewrite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"postcote/internal/maillog"
 	"postcote/internal/queue"
 )
 
@@ -107,28 +109,149 @@ func TestCleanupEnvelope(t *testing.T) {
 	}
 }
 
+// TestCleanupFailures checks cleanup's failures against Postfix 3.7's
+// answers and warnings (observed on a running Postfix with a texthash
+// virtual map and a fail: table).
 func TestCleanupFailures(t *testing.T) {
+	loop := memTable{"a@x.example": {"b@x.example"}, "b@x.example": {"a@x.example"}}
+	deep := memTable{"a@x.example": {"d2@x.example"}, "d2@x.example": {"d3@x.example"}, "d3@x.example": {"d4@x.example"}, "d4@x.example": {"d5@x.example"}}
+	wide := memTable{"a@x.example": {"1@y.example, 2@y.example, 3@y.example, 4@y.example"}}
+	long := memTable{"a@x.example": {strings.Repeat("l", 1001) + "@y.example"}}
+	selfThenDown := Maps{memTable{"a@x.example": {"a@x.example, other@y.example"}}, failTable{}}
+	hops := strings.Repeat("Received: from h by x\r\n", 50)
 	for _, tc := range []struct {
 		name  string
 		rules *Addresses
+		msg   string
 		is    error
+		reply string
+		log   string
 	}{
-		{"alias loop", &Addresses{VirtualAlias: memTable{"a@x.example": {"b@x.example"}, "b@x.example": {"a@x.example"}}}, ErrAliasExpansion},
-		{"table down", &Addresses{VirtualAlias: failTable{}}, nil},
-		{"canonical down", &Addresses{Canonical: failTable{}}, nil},
+		{"alias loop", &Addresses{VirtualAlias: loop}, "", ErrAliasExpansion, "451 4.6.0 Alias expansion error",
+			"warning: 4cYvZb0yq2z1Q: unreasonable virtual_alias_maps map nesting for a@x.example -- message not accepted, try again later"},
+		{"recursion limit", &Addresses{VirtualAlias: deep, RecursionLimit: 3}, "", ErrAliasExpansion, "451 4.6.0 Alias expansion error",
+			"warning: 4cYvZb0yq2z1Q: unreasonable virtual_alias_maps map nesting for a@x.example -- message not accepted, try again later"},
+		{"expansion limit", &Addresses{VirtualAlias: wide, ExpansionLimit: 3}, "", ErrAliasExpansion, "451 4.6.0 Alias expansion error",
+			"warning: 4cYvZb0yq2z1Q: unreasonable virtual_alias_maps map expansion size for a@x.example -- message not accepted, try again later"},
+		{"address length limit", &Addresses{VirtualAlias: long}, "", ErrAliasExpansion, "451 4.6.0 Alias expansion error",
+			"warning: 4cYvZb0yq2z1Q: unreasonable virtual_alias_maps result lll"},
+		{"virtual table down", &Addresses{VirtualAlias: selfThenDown}, "", errTableDown, "451 4.3.0 Error: queue file write error",
+			"warning: 4cYvZb0yq2z1Q: virtual_alias_maps map lookup problem for a@x.example -- message not accepted, try again later"},
+		{"canonical down", &Addresses{Canonical: failTable{}}, "", errTableDown, "451 4.3.0 Error: queue file write error",
+			"warning: 4cYvZb0yq2z1Q: canonical_maps map lookup problem for s@x.example -- message not accepted, try again later"},
+		{"too many hops", &Addresses{}, hops, ErrTooManyHops, "554 5.4.0 Error: too many hops",
+			"warning: 4cYvZb0yq2z1Q: message rejected: hopcount exceeded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := &memQueue{}
-			c := &Cleanup{Next: q, Rules: tc.rules}
-			env := &queue.Envelope{Sender: "s@x.example", Recipients: []queue.Recipient{{Address: "a@x.example"}}}
-			err := c.Enqueue(context.Background(), env, strings.NewReader("From: a@x.example\r\n\r\n"))
+			var log maillog.Buffer
+			c := &Cleanup{Next: q, Rules: tc.rules, Log: maillog.New(&log, "localhost", false)}
+			env := &queue.Envelope{ID: "4cYvZb0yq2z1Q", Sender: "s@x.example", Recipients: []queue.Recipient{{Address: "a@x.example"}}}
+			err := c.Enqueue(context.Background(), env, strings.NewReader(tc.msg+"From: a@x.example\r\n\r\n"))
 			if err == nil || q.env != nil {
 				t.Fatalf("err = %v, queued = %v", err, q.env != nil)
 			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
+			if !errors.Is(err, tc.is) {
 				t.Errorf("err = %v, want %v", err, tc.is)
 			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v: no *Error", err)
+			}
+			code, status, text := ce.SMTPReply()
+			if got := fmt.Sprintf("%d %s %s", code, status, text); got != tc.reply {
+				t.Errorf("reply %q, want %q", got, tc.reply)
+			}
+			if ce.Temporary() != (code/100 == 4) {
+				t.Errorf("Temporary() = %v for %d", ce.Temporary(), code)
+			}
+			if !strings.Contains(log.String(), "postcote/cleanup[") || !strings.Contains(log.String(), tc.log) {
+				t.Errorf("log %q, want %q", log.String(), tc.log)
+			}
 		})
+	}
+}
+
+// TestCleanupMasquerade: masquerade_domains = example.com as Postfix 3.7
+// applies it to SMTP mail from a client whose headers are rewritten
+// (checked on a running Postfix): the envelope sender and the From: and
+// To: headers are masqueraded after canonical mapping, the envelope
+// recipient is not (masquerade_classes default), and bang paths in
+// unqualified header addresses are swapped.
+func TestCleanupMasquerade(t *testing.T) {
+	masq, err := NewMasquerade([]string{"!keep.example.com", "example.com"}, nil, []string{"root"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := &Addresses{
+		Myorigin:     "mx.example.com",
+		Canonical:    memTable{"old@mx.example.com": {"new@host.example.com"}},
+		Masquerade:   masq,
+		SwapBangpath: true,
+		PercentHack:  true,
+	}
+	q := &memQueue{}
+	c := &Cleanup{Next: q, Rules: rules}
+	env := &queue.Envelope{Sender: "sender@mx.example.com", Recipients: []queue.Recipient{
+		{Address: "user@mx.example.com"}, {Address: "old@mx.example.com"}}}
+	msg := "From: A <a@mx.example.com>\r\nSender: root@mx.example.com\r\nTo: old, b@keep.example.com, x!y\r\nCc: p%q, c@other.example\r\nSubject: a@mx.example.com\r\n\r\nbody a@mx.example.com\r\n"
+	if err := c.Enqueue(context.Background(), env, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if q.env.Sender != "sender@example.com" {
+		t.Errorf("sender %q", q.env.Sender)
+	}
+	var rcpts []string
+	for _, r := range q.env.Recipients {
+		rcpts = append(rcpts, r.Address)
+	}
+	if got := strings.Join(rcpts, " "); got != "user@mx.example.com new@host.example.com" {
+		t.Errorf("recipients %q", got)
+	}
+	want := "From: A <a@example.com>\r\nSender: root@mx.example.com\r\nTo: new@example.com, b@keep.example.com, y@x\r\nCc: p@q, c@other.example\r\nSubject: a@mx.example.com\r\n\r\nbody a@mx.example.com\r\n"
+	if q.content != want {
+		t.Errorf("content\n%q\nwant\n%q", q.content, want)
+	}
+
+	// envelope_recipient in masquerade_classes: masqueraded before the
+	// virtual alias lookup, which then sees the masqueraded address.
+	rules.Masquerade.Classes = map[string]bool{EnvelopeRecipient: true}
+	rules.VirtualAlias = memTable{"user@example.com": {"mailbox@example.com"}}
+	env = &queue.Envelope{Sender: "s@mx.example.com", Recipients: []queue.Recipient{{Address: "user@mx.example.com"}}}
+	if err := c.Enqueue(context.Background(), env, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if r := q.env.Recipients[0]; r.Address != "mailbox@example.com" || r.OrigAddress != "user@mx.example.com" || q.env.Sender != "s@mx.example.com" {
+		t.Errorf("envelope_recipient only: sender %q, recipient %+v", q.env.Sender, r)
+	}
+}
+
+// TestCleanupPercentHack: an accepted recipient "user%remote@ourhost"
+// goes to user@remote, as Postfix's resolver routes it; duplicates that
+// appear only after resolving are merged.
+func TestCleanupPercentHack(t *testing.T) {
+	rules := &Addresses{
+		Domains:      &Domains{Local: NewDomainList([]string{"example.com"}, false)},
+		SwapBangpath: true, PercentHack: true, ResolveDequoted: true,
+	}
+	q := &memQueue{}
+	c := &Cleanup{Next: q, Rules: rules}
+	env := &queue.Envelope{Sender: "host!bob", Recipients: []queue.Recipient{
+		{Address: "user%remote.example@example.com"},
+		{Address: "remote.example!user@example.com"},
+		{Address: "ann%rem3.example"},
+		{Address: "kim%virtual.example@other.example"},
+	}}
+	if err := c.Enqueue(context.Background(), env, strings.NewReader("Subject: s\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	var rcpts []string
+	for _, r := range q.env.Recipients {
+		rcpts = append(rcpts, r.Address+"<"+r.OrigAddress)
+	}
+	want := "user@remote.example<user%remote.example@example.com ann@rem3.example<ann%rem3.example kim%virtual.example@other.example<kim%virtual.example@other.example"
+	if got := strings.Join(rcpts, " "); got != want || q.env.Sender != "bob@host" {
+		t.Errorf("sender %q, recipients\n%s\nwant\n%s", q.env.Sender, got, want)
 	}
 }
 

@@ -3,6 +3,7 @@ package rewrite
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -53,4 +54,59 @@ func FuzzSplitResults(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzCleanHeadersLimits runs CleanHeaders with small header_size_limit,
+// header_address_token_limit and hopcount_limit values: it must never
+// fail on input alone (only too many hops), never grow the message when
+// nothing is rewritten, and never keep a header longer than the limit
+// (counting one byte per line break), its name aside.
+func FuzzCleanHeadersLimits(f *testing.F) {
+	f.Add([]byte("Subject: "+strings.Repeat("y", 80)+"\r\n a\r\nTo: a@b, c@d\r\n\r\nbody"), uint8(20), uint8(3), uint8(2))
+	f.Add([]byte("Received: x\nReceived: y\n\nb"), uint8(5), uint8(1), uint8(2))
+	f.Fuzz(func(t *testing.T, in []byte, size, tokens, hops uint8) {
+		same := func(_ context.Context, _, a string) (string, error) { return a, nil }
+		o := HeaderOptions{SizeLimit: int(size) + 1, TokenLimit: int(tokens) + 1, HopLimit: int(hops), Rewrite: same}
+		got, err := io.ReadAll(CleanHeaders(context.Background(), bytes.NewReader(in), o))
+		if err != nil {
+			if !errors.Is(err, ErrTooManyHops) {
+				t.Fatalf("error on %q: %v", in, err)
+			}
+			return
+		}
+		if len(got) > len(in) {
+			t.Fatalf("output grew: %q -> %q", in, got)
+		}
+		// Each header of the output (up to the first line that is not
+		// one) fits the limit.
+		for _, h := range splitHeaders(got) {
+			n := len(strings.ReplaceAll(strings.TrimRight(h, "\r\n"), "\r\n", "\n"))
+			// The field name and its colon are kept whatever the limit.
+			if n > max(o.SizeLimit, strings.IndexByte(h, ':')+1) {
+				t.Fatalf("header of %d bytes kept with limit %d: %q", n, o.SizeLimit, h)
+			}
+		}
+	})
+}
+
+// splitHeaders returns the logical headers at the start of msg.
+func splitHeaders(msg []byte) []string {
+	var out []string
+	for len(msg) > 0 && isFieldStart(msg) {
+		end := 0
+		for {
+			i := bytes.IndexByte(msg[end:], '\n')
+			if i < 0 {
+				end = len(msg)
+				break
+			}
+			end += i + 1
+			if end >= len(msg) || (msg[end] != ' ' && msg[end] != '\t') {
+				break
+			}
+		}
+		out = append(out, string(msg[:end]))
+		msg = msg[end:]
+	}
+	return out
 }

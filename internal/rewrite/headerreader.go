@@ -117,11 +117,11 @@ func (h *headerReader) next() error {
 		h.inBody = true
 		return nil
 	}
-	f, err := h.readField()
+	colon := bytes.IndexByte(peek, ':')
+	f, err := h.readField(colon + 1)
 	if err != nil {
 		return err
 	}
-	colon := bytes.IndexByte(f, ':')
 	name := string(f[:colon])
 	if strings.EqualFold(name, "Received") {
 		// cleanup_message.c: ++hop_count >= hopcount_limit.
@@ -135,16 +135,19 @@ func (h *headerReader) next() error {
 		if err != nil {
 			return err
 		}
-		f = nf
+		f = append(f[:0], nf...)
 	}
-	h.out = append(h.out, f...)
+	// The field becomes the output; the old output buffer collects the
+	// next field.
+	h.out, h.field = f, h.out[:0]
 	return nil
 }
 
 // readField reads one logical header into h.field within SizeLimit (see
-// HeaderOptions) and returns it with its line endings.
-func (h *headerReader) readField() ([]byte, error) {
-	limit := h.o.SizeLimit
+// HeaderOptions) and returns it with its line endings. The name and its
+// colon (the first nameLen bytes) are kept whatever the limit.
+func (h *headerReader) readField(nameLen int) ([]byte, error) {
+	limit := max(h.o.SizeLimit, nameLen)
 	f := h.field[:0]
 	f, eol, n, err := readLine(h.br, f, limit)
 	if err != nil {

@@ -16,8 +16,11 @@ func (m memTable) Lookup(_ context.Context, key string) ([]string, error) { retu
 // failTable cannot answer.
 type failTable struct{}
 
+// errTableDown is what failTable answers.
+var errTableDown = errors.New("server down")
+
 func (failTable) Lookup(context.Context, string) ([]string, error) {
-	return nil, errors.New("server down")
+	return nil, errTableDown
 }
 
 // regexpTable is a tiny regexp: table for the guide 004 canonical map.
