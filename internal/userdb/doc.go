@@ -14,8 +14,12 @@
 // defaultFields, overrideFields, opts). One file per driver:
 // passwdfile*.go (Dovecot's passwd-file format, re-read when the file
 // changes, so edits apply without a reload), static.go, ldap*.go (on
-// internal/ldapx), sql*.go (on internal/sqlx); passwd and pam are reported
-// as not yet supported.
+// internal/ldapx), sql*.go (on internal/sqlx); sysdb.go, shadow.go and
+// pam*.go for system users: the passwd userdb and the passwd, shadow and
+// pam passdbs, reading passwd(5), group(5) and shadow(5) directly
+// (sysusers.go, no cgo or NSS). The pam passdb calls libpam only in a
+// "-tags pam" cgo build; the default build applies pam_unix's rules to
+// the shadow file itself (pam.go says how).
 //
 // A Checker ties the databases together in configuration order. It
 // implements sasl.PasswordChecker for SMTP AUTH, IMAP, POP3 and the auth
@@ -27,9 +31,10 @@
 //
 // Password schemes (scheme.go, scheme_kdf.go, crypt_*.go) follow Dovecot's
 // names and encodings: "{SCHEME}data", with CRYPT dispatching on the
-// crypt(3) prefix ($2y$ bcrypt, $1$ MD5-crypt, $5$/$6$ SHA-crypt, plain
-// DES), SCRAM-SHA-1/256 stored credentials usable by both plaintext and
-// SCRAM logins. Verification compares in constant time and refuses hashes whose
+// crypt(3) prefix ($2y$ bcrypt, $1$ MD5-crypt, $5$/$6$ SHA-crypt, $y$
+// yescrypt and $7$ scrypt (crypt_yescrypt.go), plain DES),
+// SCRAM-SHA-1/256 stored credentials usable by both plaintext and SCRAM
+// logins. Verification compares in constant time and refuses hashes whose
 // cost is above Limits. Generate produces what "doveadm pw" prints.
 //
 // Passwords are never logged.

@@ -46,12 +46,14 @@ func FuzzVerifyPassword(f *testing.F) {
 		"{PLAIN}x", "{SSHA}ncdXGXXD6zaG76dSCVKVAQLH4vPcHaTa", "{CRYPT}$2y$05$cFavhDQAf/nLMrGgrOehfOuoRLfKeH823iYRXycmbzt6VJIo0fdg2",
 		"{SHA512-CRYPT}$6$rounds=1000$salt$x", "$1$ab$cd", "{MD5}$1$", "{ARGON2ID}$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
 		"{PBKDF2}$1$s$1$00", "{SCRAM-SHA-256}1,c2FsdA==,AAAA,AAAA", "{DES-CRYPT}abcdefghijklm", "{SHA.HEX}00", "{PLAIN-MD5.B64}AAAA", "{", "{}", "{X}", "$2y$99$",
+		"$y$j75$8bcHCEb1n/K1qAkvLeswt1$ZK9kc91BZG2aBKS9pMtpp9bby5ydd2GCtzP63MvMk62", "$7$C6..../....SodiumChloride$KnaT/KYqe0Wkw8JJxj5dtK/JH3wZT3jEZzX4iCRKXQ0",
 	} {
 		f.Add("pw", s, "")
 		f.Add("", s, "CRYPT")
 	}
 	lim := Limits{MaxBcryptCost: 6, MaxSHACryptRounds: 5000, MaxPBKDF2Rounds: 5000, MaxArgon2MemoryKiB: 1024,
-		MaxArgon2Time: 2, MaxArgon2Threads: 2, MaxPasswordBytes: 256, MaxSHACryptWorkload: 5000 * 400}
+		MaxArgon2Time: 2, MaxArgon2Threads: 2, MaxPasswordBytes: 256, MaxSHACryptWorkload: 5000 * 400,
+		MaxYescryptMemoryKiB: 1024, MaxYescryptTime: 2, MaxYescryptThreads: 2}
 	f.Fuzz(func(t *testing.T, plain, stored, def string) {
 		ok, err := VerifyPassword(plain, stored, def, lim)
 		if ok && err != nil {

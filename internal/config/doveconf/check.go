@@ -12,8 +12,8 @@ import (
 // Known passdb/userdb drivers: those postcote implements and those
 // Dovecot has that it does not (yet).
 var (
-	driversImpl   = map[string]bool{"passwd-file": true, "ldap": true, "sql": true, "static": true, "passwd": true, "pam": true, "prefetch": true}
-	driversNotYet = map[string]bool{"shadow": true, "checkpassword": true, "bsdauth": true, "imap": true, "oauth2": true, "lua": true, "dict": true, "vpopmail": true}
+	driversImpl   = map[string]bool{"passwd-file": true, "ldap": true, "sql": true, "static": true, "passwd": true, "pam": true, "shadow": true, "prefetch": true}
+	driversNotYet = map[string]bool{"checkpassword": true, "bsdauth": true, "imap": true, "oauth2": true, "lua": true, "dict": true, "vpopmail": true}
 )
 
 // Services postcote runs (or accepts as internal), and Dovecot services
