@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -156,16 +157,9 @@ func (s *runner) buildAuth(l *loaded, gen *generation, mbox *mailboxRole) error 
 	if err != nil || len(listeners) == 0 {
 		return err
 	}
-	var mechs []string
-	for _, m := range strings.Fields(strings.ToUpper(dc.GetDefault("auth_mechanisms"))) {
-		for _, impl := range sasl.Mechanisms {
-			if m == impl {
-				mechs = append(mechs, m) // the others were warned about by the check
-			}
-		}
-	}
+	mechs := authMechanisms(dc)
 	if len(mechs) == 0 {
-		return fmt.Errorf("%s: auth_mechanisms: none of %q is implemented (use plain and/or login)", dc.PosOf("auth_mechanisms"), dc.GetDefault("auth_mechanisms"))
+		return fmt.Errorf("%s: auth_mechanisms: none of %q is implemented (use plain, login, scram-sha-256, scram-sha-1)", dc.PosOf("auth_mechanisms"), dc.GetDefault("auth_mechanisms"))
 	}
 	srv, err := authd.NewServer(authd.Options{Checker: mbox.users, Mechanisms: mechs, Log: s.log})
 	if err != nil {
@@ -182,6 +176,19 @@ func (s *runner) buildAuth(l *loaded, gen *generation, mbox *mailboxRole) error 
 		gen.bindings = append(gen.bindings, binding{name: "auth " + al.endpoint.String(), svc: authBinding{srv, al.uid, al.gid}, endpoint: al.endpoint})
 	}
 	return nil
+}
+
+// authMechanisms is dovecot.conf's auth_mechanisms in upper case, without
+// the names internal/sasl does not implement (the configuration check
+// warned about those).
+func authMechanisms(dc *doveconf.Config) []string {
+	var mechs []string
+	for _, m := range strings.Fields(strings.ToUpper(dc.GetDefault("auth_mechanisms"))) {
+		if slices.Contains(sasl.Mechanisms, m) && !slices.Contains(mechs, m) {
+			mechs = append(mechs, m)
+		}
+	}
+	return mechs
 }
 
 // authBinding serves the auth server on one socket, giving a unix socket
@@ -264,7 +271,7 @@ func servedHere(dc *doveconf.Config, spec string) bool {
 func (s *runner) smtpdAuth(l *loaded, view *postfixconf.Main, gen *generation, local sasl.PasswordChecker) (sasl.PasswordChecker, error) {
 	spec := saslPath(view)
 	if local != nil && servedHere(l.dovecot, spec) {
-		return local, nil
+		return withMechanisms(local, authMechanisms(l.dovecot)), nil
 	}
 	cl, err := authd.NewClient(spec, authd.ClientOptions{})
 	if err != nil {
@@ -273,6 +280,33 @@ func (s *runner) smtpdAuth(l *loaded, view *postfixconf.Main, gen *generation, l
 	gen.closers = append(gen.closers, cl.Close)
 	s.log.Printf("master", "%s: smtpd authenticates through the Dovecot auth server at %s", view.Pos("smtpd_sasl_path"), cl)
 	return cl, nil
+}
+
+// localAuth is the in-process checker as smtpd sees it: with the
+// mechanisms of dovecot.conf's auth_mechanisms, which Postfix would read
+// from the auth server's MECH lines (smtpd.MechanismLister).
+type localAuth struct {
+	sasl.PasswordChecker
+	mechs []string
+}
+
+func (a localAuth) SASLMechanisms() []string { return a.mechs }
+
+// localSCRAMAuth is localAuth for a checker that can run SCRAM too.
+type localSCRAMAuth struct {
+	localAuth
+	sasl.CredentialsLookup
+}
+
+// withMechanisms wraps checker with mechs, keeping SCRAM only when the
+// checker can give SCRAM credentials.
+func withMechanisms(checker sasl.PasswordChecker, mechs []string) sasl.PasswordChecker {
+	if cl, ok := checker.(sasl.CredentialsLookup); ok {
+		return localSCRAMAuth{localAuth{checker, mechs}, cl}
+	}
+	return localAuth{checker, slices.DeleteFunc(slices.Clone(mechs), func(m string) bool {
+		return sasl.NewServer(m, checker, sasl.Request{}) == nil
+	})}
 }
 
 // lookupUser and lookupGroup resolve names through /etc/passwd and

@@ -34,7 +34,7 @@ var (
 	protocolsImpl   = map[string]bool{"imap": true, "pop3": true, "lmtp": true, "sieve": true, "none": true}
 	protocolsNotYet = map[string]bool{"submission": true}
 	specialUse      = map[string]bool{`\All`: true, `\Archive`: true, `\Drafts`: true, `\Flagged`: true, `\Junk`: true, `\Sent`: true, `\Trash`: true, `\Important`: true}
-	mechanismsImpl  = map[string]bool{"plain": true, "login": true, "scram-sha-256": true}
+	mechanismsImpl  = map[string]bool{"plain": true, "login": true, "scram-sha-256": true, "scram-sha-1": true}
 )
 
 func diag(pos config.Pos, sev config.Severity, format string, args ...any) config.Diagnostic {
