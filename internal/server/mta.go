@@ -336,7 +336,25 @@ func smtpdOptions(v *postfixconf.Main, svc *postfixconf.Service) (smtpd.Options,
 		o.RelayRestrictions = append([]string{}, v.List("smtpd_relay_restrictions")...)
 	}
 	o.RecipientRestrictions = restrictions("smtpd_recipient_restrictions")
+	o.DataRestrictions = restrictions("smtpd_data_restrictions")
+	o.EndOfDataRestrictions = restrictions("smtpd_end_of_data_restrictions")
 	o.NoDelayReject = !boolean("smtpd_delay_reject")
+	// The DNS of the client name lookup and the DNS-based restrictions,
+	// with their reply codes and tempfail actions.
+	o.NoPeernameLookup = !boolean("smtpd_peername_lookup")
+	if o.Resolver, err = smtpdResolver(); err != nil {
+		errs = append(errs, err)
+	}
+	o.UnknownAddressRejectCode = integer("unknown_address_reject_code")
+	o.UnknownHostnameRejectCode = integer("unknown_hostname_reject_code")
+	o.UnknownClientRejectCode = integer("unknown_client_reject_code")
+	o.MapsRBLRejectCode = integer("maps_rbl_reject_code")
+	o.MultiRecipientBounceRejectCode = integer("multi_recipient_bounce_reject_code")
+	o.UnknownAddressTempfailAction = v.Get("unknown_address_tempfail_action")
+	o.UnknownHeloHostnameTempfailAction = v.Get("unknown_helo_hostname_tempfail_action")
+	// Not expanded now: its $rbl_* names are filled in per rejection.
+	o.DefaultRBLReply = v.RawValue("default_rbl_reply")
+	o.RBLReplyMaps = v.List("rbl_reply_maps")
 	o.SASLSecurityOptions = v.List("smtpd_sasl_security_options")
 	o.SASLTLSSecurityOptions = v.List("smtpd_sasl_tls_security_options")
 	o.TLSLogLevel = integer("smtpd_tls_loglevel")

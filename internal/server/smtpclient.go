@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"postcote/internal/config/postfixconf"
+	"postcote/internal/dnsx"
 	"postcote/internal/maillog"
 	"postcote/internal/transport"
 )
@@ -21,8 +22,9 @@ import (
 // smtp_enforce_tls, smtp_tls_CAfile, smtp_tls_CApath,
 // smtp_tls_verify_cert_match, smtp_tls_secure_cert_match,
 // smtp_tls_protocols, smtp_tls_mandatory_protocols, smtp_tls_loglevel).
-// DNS is the system resolver unless the binary was built with the
-// postcote_testdns tag (smtpclient_testdns.go).
+// DNS is the system resolver (each query bounded by dnsx.DefaultTimeout)
+// unless the binary was built with the postcote_testdns tag
+// (smtpclient_testdns.go); smtpd gets the same (smtpdResolver).
 func smtpAgent(m *postfixconf.Main, log *maillog.Logger, name string) (transport.Agent, error) {
 	a := &transport.SMTP{
 		Name:     name,
@@ -101,6 +103,7 @@ func smtpAgent(m *postfixconf.Main, log *maillog.Logger, name string) (transport
 	if err != nil {
 		return nil, fmt.Errorf("smtp client: test DNS: %w", err)
 	}
+	a.Resolver = dnsx.System(0)
 	if res != nil {
 		a.Resolver = res
 		if port != "" {
@@ -157,4 +160,18 @@ func ownAddresses(m *postfixconf.Main) ([]net.IP, error) {
 		}
 	}
 	return out, nil
+}
+
+// smtpdResolver is the DNS of smtpd's client name lookup and DNS-based
+// restrictions: the test resolver of a postcote_testdns build, else the
+// system's with a timeout on every query.
+func smtpdResolver() (dnsx.Resolver, error) {
+	res, _, err := testDNS()
+	if err != nil {
+		return nil, fmt.Errorf("smtpd: test DNS: %w", err)
+	}
+	if res != nil {
+		return res, nil
+	}
+	return dnsx.System(0), nil
 }

@@ -2,8 +2,8 @@
 
 package server
 
-import "postcote/internal/transport"
+import "postcote/internal/dnsx"
 
 // testDNS is the hook of smtpclient_testdns.go; in every normal build
 // there is no test resolver and the environment is not read.
-func testDNS() (transport.Resolver, string, error) { return nil, "", nil }
+func testDNS() (dnsx.Resolver, string, error) { return nil, "", nil }

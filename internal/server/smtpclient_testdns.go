@@ -5,17 +5,17 @@ package server
 import (
 	"os"
 
-	"postcote/internal/transport"
+	"postcote/internal/dnsx"
 )
 
 // testDNS exists only in binaries built with `-tags postcote_testdns`
 // (the e2e tests build one; release builds never use the tag). There,
-// POSTCOTE_TEST_DNS names a zone-like file (transport.ParseStaticResolver:
+// POSTCOTE_TEST_DNS names a zone-like file (dnsx.ParseStaticResolver:
 // "example.org MX 10 mx.example.org", "mx.example.org A 127.0.0.2") that
-// replaces DNS for the smtp client, and POSTCOTE_TEST_SMTP_PORT replaces
+// replaces DNS for the smtp client and smtpd, and POSTCOTE_TEST_SMTP_PORT replaces
 // port 25 for next hops without a port, so two instances on 127.0.0.1 and
 // 127.0.0.2 can exchange mail without root or the network.
-func testDNS() (transport.Resolver, string, error) {
+func testDNS() (dnsx.Resolver, string, error) {
 	path := os.Getenv("POSTCOTE_TEST_DNS")
 	if path == "" {
 		return nil, "", nil
@@ -25,7 +25,7 @@ func testDNS() (transport.Resolver, string, error) {
 		return nil, "", err
 	}
 	defer f.Close()
-	r, err := transport.ParseStaticResolver(f)
+	r, err := dnsx.ParseStaticResolver(f)
 	if err != nil {
 		return nil, "", err
 	}

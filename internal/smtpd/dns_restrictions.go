@@ -234,7 +234,20 @@ func asciiOnly(s string) bool {
 // Postfix's defaults for zero values.
 func (p *policy) dnsSettings(opts *Options) error {
 	p.resolver = opts.Resolver
-	p.rblReplyMaps = opts.RBLReplyMaps
+	if len(opts.RBLReplyMaps) > 0 {
+		if opts.OpenTable == nil {
+			return fmt.Errorf("rbl_reply_maps: no lookup tables available")
+		}
+		var ts tableList
+		for _, name := range opts.RBLReplyMaps {
+			t, err := opts.OpenTable(name)
+			if err != nil {
+				return fmt.Errorf("rbl_reply_maps %s: %w", name, err)
+			}
+			ts = append(ts, t)
+		}
+		p.rblReplyMaps = ts
+	}
 	p.defaultRBLReply = opts.DefaultRBLReply
 	if p.defaultRBLReply == "" {
 		p.defaultRBLReply = DefaultRBLReply
@@ -280,4 +293,17 @@ func (p *policy) dnsSettings(opts *Options) error {
 		}
 	}
 	return nil
+}
+
+// tableList searches its tables in order, as Postfix's maps do.
+type tableList []Table
+
+func (l tableList) Lookup(ctx context.Context, key string) ([]string, error) {
+	for _, t := range l {
+		v, err := t.Lookup(ctx, key)
+		if err != nil || len(v) > 0 {
+			return v, err
+		}
+	}
+	return nil, nil
 }

@@ -169,11 +169,13 @@ func TestDNSRestrictions(t *testing.T) {
 			"450 4.7.1 Service unavailable; Client host [127.0.0.2] blocked using zen.example; spam source", false},
 		{"rbl_reply_maps", func(o *Options) {
 			rbl(o)
-			o.RBLReplyMaps = mapTable{"zen.example": "521 5.7.0 Client $client_address listed by ${rbl_domain}${rbl_reason?: $rbl_reason}${sender:, no sender}"}
+			o.OpenTable = replyMaps(mapTable{"zen.example": "521 5.7.0 Client $client_address listed by ${rbl_domain}${rbl_reason?: $rbl_reason}${sender:, no sender}"})
+			o.RBLReplyMaps = []string{"hash:/etc/postfix/empty", "hash:/etc/postfix/rbl_reply"}
 		}, checkState{clientAddr: listed}, "521 5.7.0 Client 127.0.0.2 listed by zen.example: spam source, no sender", false},
 		{"rbl_reply_maps bad code", func(o *Options) {
 			rbl(o)
-			o.RBLReplyMaps = mapTable{"zen.example": "250 fine"}
+			o.OpenTable = replyMaps(mapTable{"zen.example": "250 fine"})
+			o.RBLReplyMaps = []string{"hash:/etc/postfix/rbl_reply"}
 		}, checkState{clientAddr: listed}, "450 4.7.1 Service unavailable", false},
 		{"rhsbl sender", func(o *Options) { o.SenderRestrictions = []string{"reject_rhsbl_sender dbl.example"} },
 			checkState{sender: path("x@Bad.Example")},
@@ -250,6 +252,17 @@ func TestDNSRestrictions(t *testing.T) {
 	}
 }
 
+// replyMaps opens hash:/etc/postfix/rbl_reply as m, and any other table
+// as an empty one.
+func replyMaps(m mapTable) func(string) (Table, error) {
+	return func(name string) (Table, error) {
+		if name == "hash:/etc/postfix/rbl_reply" {
+			return m, nil
+		}
+		return mapTable{}, nil
+	}
+}
+
 func TestDNSRestrictionConfig(t *testing.T) {
 	tests := []struct {
 		name string
@@ -263,6 +276,8 @@ func TestDNSRestrictionConfig(t *testing.T) {
 		{"bad tempfail action", func(o *Options) { o.UnknownAddressTempfailAction = "reject" }, "unknown_address_tempfail_action"},
 		{"bad code", func(o *Options) { o.MapsRBLRejectCode = 250 }, "maps_rbl_reject_code"},
 		{"bad default reply", func(o *Options) { o.DefaultRBLReply = "554 ${rbl_domain" }, "default_rbl_reply"},
+		{"reply maps without tables", func(o *Options) { o.RBLReplyMaps = []string{"hash:x"} }, "rbl_reply_maps: no lookup tables"},
+		{"reply map that does not open", func(o *Options) { o.OpenTable = openMap; o.RBLReplyMaps = []string{"hash:x"} }, "rbl_reply_maps hash:x"},
 	}
 	for _, tt := range tests {
 		opts := baseOptions()
