@@ -41,11 +41,24 @@ func Site(m *postfixconf.Main) (pickup.Site, error) {
 	return pickup.Site{MyHostname: m.Get("myhostname"), MyOrigin: origin}, nil
 }
 
+// ctlQueue is the queue as the control socket serves it: postsuper -r
+// queues the message again through pickup's queue, the current
+// generation's cleanup, so its addresses are rewritten as new mail's are.
+type ctlQueue struct {
+	*queue.Queue
+	resubmit pickup.Queue
+}
+
+// Requeue implements qctl.Queue.
+func (c ctlQueue) Requeue(id queue.ID) (int, error) {
+	return c.Queue.RequeueVia(context.Background(), id, c.resubmit.Enqueue)
+}
+
 // startLocal starts pickup (maildrop into the queue) and the queue's
 // control socket; the function it returns stops both and waits for them.
 //
 // Pickup enqueues through pq (the current generation's cleanup); the
-// control socket works on the queue itself.
+// control socket works on the queue itself, but requeues through pq.
 func startLocal(l *loaded, q *queue.Queue, pq pickup.Queue, log *maillog.Logger) (func(), error) {
 	m := l.postfix.Main
 	site, err := Site(m)
@@ -63,7 +76,7 @@ func startLocal(l *loaded, q *queue.Queue, pq pickup.Queue, log *maillog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("pickup: %w", err)
 	}
-	ctl, err := qctl.Listen(ControlSocket(m), q, log)
+	ctl, err := qctl.Listen(ControlSocket(m), ctlQueue{q, pq}, log)
 	if err != nil {
 		// Run has not started: close pickup's socket by running it on a
 		// context that is already done.

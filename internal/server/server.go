@@ -112,7 +112,7 @@ func Run(ctx context.Context, opts Options) error {
 	runCtx, stopQueue := context.WithCancel(context.Background())
 	queueDone := make(chan error, 1)
 	if s.queue != nil {
-		go func() { queueDone <- s.queue.Run(runCtx, queue.AgentFunc(s.deliver)) }()
+		go func() { queueDone <- s.queue.Run(runCtx, queueAgent{s}) }()
 	} else {
 		queueDone <- nil
 	}
