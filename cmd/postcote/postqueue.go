@@ -40,29 +40,38 @@ func mainCF(prog, cdir string) (*postfixconf.Main, error) {
 	return pf.Main, nil
 }
 
-// cmdPostqueue is Postfix's postqueue: -p lists the queue, -f flushes it.
+// cmdPostqueue is Postfix's postqueue: -p lists the queue, -f flushes
+// it, -i QUEUEID delivers one message now.
 func cmdPostqueue(args []string) error {
 	const prog = "postqueue"
 	opts, rest, err := getopt(args, "c:fi:jps:v", "")
 	if err != nil {
 		return fatal(prog, exUsage, "%v", err)
 	}
+	const usage = "usage: postqueue -f | postqueue -i queueid | postqueue -p [-c config_dir]"
 	if len(rest) > 0 {
-		return fatal(prog, exUsage, "usage: postqueue -f | postqueue -p | postqueue -i queue_id [-c config_dir]")
+		return fatal(prog, exUsage, usage)
 	}
-	cdir, action := "", byte(0)
+	cdir, action, id := "", byte(0), ""
 	for _, o := range opts {
 		switch o.name {
 		case 'c':
 			cdir = o.arg
-		case 'f', 'p':
-			if action != 0 && action != o.name {
-				return fatal(prog, exUsage, "specify only one of -f, -p")
+		case 'f', 'p', 'i':
+			if action != 0 {
+				return fatal(prog, exUsage, usage) // one mode only, as Postfix
 			}
-			action = o.name
-		case 'i', 'j', 's':
-			return fatal(prog, exUsage, "-%c is not supported; use -p or -f", o.name)
+			action, id = o.name, o.arg
+		case 'j', 's':
+			return fatal(prog, exUsage, "-%c is not supported; use -p, -f or -i", o.name)
 		}
+	}
+	if action == 'i' && !queue.ValidID(id) {
+		more := ""
+		if len(id) > 100 {
+			id, more = id[:100], "..."
+		}
+		return fatal(prog, exUsage, "Cannot flush queue ID - invalid name: \"%s%s\"", id, more)
 	}
 	m, err := mainCF(prog, cdir)
 	if err != nil {
@@ -73,8 +82,10 @@ func cmdPostqueue(args []string) error {
 		return showQueue(m, prog)
 	case 'f':
 		return flushQueue(m, prog)
+	case 'i':
+		return flushRequest(m, prog, id)
 	}
-	return fatal(prog, exUsage, "usage: postqueue -f | postqueue -p [-c config_dir]")
+	return fatal(prog, exUsage, usage)
 }
 
 // cmdMailq is mailq: postqueue -p (its Sendmail options are ignored, as
@@ -141,7 +152,12 @@ func showQueue(m *postfixconf.Main, prog string) error {
 }
 
 // flushQueue asks the running server to retry every deferred message.
-func flushQueue(m *postfixconf.Main, prog string) error {
+func flushQueue(m *postfixconf.Main, prog string) error { return flushRequest(m, prog, "") }
+
+// flushRequest asks the running server to retry every deferred message,
+// or with an id that message only (an ID not queued is no error, as with
+// Postfix's flush service).
+func flushRequest(m *postfixconf.Main, prog, id string) error {
 	c, err := qctl.Dial(context.Background(), server.ControlSocket(m))
 	if errors.Is(err, qctl.ErrNotRunning) {
 		return fatal(prog, exUnavailable, "Cannot flush mail queue - mail system is down")
@@ -150,27 +166,39 @@ func flushQueue(m *postfixconf.Main, prog string) error {
 		return fatal(prog, exUnavailable, "%v", err)
 	}
 	defer c.Close()
-	if err := c.Flush(); err != nil {
+	if id != "" {
+		err = c.FlushID(id)
+	} else {
+		err = c.Flush()
+	}
+	if err != nil {
 		return fatal(prog, exUnavailable, "%v", err)
 	}
 	return nil
 }
 
-// superOp is one postsuper request: -d, -h or -H with its ID.
+// superOp is one postsuper request: -d, -h, -H or -r with its ID.
 type superOp struct {
 	verb string
 	id   string
 }
 
-// cmdPostsuper is Postfix's postsuper: -d deletes, -h holds and -H
-// releases messages (an ID, ALL, or "-" to read IDs from standard input),
+// cmdPostsuper is Postfix's postsuper: -d deletes, -h holds, -H
+// releases and -r requeues messages (an ID, ALL, or "-" to read IDs from
+// standard input),
 // optionally only in the queues named after the options (hold, incoming,
 // active, deferred). With the server running the work is done by the
 // server through its control socket; without it, postsuper opens the
 // spool itself (the spool's lock keeps a server from starting meanwhile).
+//
+// -r queues the message again under a new ID with its pending
+// recipients: through the running server, via its cleanup stage
+// (canonical maps, virtual aliases applied again, as Postfix's pickup and
+// cleanup do); on the stopped server's spool, as it is (no rewriting;
+// routing is done afresh at delivery either way).
 func cmdPostsuper(args []string) error {
 	const prog = "postsuper"
-	opts, queues, err := getopt(args, "c:d:h:H:psSv", "")
+	opts, queues, err := getopt(args, "c:d:h:H:pr:sSv", "")
 	if err != nil {
 		return fatal(prog, exUsage, "%v", err)
 	}
@@ -186,6 +214,8 @@ func cmdPostsuper(args []string) error {
 			ops = append(ops, superOp{qctl.Hold, o.arg})
 		case 'H':
 			ops = append(ops, superOp{qctl.Release, o.arg})
+		case 'r':
+			ops = append(ops, superOp{qctl.Requeue, o.arg})
 		}
 		// -s (structure check) and -p (purge temporary files) have
 		// nothing to do: the spool checks itself when it opens, and
@@ -253,11 +283,13 @@ var superVerbs = map[string]struct{ each, total string }{
 	qctl.Delete:  {"removed", "Deleted"},
 	qctl.Hold:    {"placed on hold", "Placed on hold"},
 	qctl.Release: {"released from hold", "Released from hold"},
+	qctl.Requeue: {"requeued", "Requeued"},
 }
 
-// report prints Postfix's totals, "postsuper: Deleted: 2 messages".
+// report prints Postfix's totals, "postsuper: Deleted: 2 messages", in
+// postsuper's order.
 func report(prog string, counts map[string]int) {
-	for _, v := range []string{qctl.Delete, qctl.Hold, qctl.Release} {
+	for _, v := range []string{qctl.Requeue, qctl.Delete, qctl.Hold, qctl.Release} {
 		if n := counts[v]; n > 0 {
 			s := "s"
 			if n == 1 {
