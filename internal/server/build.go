@@ -12,6 +12,7 @@ import (
 	"postcote/internal/maillog"
 	"postcote/internal/mailstore"
 	"postcote/internal/queue"
+	"postcote/internal/rewrite"
 	"postcote/internal/sasl"
 	"postcote/internal/smtpd"
 	"postcote/internal/transport"
@@ -99,6 +100,19 @@ func openQueue(l *loaded, log *maillog.Logger) (*queue.Queue, error) {
 		Hostname:             m.Get("myhostname"),
 		QueueMinFree:         minFree,
 	}
+	if opts.ActiveLimit, err = m.Int("qmgr_message_active_limit"); err != nil {
+		errs = append(errs, err)
+	}
+	// notify_classes and who gets the postmaster notices (queue/notify.go).
+	if opts.Notify.Classes, err = queue.ParseNotifyClasses(m.List("notify_classes")); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", m.Pos("notify_classes"), err))
+	}
+	if opts.Notify.Myorigin, err = m.FileValue("myorigin"); err != nil {
+		errs = append(errs, err)
+	}
+	opts.Notify.BounceRecipient, opts.Notify.DoubleBounceRecipient = m.Get("bounce_notice_recipient"), m.Get("2bounce_notice_recipient")
+	opts.Notify.DelayRecipient, opts.Notify.ErrorRecipient = m.Get("delay_notice_recipient"), m.Get("error_notice_recipient")
+	opts.Notify.DoubleBounceSender = m.Get("double_bounce_sender")
 	if size == 0 {
 		opts.MaxMessageSize = -1
 	}
@@ -194,11 +208,26 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 	cleanup := rw.cleanup(s.queue)
 	cleanup.Log = s.log // cleanup's warnings (alias expansion, hop count)
 	gen.cleanup = cleanup
+	// local(8) for mydestination: alias_maps, ~/.forward, then the
+	// system user's mailbox (transport/local.go).
+	var aliases rewrite.Table
+	if !domains.Local.Empty() {
+		if aliases, err = rewrite.OpenMaps(open, "alias_maps", m.List("alias_maps")); err != nil {
+			return fmt.Errorf("%s: %w", m.Pos("alias_maps"), err)
+		}
+	}
+	var localStore mailstore.Deliverer = mailstore.NewStore(mailstore.Options{})
+	if mbox != nil {
+		localStore = mbox.store
+	}
+	if agents["local"], err = transport.NewLocal(m, aliases, localStore, domains, cleanup); err != nil {
+		return err
+	}
 	deferred := map[string]bool{}
 	for _, t := range m.List("defer_transports") {
 		deferred[t] = true
 	}
-	gen.agent = &transport.Router{
+	router := &transport.Router{
 		Domains:          domains,
 		VirtualTransport: m.Get("virtual_transport"),
 		LocalTransport:   m.Get("local_transport"),
@@ -208,6 +237,7 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 		DeferTransports:  deferred,
 		Agents:           agents,
 	}
+	gen.agent = router
 
 	master := l.postfix.Master
 	if master == nil {
@@ -215,6 +245,9 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 		if err != nil {
 			return err
 		}
+	}
+	if router.LimitsFor, err = transportLimits(m, master); err != nil {
+		return err
 	}
 	// One anvil for every SMTP service, as Postfix has one anvil server:
 	// a client's limits count across smtp, submission and submissions.
