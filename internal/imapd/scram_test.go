@@ -1,12 +1,15 @@
 package imapd
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -157,5 +160,36 @@ func TestSCRAMNeedsCredentialsLookup(t *testing.T) {
 	c.send("b AUTHENTICATE SCRAM-SHA-256\r\n")
 	if l := c.line(); l != "b NO Unsupported authentication mechanism." {
 		t.Errorf("SCRAM without CredentialsLookup: %q", l)
+	}
+}
+
+// TestSCRAMWithGSASL: GNU SASL's gsasl(1), a SCRAM client that is not
+// ours, logs in over IMAP (Debian package gsasl; skipped without it).
+func TestSCRAMWithGSASL(t *testing.T) {
+	gsasl, err := exec.LookPath("gsasl")
+	if err != nil {
+		t.Skip("gsasl not installed (apt-get install -y gsasl)")
+	}
+	ts := scramServer(t)
+	tests := []struct {
+		user, pw string
+		ok       bool
+	}{
+		{"scram@example.jp", "pencil", true},
+		{"plain@example.jp", "pencil", true},
+		{"scram@example.jp", "pencil2", false},
+		{"crypt@example.jp", "pencil", false},
+	}
+	for _, tt := range tests {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, gsasl, "--client", "--imap", "--connect="+ts.addr, "--no-starttls",
+			"--mechanism=SCRAM-SHA-256", "--authentication-id="+tt.user, "--password="+tt.pw, "--verbose")
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if (err == nil) != tt.ok {
+			t.Errorf("gsasl %s/%s: %v; want ok=%v\n%s", tt.user, tt.pw, err, tt.ok, out)
+		} else if testing.Verbose() {
+			t.Logf("gsasl %s/%s: %v\n%s", tt.user, tt.pw, err, out)
+		}
 	}
 }

@@ -1,11 +1,14 @@
 package smtpd
 
 import (
+	"context"
 	"encoding/base64"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"postcote/internal/sasl"
 	"postcote/internal/userdb"
@@ -171,5 +174,42 @@ func TestMechanismLister(t *testing.T) {
 	opts.SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256"}
 	if _, err := New(opts, &fakeQueue{}, newFakeAddrs(), fakeAuth{}); err == nil || !strings.Contains(err.Error(), "SCRAM-SHA-256") {
 		t.Errorf("SCRAM with a plain checker: %v", err)
+	}
+}
+
+// TestSCRAMWithGSASL: GNU SASL's gsasl(1), a SCRAM client that is not
+// ours, authenticates over SMTP and checks the server's signature
+// (Debian package gsasl; skipped without it).
+func TestSCRAMWithGSASL(t *testing.T) {
+	gsasl, err := exec.LookPath("gsasl")
+	if err != nil {
+		t.Skip("gsasl not installed (apt-get install -y gsasl)")
+	}
+	opts := baseOptions()
+	opts.SASLEnable = true
+	opts.SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-1"}
+	ts := startServerAuth(t, opts, scramChecker(t))
+	tests := []struct {
+		mech, user, pw string
+		ok             bool
+	}{
+		{"SCRAM-SHA-256", "scram@example.com", "pencil", true},
+		{"SCRAM-SHA-1", "plain@example.com", "pencil", true},
+		{"SCRAM-SHA-256", "scram@example.com", "pencil2", false},
+		{"SCRAM-SHA-256", "crypt@example.com", "pencil", false},
+	}
+	for _, tt := range tests {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := exec.CommandContext(ctx, gsasl, "--client", "--smtp", "--connect="+ts.addr, "--no-starttls",
+			"--mechanism="+tt.mech, "--authentication-id="+tt.user, "--password="+tt.pw, "--verbose").CombinedOutput()
+		cancel()
+		switch {
+		case (err == nil) != tt.ok:
+			t.Errorf("gsasl %s %s/%s: %v; want ok=%v\n%s", tt.mech, tt.user, tt.pw, err, tt.ok, out)
+		case tt.ok && !strings.Contains(string(out), "235 2.7.0 Authentication successful"):
+			t.Errorf("gsasl %s %s: no 235 in\n%s", tt.mech, tt.user, out)
+		case !tt.ok && !strings.Contains(string(out), "535 5.7.8"):
+			t.Errorf("gsasl %s %s/%s: no 535 in\n%s", tt.mech, tt.user, tt.pw, out)
+		}
 	}
 }
