@@ -32,6 +32,11 @@ type fakeMX struct {
 	badTLS    bool                     // answer STARTTLS with 220, then garbage
 	rcptReply func(addr string) string // default "250 2.1.5 Ok"
 	dataReply string                   // default "250 2.0.0 Ok: queued as ABC"
+	// dropAfterRSET closes the connection right after answering RSET,
+	// as a server whose idle timer ran out would.
+	dropAfterRSET bool
+	// mail421 answers MAIL on a session's second transaction with 421.
+	mail421 bool
 
 	mu      sync.Mutex
 	conns   int
@@ -88,6 +93,13 @@ func (f *fakeMX) messages() []string {
 	return append([]string(nil), f.msgs...)
 }
 
+// connections is how many connections the server accepted.
+func (f *fakeMX) connections() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conns
+}
+
 func (f *fakeMX) sawMail() bool {
 	for _, c := range f.commands() {
 		if strings.HasPrefix(c, "MAIL") {
@@ -120,6 +132,7 @@ func (f *fakeMX) serve(nc net.Conn) {
 	}
 	inTLS := false
 	accepted := 0
+	mails := 0
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -166,6 +179,11 @@ func (f *fakeMX) serve(nc net.Conn) {
 			f.pipe = append(f.pipe, r.Buffered() > 0)
 			f.mu.Unlock()
 			accepted = 0
+			mails++
+			if f.mail421 && mails > 1 {
+				say("421 4.4.2 fake.example Error: timeout exceeded")
+				return
+			}
 			say("250 2.1.0 Ok")
 		case "RCPT":
 			rep := "250 2.1.5 Ok"
@@ -205,6 +223,9 @@ func (f *fakeMX) serve(nc net.Conn) {
 			say(rep)
 		case "RSET", "NOOP":
 			say("250 2.0.0 Ok")
+			if verb == "RSET" && f.dropAfterRSET {
+				return
+			}
 		case "QUIT":
 			say("221 2.0.0 Bye")
 			return
