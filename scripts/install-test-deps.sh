@@ -19,6 +19,9 @@ command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-se
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null || need+=(postgresql)
 # bsd-mailx for the `mail -s subject user@domain` test (e2e/sendmail_test.go).
 command -v bsd-mailx >/dev/null || need+=(bsd-mailx)
+# GNU SASL's gsasl, a SCRAM client that is not postcote's, for the SCRAM
+# logins over IMAP and SMTP (internal/imapd, internal/smtpd scram_test.go).
+command -v gsasl >/dev/null || need+=(gsasl)
 # A real Postfix and Dovecot for the interop tests (auth service, LMTP both
 # ways, Maildir shared with Dovecot, ENVELOPE/BODYSTRUCTURE against Dovecot)
 # and the benchmark's comparison. The tests run private instances in temp
