@@ -16,9 +16,17 @@
 // role's Maildir through internal/mailstore, the same code path as the
 // LMTP server's; with virtual_mailbox_maps, into $virtual_mailbox_base as
 // virtual(8) does), "lmtp" (unix: and inet: next hops), "smtp"/"relay"
-// (MX lookup, relayhost, TLS levels), "error" and "discard". A transport
-// that is configured but not implemented yet (local, pipe) defers its
-// recipients
-// with "4.3.0 mail transport unavailable", as Postfix does for a
-// transport it cannot run: the mail waits in the queue, it is not lost.
+// (MX lookup, relayhost, TLS levels), "error" and "discard", and "local"
+// (local.go, Postfix's local(8) for mydestination: alias_maps through
+// rewrite.ExpandAliases, ~/.forward, the system user of passwd(5) read
+// directly, then mailbox_command, a Maildir home_mailbox through the
+// same mail store code as virtual, or an mbox file in the home or in
+// mail_spool_directory with "From " lines, ">From" quoting and fcntl
+// plus dot-lock locking; |command and /file destinations as
+// allow_mail_to_commands and allow_mail_to_files permit, run as
+// default_privs or the user; Delivered-To: loop detection and
+// mailbox_size_limit). A transport that is configured but not
+// implemented yet (pipe) defers its recipients with "4.3.0 mail
+// transport unavailable", as Postfix does for a transport it cannot
+// run: the mail waits in the queue, it is not lost.
 package transport

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"postcote/internal/config/postfixconf"
 	"postcote/internal/lookup"
 	"postcote/internal/mailstore"
 	"postcote/internal/queue"
@@ -487,5 +488,53 @@ func TestLookupPasswd(t *testing.T) {
 	}
 	if _, _, err := LookupPasswd(filepath.Join(t.TempDir(), "none"), "x"); err == nil {
 		t.Error("missing passwd file: no error")
+	}
+}
+
+func TestNewLocal(t *testing.T) {
+	cf := "myhostname = mx.example.com\nmyorigin = example.com\nhome_mailbox = Maildir/\nmailbox_size_limit = 1000\n" +
+		"allow_mail_to_commands = alias\nluser_relay = $user@other.example\ncommand_time_limit = 2m\nrecipient_delimiter = +\n"
+	m, err := postfixconf.ParseMainBytes("main.cf", []byte(cf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLocal(m, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.HomeMailbox != "Maildir/" || l.MailboxSizeLimit != 1000 || l.Myorigin != "example.com" || l.LuserRelay != "$user@other.example" ||
+		l.CommandTimeLimit != 2*time.Minute || strings.Join(l.AllowCommands, ",") != "alias" || strings.Join(l.AllowFiles, ",") != "alias,forward" ||
+		l.DefaultPrivs != "nobody" || l.DoubleBounceSender != "double-bounce" || !l.OwnerRequestSpecial || l.MailSpoolDirectory != "/var/mail" ||
+		strings.Join(l.ForwardPath, "|") != "$home/.forward${recipient_delimiter}${extension}|$home/.forward" {
+		t.Errorf("%+v", l)
+	}
+	for _, bad := range []string{"allow_mail_to_files = alias, pipes\n", "local_command_shell = sh\n", "command_time_limit = soon\n"} {
+		m, err := postfixconf.ParseMainBytes("main.cf", []byte(bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewLocal(m, nil, nil, nil, nil); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestSplitForwardPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"$home/.forward${recipient_delimiter}${extension}, $home/.forward": "$home/.forward${recipient_delimiter}${extension}|$home/.forward",
+		"${extension?$home/a, $home/b} /x":                                 "${extension?$home/a, $home/b}|/x",
+		"":                                                                 "",
+	} {
+		if got := strings.Join(splitForwardPath(in), "|"); got != want {
+			t.Errorf("splitForwardPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestLocalDefaultPrivsMissing(t *testing.T) {
+	e := newLocalEnv(t, map[string][]string{"cmd": {"|true"}})
+	e.local.DefaultPrivs = "ghost"
+	if r := e.deliver(t, "cmd@localhost", localMsg); r.Status != queue.StatusDeferred || r.DSN != "4.3.5" || !strings.Contains(r.Reply, `default_privs user "ghost"`) {
+		t.Errorf("%+v", r)
 	}
 }
