@@ -4,12 +4,17 @@
 GO ?= go
 BIN := bin/postcote
 
-.PHONY: all build test unit e2e vet fmt dev bench clean
+.PHONY: all build build-pam test unit e2e vet fmt dev bench clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/postcote
+
+# The same binary with `passdb { driver = pam }` calling libpam: needs cgo
+# and Debian's libpam0g-dev (README, "Builds").
+build-pam:
+	CGO_ENABLED=1 $(GO) build -tags pam -o $(BIN) ./cmd/postcote
 
 # The one test command: README's and CI's.
 test: deps vet
