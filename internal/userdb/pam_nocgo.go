@@ -26,6 +26,7 @@ type unixPassDB struct {
 func newPAMBackend(a pamArgs, opts Options) (PassDB, error) {
 	db := &unixPassDB{args: a, files: systemFiles(opts), opts: opts, limits: opts.limits(), now: time.Now}
 	opts.logf("passdb pam: this build has no PAM library; checking %s as pam_unix does (build with -tags pam for PAM)", db.files.ShadowPath())
+	checkShadowReadable("passdb pam", db.files, opts)
 	return db, nil
 }
 

@@ -186,7 +186,19 @@ func newShadowPassDB(args string, opts Options) (*shadowPassDB, error) {
 	if err := parseBlockingArgs("passdb shadow", args); err != nil {
 		return nil, err
 	}
-	return &shadowPassDB{files: systemFiles(opts), opts: opts, limits: opts.limits(), now: time.Now}, nil
+	db := &shadowPassDB{files: systemFiles(opts), opts: opts, limits: opts.limits(), now: time.Now}
+	checkShadowReadable("passdb shadow", db.files, opts)
+	return db, nil
+}
+
+// checkShadowReadable logs at start-up when the shadow file cannot be
+// read (not root, not in group shadow), so that the cause of every
+// failed login is in the log before the first one. It is not fatal: the
+// file may become readable, and lookups report it until then.
+func checkShadowReadable(kind string, files *SystemIDs, opts Options) {
+	if _, err := files.shadow.load(); err != nil {
+		opts.logf("Error: %s: %v (postcote must run as root or in group shadow to read it)", kind, err)
+	}
 }
 
 // DriverName implements Named.

@@ -419,3 +419,29 @@ func TestGuide004(t *testing.T) {
 		t.Error("a password was logged")
 	}
 }
+
+// An unreadable or missing shadow file is reported at start-up, and
+// logins then fail as temporary failures, never as wrong passwords.
+func TestShadowUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	passwd := filepath.Join(dir, "passwd")
+	writeFile(t, passwd, "alice:x:1000:1000::/home/alice:/bin/sh\n")
+	files := NewSystemFiles(passwd, filepath.Join(dir, "group"), filepath.Join(dir, "missing-shadow"))
+	opts, buf := sysOptions(files)
+	drivers := []string{"shadow", "pam"}
+	if PAMLibrary {
+		drivers = drivers[:1] // pam reads no files in this build
+	}
+	for _, driver := range drivers {
+		db, err := NewPassDB(driver, "", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), "Error: passdb "+driver+": stat "+filepath.Join(dir, "missing-shadow")) {
+			t.Errorf("%s: start-up log: %s", driver, buf.String())
+		}
+		if _, err := db.Verify(context.Background(), Request{User: "alice"}, "pw"); err == nil {
+			t.Errorf("%s: no error", driver)
+		}
+	}
+}
