@@ -187,9 +187,11 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 	addrs := rw.recipients
 	var checker sasl.PasswordChecker
 	agents := map[string]transport.Agent{"error": transport.Error{}, "discard": transport.Discard{}, "lmtp": newLMTPAgent(m)}
-	if err := addSMTPAgents(m, s.log, agents); err != nil {
+	smtpClosers, err := addSMTPAgents(m, s.log, open, agents)
+	if err != nil {
 		return err
 	}
+	gen.closers = append(gen.closers, smtpClosers...)
 	if mbox != nil {
 		addrs.Users = mbox.users
 		checker = mbox.users

@@ -1,15 +1,19 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"postcote/internal/config/postfixconf"
 	"postcote/internal/dnsx"
+	"postcote/internal/lookup"
 	"postcote/internal/maillog"
+	"postcote/internal/rewrite"
 	"postcote/internal/transport"
 )
 
@@ -21,11 +25,16 @@ import (
 // (smtp_tls_security_level with the obsolete smtp_use_tls and
 // smtp_enforce_tls, smtp_tls_CAfile, smtp_tls_CApath,
 // smtp_tls_verify_cert_match, smtp_tls_secure_cert_match,
-// smtp_tls_protocols, smtp_tls_mandatory_protocols, smtp_tls_loglevel).
+// smtp_tls_protocols, smtp_tls_mandatory_protocols, smtp_tls_loglevel,
+// smtp_tls_connection_reuse, and smtp_tls_policy_maps opened with open),
+// and the connection cache (smtp_connection_cache_on_demand,
+// smtp_connection_cache_destinations, smtp_connection_cache_time_limit,
+// smtp_connection_reuse_count_limit, smtp_connection_reuse_time_limit,
+// smtp_rset_timeout).
 // DNS is the system resolver (each query bounded by dnsx.DefaultTimeout)
 // unless the binary was built with the postcote_testdns tag
 // (smtpclient_testdns.go); smtpd gets the same (smtpdResolver).
-func smtpAgent(m *postfixconf.Main, log *maillog.Logger, name string) (transport.Agent, error) {
+func smtpAgent(m *postfixconf.Main, log *maillog.Logger, name string, open rewrite.Opener) (*transport.SMTP, error) {
 	a := &transport.SMTP{
 		Name:     name,
 		HeloName: m.Get("smtp_helo_name"),
@@ -55,6 +64,9 @@ func smtpAgent(m *postfixconf.Main, log *maillog.Logger, name string) (transport
 		{"smtp_data_xfer_timeout", &a.DataXferTimeout},
 		{"smtp_data_done_timeout", &a.DataDoneTimeout},
 		{"smtp_quit_timeout", &a.QuitTimeout},
+		{"smtp_rset_timeout", &a.RsetTimeout},
+		{"smtp_connection_cache_time_limit", &a.CacheTimeLimit},
+		{"smtp_connection_reuse_time_limit", &a.ReuseTimeLimit},
 	} {
 		v, err := m.Duration(d.param)
 		if err != nil {
@@ -69,6 +81,7 @@ func smtpAgent(m *postfixconf.Main, log *maillog.Logger, name string) (transport
 		{"smtp_mx_address_limit", &a.MXAddressLimit},
 		{"smtp_mx_session_limit", &a.MXSessionLimit},
 		{"smtp_tls_loglevel", &a.TLS.LogLevel},
+		{"smtp_connection_reuse_count_limit", &a.ReuseCountLimit},
 	} {
 		v, err := m.Int(n.param)
 		if err != nil {
@@ -84,6 +97,33 @@ func smtpAgent(m *postfixconf.Main, log *maillog.Logger, name string) (transport
 		return nil, fmt.Errorf("smtp client: %w", err)
 	}
 	a.DisableMIMEConversion = conv
+	for _, b := range []struct {
+		param string
+		dst   *bool
+	}{
+		{"smtp_connection_cache_on_demand", &a.CacheOnDemand},
+		{"smtp_tls_connection_reuse", &a.TLS.ConnectionReuse},
+	} {
+		if *b.dst, err = m.Bool(b.param); err != nil {
+			return nil, fmt.Errorf("smtp client: %w", err)
+		}
+	}
+	if a.CacheTimeLimit <= 0 {
+		return nil, fmt.Errorf("smtp client: smtp_connection_cache_time_limit must be positive")
+	}
+	if a.CacheDestinations, err = cacheDestinations(m, open); err != nil {
+		return nil, fmt.Errorf("smtp client: %w", err)
+	}
+	for _, spec := range m.List("smtp_tls_policy_maps") {
+		if open == nil {
+			return nil, fmt.Errorf("smtp client: smtp_tls_policy_maps: no table opener")
+		}
+		t, err := open(spec)
+		if err != nil {
+			return nil, fmt.Errorf("smtp client: %s: smtp_tls_policy_maps: %w", m.Pos("smtp_tls_policy_maps"), err)
+		}
+		a.TLSPolicyMaps = append(a.TLSPolicyMaps, t)
+	}
 	switch strings.ToLower(a.TLS.Level) {
 	case "", "none", "may", "encrypt", "verify", "secure", "dane":
 	default:
@@ -117,16 +157,67 @@ func smtpAgent(m *postfixconf.Main, log *maillog.Logger, name string) (transport
 	return a, nil
 }
 
-// addSMTPAgents registers the smtp and relay transports.
-func addSMTPAgents(m *postfixconf.Main, log *maillog.Logger, agents map[string]transport.Agent) error {
+// addSMTPAgents registers the smtp and relay transports. It returns
+// their Close functions (which end the idle cached sessions), for the
+// generation to call when a reload replaces it.
+func addSMTPAgents(m *postfixconf.Main, log *maillog.Logger, open rewrite.Opener, agents map[string]transport.Agent) ([]func() error, error) {
+	var closers []func() error
 	for _, name := range []string{"smtp", "relay"} {
-		a, err := smtpAgent(m, log, name)
+		a, err := smtpAgent(m, log, name, open)
 		if err != nil {
-			return err
+			for _, c := range closers {
+				c()
+			}
+			return nil, err
 		}
 		agents[name] = a
+		closers = append(closers, a.Close)
 	}
-	return nil
+	return closers, nil
+}
+
+// cacheDestinations reads smtp_connection_cache_destinations: next hops
+// as the transport names them ("example.com", "[relay.example]:587"),
+// /file/name lists of them, and type:table lookup tables keyed by the
+// next hop, as Postfix's string list does (case-insensitive). It returns
+// nil when the list is empty.
+func cacheDestinations(m *postfixconf.Main, open rewrite.Opener) (func(context.Context, string) (bool, error), error) {
+	elems, err := m.ListWithFiles("smtp_connection_cache_destinations")
+	if err != nil || len(elems) == 0 {
+		return nil, err
+	}
+	names := map[string]bool{}
+	var tables []rewrite.Table
+	for _, e := range elems {
+		if spec, err := lookup.ParseSpec(e); err == nil && !strings.HasPrefix(e, "[") && slices.Contains(lookup.Types(), spec.Type) {
+			if open == nil {
+				return nil, fmt.Errorf("smtp_connection_cache_destinations: no table opener for %s", e)
+			}
+			t, err := open(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: smtp_connection_cache_destinations: %w", m.Pos("smtp_connection_cache_destinations"), err)
+			}
+			tables = append(tables, t)
+			continue
+		}
+		names[strings.ToLower(e)] = true
+	}
+	return func(ctx context.Context, nexthop string) (bool, error) {
+		key := strings.ToLower(strings.TrimSpace(nexthop))
+		if names[key] {
+			return true, nil
+		}
+		for _, t := range tables {
+			v, err := t.Lookup(ctx, key)
+			if err != nil {
+				return false, err
+			}
+			if len(v) > 0 {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, nil
 }
 
 // ownAddresses are the addresses of inet_interfaces and proxy_interfaces

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,7 +18,9 @@ import (
 
 	"postcote/internal/config/postfixconf"
 	"postcote/internal/dnsx"
+	"postcote/internal/lookup"
 	"postcote/internal/maillog"
+	"postcote/internal/rewrite"
 	"postcote/internal/transport"
 )
 
@@ -26,6 +29,10 @@ func TestSMTPAgentFromMain(t *testing.T) {
 	ca := filepath.Join(dir, "ca.pem")
 	// Any valid certificate will do as a CA bundle for loading.
 	if err := os.WriteFile(ca, selfSignedPEM(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	policyFile := filepath.Join(dir, "tls_policy")
+	if err := os.WriteFile(policyFile, []byte("tls.example.net encrypt\n[relay.example]:587 verify match=relay.example\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -40,6 +47,11 @@ func TestSMTPAgentFromMain(t *testing.T) {
 				a.DataDoneTimeout != 600*time.Second || a.MXAddressLimit != 5 || a.MXSessionLimit != 2 ||
 				a.DisableMIMEConversion || a.TLS.Level != "none" {
 				t.Errorf("%+v", a)
+			}
+			// Postfix's connection cache defaults.
+			if !a.CacheOnDemand || a.CacheDestinations != nil || a.CacheTimeLimit != 2*time.Second || a.ReuseCountLimit != 0 ||
+				a.ReuseTimeLimit != 300*time.Second || a.RsetTimeout != 20*time.Second || a.TLS.ConnectionReuse || len(a.TLSPolicyMaps) != 0 {
+				t.Errorf("cache settings %+v", a)
 			}
 			if strings.Join(a.TLS.SecureCertMatch, ",") != "nexthop,dot-nexthop" || strings.Join(a.TLS.VerifyCertMatch, ",") != "hostname" {
 				t.Errorf("cert match %q %q", a.TLS.SecureCertMatch, a.TLS.VerifyCertMatch)
@@ -68,6 +80,32 @@ func TestSMTPAgentFromMain(t *testing.T) {
 				t.Errorf("Check: %v", err)
 			}
 		}, ""},
+		{"connection cache settings", "smtp_connection_cache_on_demand = no\nsmtp_connection_cache_time_limit = 5s\nsmtp_connection_reuse_count_limit = 10\n" +
+			"smtp_connection_reuse_time_limit = 60s\nsmtp_rset_timeout = 7s\nsmtp_tls_connection_reuse = yes\n" +
+			"smtp_connection_cache_destinations = Example.com, [relay.example]:587, texthash:" + policyFile + "\n",
+			func(t *testing.T, a *transport.SMTP) {
+				if a.CacheOnDemand || a.CacheTimeLimit != 5*time.Second || a.ReuseCountLimit != 10 || a.ReuseTimeLimit != time.Minute ||
+					a.RsetTimeout != 7*time.Second || !a.TLS.ConnectionReuse || a.CacheDestinations == nil {
+					t.Fatalf("%+v", a)
+				}
+				for hop, want := range map[string]bool{"example.com": true, "[relay.example]:587": true, "[relay.example]": false,
+					"other.example": false, "tls.example.net": true} {
+					if got, err := a.CacheDestinations(context.Background(), hop); err != nil || got != want {
+						t.Errorf("cache destination %s: %v, %v; want %v", hop, got, err, want)
+					}
+				}
+			}, ""},
+		{"smtp_tls_policy_maps", "smtp_tls_policy_maps = texthash:" + policyFile + "\n", func(t *testing.T, a *transport.SMTP) {
+			if len(a.TLSPolicyMaps) != 1 {
+				t.Fatalf("%d policy tables", len(a.TLSPolicyMaps))
+			}
+			v, err := a.TLSPolicyMaps[0].Lookup(context.Background(), "[relay.example]:587")
+			if err != nil || strings.Join(v, " ") != "verify match=relay.example" {
+				t.Errorf("lookup: %q, %v", v, err)
+			}
+		}, ""},
+		{"missing policy table", "smtp_tls_policy_maps = texthash:" + filepath.Join(dir, "none") + "\n", nil, "smtp_tls_policy_maps"},
+		{"zero cache time limit", "smtp_connection_cache_time_limit = 0\n", nil, "must be positive"},
 		{"unsupported level", "smtp_tls_security_level = fingerprint\n", nil, "not supported"},
 		{"negative limit", "smtp_mx_address_limit = -1\n", nil, "negative"},
 	}
@@ -77,7 +115,10 @@ func TestSMTPAgentFromMain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			agent, err := smtpAgent(m, maillog.New(io.Discard, "test", false), "smtp")
+			reg := lookup.NewRegistry(lookup.Options{})
+			defer reg.Close()
+			open := func(spec string) (rewrite.Table, error) { return reg.Open(spec) }
+			a, err := smtpAgent(m, maillog.New(io.Discard, "test", false), "smtp", open)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want %q", err, tc.wantErr)
@@ -87,7 +128,7 @@ func TestSMTPAgentFromMain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := agent.(*transport.SMTP)
+			defer a.Close()
 			if _, static := a.Resolver.(*dnsx.StaticResolver); a.Name != "smtp" || a.Resolver == nil || static {
 				t.Errorf("name %q resolver %v (the test DNS must be off in normal builds)", a.Name, a.Resolver)
 			}
