@@ -215,10 +215,11 @@ func TestPostfixThroughPostcoteAuth(t *testing.T) {
 	authPort := freePort(t)
 	users := filepath.Join(pcConf, "users")
 	writeUsers(t, users)
+	appendSCRAMUser(t, users)
 	dovecotConf := fmt.Sprintf(`protocols = none
 ssl = no
 auth_failure_delay = 0
-auth_mechanisms = plain login
+auth_mechanisms = plain login scram-sha-256
 passdb {
   driver = passwd-file
   args = scheme=SHA512-CRYPT %s
@@ -320,6 +321,17 @@ postlog unix-dgram n - n - 1 postlogd
 			}
 			if code := smtpAuth(t, addr, "nobody@example.test", "secret"); code != 535 {
 				t.Errorf("unknown user: %d, want 535", code)
+			}
+			// SCRAM through Postfix: the server-final message reaches
+			// the client as a 334 (the client checks the signature).
+			if code := smtpSCRAM(t, addr, "carol@example.test", "pencil"); code != 235 {
+				t.Errorf("SCRAM-SHA-256: %d, want 235", code)
+			}
+			if code := smtpSCRAM(t, addr, "carol@example.test", "pencil2"); code != 535 {
+				t.Errorf("SCRAM-SHA-256, wrong password: %d, want 535", code)
+			}
+			if code := smtpSCRAM(t, addr, "alice@example.test", "secret"); code != 535 {
+				t.Errorf("SCRAM-SHA-256 for a SHA512-CRYPT user: %d, want 535", code)
 			}
 		})
 	}

@@ -27,6 +27,9 @@ func TestAuthMechanisms(t *testing.T) {
 	}
 }
 
+// The in-process users of every protocol can run SCRAM.
+var _ sasl.CredentialsLookup = (*mailboxUsers)(nil)
+
 // plainOnly is a checker that can only verify passwords (like a client of
 // a remote auth server).
 type plainOnly struct{}

@@ -194,6 +194,16 @@ func (u *mailboxUsers) CheckPassword(ctx context.Context, req sasl.Request) (str
 	return u.checker.CheckPassword(ctx, req)
 }
 
+// LookupSCRAM implements sasl.CredentialsLookup (SCRAM mechanisms).
+func (u *mailboxUsers) LookupSCRAM(ctx context.Context, req sasl.Request, mech string) (string, sasl.SCRAMCredentials, error) {
+	return u.checker.LookupSCRAM(ctx, req, mech)
+}
+
+// FinishSCRAM implements sasl.CredentialsLookup.
+func (u *mailboxUsers) FinishSCRAM(ctx context.Context, req sasl.Request, user string, ok bool) error {
+	return u.checker.FinishSCRAM(ctx, req, user, ok)
+}
+
 // LookupUser implements transport.UserLookup.
 func (u *mailboxUsers) LookupUser(ctx context.Context, service, name string) (mailstore.User, bool, error) {
 	info, found, err := u.checker.LookupUser(ctx, service, name)
