@@ -38,5 +38,11 @@
 // Files: server.go (listeners, limits, shutdown), session.go (the command
 // loop, I/O, logs), commands.go (HELO … VRFY), data.go (DATA, BDAT, the
 // Received header), auth.go (STARTTLS, AUTH), parse.go (RFC 5321 paths
-// and ESMTP parameters), restrictions.go, anvil.go.
+// and ESMTP parameters), restrictions.go (the lists and their
+// evaluation), restrictions_data.go (smtpd_data_restrictions,
+// smtpd_end_of_data_restrictions), dns.go (the client's forward-confirmed
+// name), dns_restrictions.go (reject_unknown_*), dns_rbl.go (DNS lists and
+// reply templates), anvil.go. DNS goes through internal/dnsx's Resolver,
+// the same the smtp client uses; every query has a timeout, and a DNS
+// failure is never taken for a "no such domain".
 package smtpd
