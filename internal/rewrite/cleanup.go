@@ -29,10 +29,11 @@ type Queue interface {
 // qualified, canonicalized (recipient_canonical_maps, canonical_maps),
 // masqueraded when masquerade_classes has envelope_recipient, and
 // expanded through virtual_alias_maps, keeping the address the client
-// gave as OrigAddress (orig_to=) and its DSN parameters; each result goes
-// through ResolveLocal (the routing trivial-rewrite's resolver applies to
-// our local domains, "user%remote@ourhost"); duplicate results are
-// dropped.
+// gave as OrigAddress (orig_to=) and its DSN parameters; when the client's
+// address itself routes through a local domain ("user%remote@ourhost",
+// which smtpd allows only to clients that may relay), each result goes
+// through ResolveLocal, the routing trivial-rewrite's resolver applies;
+// duplicate results are dropped.
 //
 // The primary header block goes through CleanHeaders: header_size_limit,
 // hopcount_limit, and, for the messages RewriteHeaders allows, the same
@@ -126,6 +127,23 @@ func (c *Cleanup) headerAddress(ctx context.Context, class, addr string) (string
 	return na, nil
 }
 
+// clientRoutes tells whether the recipient address the client gave
+// routes through one of our local domains ("user%remote@ourhost"): only
+// then are the recipients it expands to resolved with ResolveLocal.
+// smtpd refuses such an address from clients that may not relay, so the
+// routing was allowed. Postfix resolves every recipient, which lets a
+// stranger's "victim%elsewhere@virtual.example" relay through a catch-all
+// "@virtual.example @ourhost" alias; postcote does not.
+func (c *Cleanup) clientRoutes(ctx context.Context, orig string) (bool, error) {
+	r := c.Rules
+	q := r.Qualify(orig)
+	res, err := r.ResolveLocal(ctx, q)
+	if err != nil {
+		return false, lookupError("mydestination", q, err)
+	}
+	return res != q, nil
+}
+
 // rewriteEnvelope rewrites env in place.
 func (c *Cleanup) rewriteEnvelope(ctx context.Context, env *queue.Envelope) error {
 	r := c.Rules
@@ -163,9 +181,15 @@ func (c *Cleanup) rewriteEnvelope(ctx context.Context, env *queue.Envelope) erro
 		if err != nil {
 			return err
 		}
+		routes, err := c.clientRoutes(ctx, rc.OrigAddress)
+		if err != nil {
+			return err
+		}
 		for _, a := range expanded {
-			if a, err = r.ResolveLocal(ctx, a); err != nil {
-				return lookupError("mydestination", a, err)
+			if routes {
+				if a, err = r.ResolveLocal(ctx, a); err != nil {
+					return lookupError("mydestination", a, err)
+				}
 			}
 			// cleanup's duplicate filter: one copy per address and
 			// notification request.

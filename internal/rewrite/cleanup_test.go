@@ -253,6 +253,27 @@ func TestCleanupPercentHack(t *testing.T) {
 	if got := strings.Join(rcpts, " "); got != want || q.env.Sender != "bob@host" {
 		t.Errorf("sender %q, recipients\n%s\nwant\n%s", q.env.Sender, got, want)
 	}
+
+	// A stranger may send "victim%elsewhere@virtual.example" (in a
+	// virtual domain "%" is part of the mailbox name, so smtpd accepts
+	// it when the catch-all alias makes it a known recipient); the alias
+	// turns it into an address of a local domain, which must not be
+	// routed to elsewhere.example.
+	rules.Domains.VirtualAlias = NewDomainList([]string{"virtual.example"}, false)
+	rules.VirtualAlias = memTable{"@virtual.example": {"@example.com"}, "list@example.com": {"bob%remote.example@example.com"}}
+	env = &queue.Envelope{Sender: "s@x.example", Recipients: []queue.Recipient{
+		{Address: "victim%elsewhere.example@virtual.example"},
+		{Address: "victim%elsewhere.example@example.com"}, // only a trusted client gets this past smtpd
+	}}
+	if err := c.Enqueue(context.Background(), env, strings.NewReader("Subject: s\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := q.env.Recipients[0].Address; got != "victim%elsewhere.example@example.com" {
+		t.Errorf("catch-all alias result routed: %q", got)
+	}
+	if got := q.env.Recipients[1].Address; got != "victim@elsewhere.example" {
+		t.Errorf("trusted percent hack: %q", got)
+	}
 }
 
 func TestKnownRecipient(t *testing.T) {

@@ -8,9 +8,19 @@
 //     with $myorigin and append_dot_mydomain, canonical_maps,
 //     sender_canonical_maps and recipient_canonical_maps per canonical
 //     class, and recursive virtual_alias_maps expansion (Addresses);
+//   - sender-specified routing as trivial-rewrite honours it for mail
+//     that was allowed to relay: swap_bangpath and allow_percent_hack for
+//     addresses without a domain (Qualify), and for recipients in our
+//     local domains with resolve_dequoted_address (ResolveLocal, route.go);
+//   - masquerade_domains, masquerade_classes and masquerade_exceptions
+//     (Masquerade);
 //   - Cleanup, the stage between smtpd/pickup and the queue that applies
-//     those rewrites to the envelope and, streaming, to the address
-//     headers of the message;
+//     those rewrites to the envelope and, streaming one header at a time
+//     (CleanHeaders), to the address headers of the message, with
+//     header_size_limit, header_address_token_limit and hopcount_limit
+//     as Postfix's cleanup enforces them. Its failures are *Error values
+//     carrying Postfix's reply ("451 4.6.0 Alias expansion error", "554
+//     5.4.0 Error: too many hops") for smtpd to give;
 //   - recipient validation at RCPT (Recipients), as
 //     smtpd_reject_unlisted_recipient does per class;
 //   - aliases(5) expansion for the local transport (ExpandAliases).
