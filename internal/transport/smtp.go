@@ -202,6 +202,14 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 			c.close()
 			return false
 		}
+		relay := c.job.target.relay()
+		if cs.uses > 1 {
+			// Postfix's log shows a reused session as "conn_use=N"
+			// right after the relay.
+			relay = fmt.Sprintf("%s, conn_use=%d", relay, cs.uses)
+		}
+		// Once parked, the session belongs to the cache (and perhaps
+		// already to another delivery): nothing of it is read after.
 		if s.keep(cs, caching) {
 			s.cache.put(cs, orDuration(s.CacheTimeLimit, 2*time.Second))
 		} else {
@@ -209,12 +217,6 @@ func (s *SMTP) Send(ctx context.Context, env *queue.Envelope, size int64, open f
 				c.quit()
 			}
 			c.close()
-		}
-		relay := c.job.target.relay()
-		if cs.uses > 1 {
-			// Postfix's log shows a reused session as "conn_use=N"
-			// right after the relay.
-			relay = fmt.Sprintf("%s, conn_use=%d", relay, cs.uses)
 		}
 		var next []int
 		for k, i := range pending {
