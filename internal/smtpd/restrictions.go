@@ -412,6 +412,18 @@ func (p *policy) evaluate(ctx context.Context, st *checkState, stages ...stage) 
 		}
 	}
 	if st.deferIfPermit != nil {
+		if st.atRCPT && st.rcpt != nil {
+			// As Postfix's smtpd_check_rcpt, the implicit
+			// unlisted-recipient check comes before a remembered
+			// deferral: a 5XX for an unknown user wins over a 4XX.
+			d, err := p.unlistedRecipient(ctx, st)
+			if err != nil {
+				return decision{verdict: deny, reply: tempLookupFailure(st, stageRecipient)}, err
+			}
+			if d.verdict == deny {
+				return d, nil
+			}
+		}
 		return decision{verdict: deny, reply: *st.deferIfPermit, deferred: true}, nil
 	}
 	return decision{verdict: permit}, nil
