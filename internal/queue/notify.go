@@ -99,6 +99,20 @@ func (q *Queue) isDoubleBounce(sender string) bool {
 	return strings.EqualFold(sender, local)
 }
 
+// postmasterSpec is a postmaster notice (Postfix's POSTMASTER_COPY) to
+// rcpt ("postmaster" when empty), from the double-bounce address.
+func (q *Queue) postmasterSpec(kind noticeKind, rcpt string, ret retMode) noticeSpec {
+	return noticeSpec{kind: kind, to: q.qualify(rcpt, "postmaster"), from: q.doubleBounceAddr(), postmaster: true, ret: ret}
+}
+
+// addNotice builds the notice spec describes about the recipients which
+// and appends it to recs, with its log line "ID: what notification:
+// NEWID" to after.
+func (q *Queue) addNotice(spec noticeSpec, what string, env *Envelope, which []int, msg *Message, now time.Time, recs []pending, after []logLine) ([]pending, []logLine) {
+	p := q.makeNotice(spec, env, which, msg, now, nil)
+	return append(recs, *p), append(after, logLine{"bounce", fmt.Sprintf("%s: %s notification: %s", env.ID, what, p.rec.id)})
+}
+
 // failureNotices makes the notices for recipients that failed for good
 // in one attempt, as Postfix's bounce(8) does (bounce_notify_service.c):
 //
@@ -114,33 +128,22 @@ func (q *Queue) failureNotices(env *Envelope, failed []int, msg *Message, now ti
 	if len(failed) == 0 {
 		return recs, after
 	}
-	id := env.ID
-	classes := q.opts.Notify.Classes
+	n := &q.opts.Notify
 	switch {
 	case q.isDoubleBounce(env.Sender):
-		after = append(after, logLine{"bounce", fmt.Sprintf("warning: %s: undeliverable postmaster notification discarded", id)})
+		after = append(after, logLine{"bounce", fmt.Sprintf("warning: %s: undeliverable postmaster notification discarded", env.ID)})
+	case env.Sender == "" && n.Classes&(NotifyBounce|Notify2Bounce) == 0:
+		// Postfix with its default notify_classes: logged and dropped.
+		after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender is <>, undeliverable mail to <%s> discarded", env.ID, clean(env.Recipients[failed[0]].Address))})
 	case env.Sender == "":
-		if classes&(NotifyBounce|Notify2Bounce) == 0 {
-			// Postfix with its default notify_classes: logged and dropped.
-			after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender is <>, undeliverable mail to <%s> discarded", id, clean(env.Recipients[failed[0]].Address))})
-			break
-		}
-		spec := noticeSpec{kind: noticeFailure, to: q.qualify(q.opts.Notify.DoubleBounceRecipient, "postmaster"),
-			from: q.doubleBounceAddr(), postmaster: true, ret: retFull}
-		p := q.makeNotice(spec, env, failed, msg, now, nil)
-		recs = append(recs, *p)
-		after = append(after, logLine{"bounce", fmt.Sprintf("%s: postmaster non-delivery notification: %s", id, p.rec.id)})
+		recs, after = q.addNotice(q.postmasterSpec(noticeFailure, n.DoubleBounceRecipient, retFull), "postmaster non-delivery", env, failed, msg, now, recs, after)
 	default:
 		if p := q.failureNotice(env, failed, msg, now); p != nil {
 			recs = append(recs, *p)
-			after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender non-delivery notification: %s", id, p.rec.id)})
+			after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender non-delivery notification: %s", env.ID, p.rec.id)})
 		}
-		if classes&NotifyBounce != 0 {
-			spec := noticeSpec{kind: noticeFailure, to: q.qualify(q.opts.Notify.BounceRecipient, "postmaster"),
-				from: q.doubleBounceAddr(), postmaster: true, ret: retHeaders}
-			p := q.makeNotice(spec, env, failed, msg, now, nil)
-			recs = append(recs, *p)
-			after = append(after, logLine{"bounce", fmt.Sprintf("%s: postmaster non-delivery notification: %s", id, p.rec.id)})
+		if n.Classes&NotifyBounce != 0 {
+			recs, after = q.addNotice(q.postmasterSpec(noticeFailure, n.BounceRecipient, retHeaders), "postmaster non-delivery", env, failed, msg, now, recs, after)
 		}
 	}
 	return recs, after
@@ -156,28 +159,19 @@ func (q *Queue) delayNotices(env *Envelope, deferred []int, msg *Message, now ti
 	if len(deferred) == 0 || q.isDoubleBounce(env.Sender) {
 		return recs, after
 	}
-	id := env.ID
-	classes := q.opts.Notify.Classes
+	n := &q.opts.Notify
 	if env.Sender == "" {
-		if classes&(NotifyBounce|Notify2Bounce) != 0 {
-			spec := noticeSpec{kind: noticeDelay, to: q.qualify(q.opts.Notify.DoubleBounceRecipient, "postmaster"),
-				from: q.doubleBounceAddr(), postmaster: true, ret: retHeaders}
-			p := q.makeNotice(spec, env, deferred, msg, now, nil)
-			recs = append(recs, *p)
-			after = append(after, logLine{"bounce", fmt.Sprintf("%s: postmaster delay notification: %s", id, p.rec.id)})
+		if n.Classes&(NotifyBounce|Notify2Bounce) != 0 {
+			recs, after = q.addNotice(q.postmasterSpec(noticeDelay, n.DoubleBounceRecipient, retHeaders), "postmaster delay", env, deferred, msg, now, recs, after)
 		}
 		return recs, after
 	}
 	if p := q.delayNotice(env, deferred, msg, now); p != nil {
 		recs = append(recs, *p)
-		after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender delay notification: %s", id, p.rec.id)})
+		after = append(after, logLine{"bounce", fmt.Sprintf("%s: sender delay notification: %s", env.ID, p.rec.id)})
 	}
-	if classes&NotifyDelay != 0 {
-		spec := noticeSpec{kind: noticeDelay, to: q.qualify(q.opts.Notify.DelayRecipient, "postmaster"),
-			from: q.doubleBounceAddr(), postmaster: true, ret: retHeaders}
-		p := q.makeNotice(spec, env, deferred, msg, now, nil)
-		recs = append(recs, *p)
-		after = append(after, logLine{"bounce", fmt.Sprintf("%s: postmaster delay notification: %s", id, p.rec.id)})
+	if n.Classes&NotifyDelay != 0 {
+		recs, after = q.addNotice(q.postmasterSpec(noticeDelay, n.DelayRecipient, retHeaders), "postmaster delay", env, deferred, msg, now, recs, after)
 	}
 	return recs, after
 }
@@ -228,14 +222,10 @@ func (q *Queue) errorNotices(env, before *Envelope, deferred []int, msg *Message
 	if len(which) == 0 {
 		return recs, after
 	}
-	subject := "Postmaster Warning: Delayed Mail (software problem)"
+	spec := q.postmasterSpec(noticeDelay, q.opts.Notify.ErrorRecipient, retHeaders)
+	spec.subject = "Postmaster Warning: Delayed Mail (software problem)"
 	if found&NotifyResource != 0 {
-		subject = "Postmaster Warning: Delayed Mail (resource problem)"
+		spec.subject = "Postmaster Warning: Delayed Mail (resource problem)"
 	}
-	spec := noticeSpec{kind: noticeDelay, to: q.qualify(q.opts.Notify.ErrorRecipient, "postmaster"),
-		from: q.doubleBounceAddr(), postmaster: true, subject: subject, ret: retHeaders}
-	p := q.makeNotice(spec, env, which, msg, now, nil)
-	recs = append(recs, *p)
-	after = append(after, logLine{"bounce", fmt.Sprintf("%s: postmaster error notification: %s", env.ID, p.rec.id)})
-	return recs, after
+	return q.addNotice(spec, "postmaster error", env, which, msg, now, recs, after)
 }
