@@ -11,12 +11,12 @@ import (
 	"postcote/internal/queue"
 )
 
-// cacheClient is a test client with the connection cache on (1 s idle
+// cacheClient is a test client with the connection cache on (10 s idle
 // limit unless changed), delivering to fake servers through testNet.
 func cacheClient(t *testing.T, routes map[string]string) *SMTP {
 	t.Helper()
 	c, _, _ := newTestClient(t, exampleDNS(), routes)
-	c.CacheOnDemand, c.CacheTimeLimit = true, time.Second
+	c.CacheOnDemand, c.CacheTimeLimit = true, 10*time.Second
 	t.Cleanup(func() { c.Close() })
 	return c
 }
