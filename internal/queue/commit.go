@@ -39,6 +39,7 @@ func (q *Queue) commitLoop() {
 		for _, r := range batch {
 			r.done <- err
 		}
+		clear(batch) // keep no request (and its records) alive until the next batch
 	}
 }
 

@@ -93,6 +93,7 @@ type destQueue struct {
 	failure     float64 // negative feedback accumulated (hysteresis 1)
 	failCohorts float64
 	failedAt    time.Time // the last failure
+	forgetAt    time.Time // the timer set to forget it once failures are old
 
 	dead      bool
 	deadUntil time.Time

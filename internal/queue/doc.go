@@ -53,9 +53,26 @@
 //
 // # Scheduling
 //
-// Run hands due messages to an Agent (the transports), at most Concurrency
-// at once; Enqueue wakes it, so new mail starts at once; deferred mail
-// waits in a heap ordered by retry time, behind a timer. The retry
+// Run hands due messages to the transports; Enqueue wakes it, so new
+// mail starts at once; deferred mail waits in a heap ordered by retry
+// time, behind a timer. With a Router (the server's transport router)
+// it schedules as Postfix's qmgr does (dest.go, scheduler_jobs.go): a due
+// message (at most ActiveLimit at once) has its pending recipients routed
+// to destinations (transport and next hop; the recipient itself when the
+// transport's recipient limit is 1) and split into deliveries of at most
+// the recipient limit. Each destination runs its deliveries within its
+// concurrency window (starting at the initial concurrency, +1/window per
+// delivery that reached it, -1/window per one that did not, up to its
+// concurrency limit), one at a time with a pause after each under a rate
+// delay, and within its transport's process limit, the transport's
+// waiting destinations taking turns: a slow destination holds up only its
+// own mail. A destination whose failures add up to the failed cohort
+// limit is dead for MinimalBackoff: its other recipients are deferred
+// without a try ("delivery temporarily suspended: …"); Flush and FlushID
+// revive dead destinations. The deliveries of one message are recorded
+// together, in one commit, once the last is done: one notice per attempt,
+// and a crash repeats deliveries, never loses one. A plain Agent gets all
+// of a message's recipients in one call, at most Concurrency at once. The retry
 // interval is Postfix's: the message's age clamped to [MinimalBackoff,
 // MaximalBackoff], which doubles from the minimum. QueueRunDelay bounds
 // how long the scheduler sleeps without looking. After an attempt that
@@ -88,8 +105,8 @@
 //
 // Open/Close own the spool (one process at a time, by flock); NewID and
 // Enqueue are for smtpd and sendmail; Run drives an Agent; List, Hold,
-// Release, Delete (each also for "ALL") and Flush serve postqueue and
-// postsuper in the server process; Snapshot reads a spool another process
+// Release, Delete, Requeue (each also for "ALL"), Flush and FlushID
+// serve postqueue and postsuper in the server process; Snapshot reads a spool another process
 // has open (postqueue -p while the server runs); WriteMailq prints
 // Postfix's mailq layout.
 //

@@ -33,15 +33,16 @@ type round struct {
 // sched is the state of one Run: the destinations and transports with
 // mail, and the messages in a round. Its fields are guarded by q.mu.
 type sched struct {
-	ctx    context.Context
-	q      *Queue
-	agent  Agent
-	router Router // agent as a Router, nil for a plain Agent
-	dests  map[destKey]*destQueue
-	trans  map[string]*transQueue
-	timers timerHeap
-	active int      // messages in a round
-	done   []*round // rounds complete, to record outside q.mu
+	ctx     context.Context
+	q       *Queue
+	agent   Agent
+	router  Router // agent as a Router, nil for a plain Agent
+	dests   map[destKey]*destQueue
+	trans   map[string]*transQueue
+	timers  timerHeap
+	active  int      // messages in a round
+	routing int      // rounds being routed (activate running)
+	done    []*round // rounds complete, to record outside q.mu
 	// stopping: ctx is done; deliveries not started are dropped.
 	stopping bool
 	wg       sync.WaitGroup
@@ -53,12 +54,16 @@ func newSched(ctx context.Context, q *Queue, agent Agent) *sched {
 	return s
 }
 
+// maxRouting bounds the messages being routed at once (routing may
+// query LDAP or SQL tables; Postfix's qmgr resolves one at a time).
+const maxRouting = 32
+
 // activateReady starts a round for each due message, up to ActiveLimit
 // messages in rounds. q.mu is held.
 func (s *sched) activateReady() {
 	q := s.q
 	now := q.now()
-	for s.active < q.opts.ActiveLimit && len(q.ready) > 0 {
+	for s.active < q.opts.ActiveLimit && s.routing < maxRouting && len(q.ready) > 0 {
 		id := q.ready[0]
 		q.ready[0] = ""
 		q.ready = q.ready[1:]
@@ -84,6 +89,13 @@ func (s *sched) activateReady() {
 			r.retry = r.retry || e.env.Recipients[i].Attempts > 0
 		}
 		s.active++
+		if s.router == nil {
+			// Nothing to resolve: one delivery, queued at once.
+			s.logActive(r)
+			s.queueJobs(r, []*group{{lim: Limits{Concurrency: q.opts.Concurrency}, rcpts: rcpts}}, nil, now)
+			continue
+		}
+		s.routing++
 		s.wg.Add(1)
 		go s.activate(r)
 	}
@@ -107,44 +119,72 @@ type group struct {
 func (s *sched) activate(r *round) {
 	defer s.wg.Done()
 	q := s.q
-	msg := r.msg
-	if r.retry {
-		// Postfix's qmgr logs this each time a message enters the active
-		// queue again.
-		q.logf("qmgr", "%s: from=<%s>, size=%d, nrcpt=%d (queue active)", msg.ID, clean(msg.Envelope.Sender), msg.Size, len(msg.Envelope.Recipients))
+	s.logActive(r)
+	groups, failed := s.route(r)
+	q.mu.Lock()
+	s.routing--
+	s.queueJobs(r, groups, failed, q.now())
+	done := s.takeDone()
+	q.mu.Unlock()
+	for _, d := range done {
+		s.complete(d)
 	}
-	var groups []*group
-	var failed []Result
-	if s.router == nil {
-		groups = []*group{{lim: Limits{Concurrency: q.opts.Concurrency}, rcpts: r.rcpts}}
-	} else {
-		byKey := map[destKey]*group{}
-		lims := map[string]Limits{}
-		for _, i := range r.rcpts {
-			addr := msg.Envelope.Recipients[i].Address
-			d, err := s.routeOne(addr)
-			if err != nil {
-				failed = append(failed, Result{Rcpt: i, Status: StatusDeferred, DSN: "4.3.0",
-					Reply: "address resolver failure: " + err.Error(), Relay: "none"})
-				continue
-			}
-			lim, ok := lims[d.Transport]
-			if !ok {
-				lim = s.router.Limits(d.Transport)
-				lims[d.Transport] = lim
-			}
-			k := destKey{transport: d.Transport, nexthop: d.Nexthop}
-			if lim.Recipients == 1 {
-				k.rcpt = addr
-			}
-			g := byKey[k]
-			if g == nil {
-				g = &group{key: k, dest: d, lim: lim}
-				byKey[k] = g
-				groups = append(groups, g)
-			}
-			g.rcpts = append(g.rcpts, i)
+	q.kick()
+}
+
+// logActive logs, for a message tried before, what Postfix's qmgr logs
+// each time a message enters the active queue again.
+func (s *sched) logActive(r *round) {
+	if r.retry {
+		msg := r.msg
+		s.q.logf("qmgr", "%s: from=<%s>, size=%d, nrcpt=%d (queue active)", msg.ID, clean(msg.Envelope.Sender), msg.Size, len(msg.Envelope.Recipients))
+	}
+}
+
+// route groups a round's recipients by destination; failed are the
+// recipients the router could not resolve, deferred.
+func (s *sched) route(r *round) (groups []*group, failed []Result) {
+	byKey := map[destKey]*group{}
+	lims := map[string]Limits{}
+	for _, i := range r.rcpts {
+		addr := r.msg.Envelope.Recipients[i].Address
+		d, err := s.routeOne(addr)
+		if err != nil {
+			failed = append(failed, Result{Rcpt: i, Status: StatusDeferred, DSN: "4.3.0",
+				Reply: "address resolver failure: " + err.Error(), Relay: "none"})
+			continue
 		}
+		lim, ok := lims[d.Transport]
+		if !ok {
+			lim = s.router.Limits(d.Transport)
+			lims[d.Transport] = lim
+		}
+		k := destKey{transport: d.Transport, nexthop: d.Nexthop}
+		if lim.Recipients == 1 {
+			k.rcpt = addr
+		}
+		g := byKey[k]
+		if g == nil {
+			g = &group{key: k, dest: d, lim: lim}
+			byKey[k] = g
+			groups = append(groups, g)
+		}
+		g.rcpts = append(g.rcpts, i)
+	}
+	return groups, failed
+}
+
+// queueJobs splits each group into deliveries of at most its recipient
+// limit and queues them at its destination (a dead one defers them at
+// once). Rounds that end here go to s.done. q.mu is held.
+func (s *sched) queueJobs(r *round, groups []*group, failed []Result, now time.Time) {
+	for _, f := range failed {
+		r.tried = append(r.tried, f.Rcpt)
+		r.results = append(r.results, f)
+	}
+	if s.stopping {
+		s.done = append(s.done, r)
+		return
 	}
 	njobs := 0
 	for _, g := range groups {
@@ -159,37 +199,23 @@ func (s *sched) activate(r *round) {
 		}
 		njobs += len(g.jobs)
 	}
-
-	q.mu.Lock()
-	now := q.now()
-	for _, f := range failed {
-		r.tried = append(r.tried, f.Rcpt)
-		r.results = append(r.results, f)
-	}
-	if !s.stopping {
-		r.outstanding = njobs
-		for _, g := range groups {
-			dq := s.destQueue(g, now)
-			for _, j := range g.jobs {
-				j.dq = dq
-				if dq.dead {
-					s.verdict(j, nil, span{now, now})
-					continue
-				}
-				dq.jobs = append(dq.jobs, j)
-			}
-			s.list(dq, now)
-		}
-	}
-	if s.stopping || njobs == 0 {
+	if njobs == 0 {
 		s.done = append(s.done, r)
+		return
 	}
-	done := s.takeDone()
-	q.mu.Unlock()
-	for _, d := range done {
-		s.complete(d)
+	r.outstanding = njobs
+	for _, g := range groups {
+		dq := s.destQueue(g, now)
+		for _, j := range g.jobs {
+			j.dq = dq
+			if dq.dead {
+				s.verdict(j, nil, span{now, now})
+				continue
+			}
+			dq.jobs = append(dq.jobs, j)
+		}
+		s.list(dq, now)
 	}
-	q.kick()
 }
 
 // routeOne asks the router, turning a panic into an error.
@@ -294,22 +320,31 @@ func (s *sched) jobDone(j *job, res []Result, sp span) {
 	q.mu.Lock()
 	now := q.now()
 	dq := j.dq
-	dq.active--
-	dq.tq.active--
+	// A plain Agent's slot is held until the results are recorded (its
+	// Concurrency bounds the messages in delivery); a Router's is free
+	// once the delivery ends, as a Postfix delivery agent's process is.
+	plain := s.router == nil
+	if !plain {
+		dq.active--
+		dq.tq.active--
+	}
 	if dq.tq.lim.RateDelay > 0 {
 		// The next delivery starts a rate delay after this one ended.
 		dq.notBefore = now.Add(dq.tq.lim.RateDelay)
 	}
-	if s.ctx.Err() == nil { // no feedback from deliveries cut short by shutdown
+	// No feedback from deliveries cut short by shutdown, nor for a plain
+	// Agent (its Concurrency is fixed).
+	if s.router != nil && s.ctx.Err() == nil {
 		if why, failed := siteFailure(j.rcpts, res); !failed {
 			dq.positive()
 		} else if !dq.dead {
 			dq.failedAt = now
 			if dq.negative(why, now, q.opts.MinimalBackoff) {
 				s.kill(dq, now)
-			} else {
+			} else if !dq.forgetAt.After(now) {
 				// Kept while the failure counts (see forget).
-				heap.Push(&s.timers, timerItem{now.Add(q.opts.MinimalBackoff), dq})
+				dq.forgetAt = now.Add(q.opts.MinimalBackoff)
+				heap.Push(&s.timers, timerItem{dq.forgetAt, dq})
 			}
 		}
 	}
@@ -320,6 +355,15 @@ func (s *sched) jobDone(j *job, res []Result, sp span) {
 	q.mu.Unlock()
 	for _, r := range done {
 		s.complete(r)
+	}
+	if plain {
+		q.mu.Lock()
+		dq.active--
+		dq.tq.active--
+		now := q.now()
+		s.list(dq, now)
+		s.forget(dq, now)
+		q.mu.Unlock()
 	}
 	q.kick()
 }
@@ -394,6 +438,12 @@ func (s *sched) fireTimers(now time.Time) {
 		}
 		if dq.dead && !now.Before(dq.deadUntil) {
 			dq.revive()
+		}
+		if dq.failCohorts > 0 && !dq.forgetAt.After(now) {
+			if at := dq.failedAt.Add(s.q.opts.MinimalBackoff); at.After(now) {
+				dq.forgetAt = at // failed again since: look again then
+				heap.Push(&s.timers, timerItem{at, dq})
+			}
 		}
 		s.list(dq, now)
 		s.forget(dq, now)
