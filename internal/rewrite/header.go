@@ -20,26 +20,11 @@ func headerClass(name string) string {
 }
 
 // safeHeaderAddress refuses replacements that would change the header's
-// structure: line breaks, angle brackets, commas or parentheses outside
-// a quoted local part.
+// structure: line breaks or NULs anywhere, angle brackets, commas,
+// parentheses, semicolons, colons or white space outside a quoted local
+// part.
 func safeHeaderAddress(a string) bool {
-	if a == "" {
-		return false
-	}
-	quoted := false
-	for i := 0; i < len(a); i++ {
-		switch c := a[i]; {
-		case c == '\r' || c == '\n' || c == 0:
-			return false
-		case c == '"':
-			quoted = !quoted
-		case c == '\\' && quoted:
-			i++
-		case !quoted && (c == '<' || c == '>' || c == ',' || c == '(' || c == ')' || c == ';' || c == ':' || c == ' ' || c == '\t'):
-			return false
-		}
-	}
-	return !quoted
+	return !strings.ContainsAny(a, "\r\n\x00") && unquotedFree(a, "<>,();: \t")
 }
 
 // addressSpans finds the addr-specs of an address-list header value
@@ -171,11 +156,40 @@ func bareSpan(value string, start, end int) (int, int, bool) {
 }
 
 // plainAddr tells whether s looks like an addr-spec we may rewrite:
-// no white space or line breaks outside a quoted local part.
+// no white space, controls, brackets, parentheses or commas outside a
+// quoted local part.
 func plainAddr(s string) bool {
-	if s == "" {
-		return false
-	}
+	return unquotedFree(s, "<>(),") && !hasUnquotedControl(s)
+}
+
+// unquotedFree tells whether the non-empty s has none of the bytes of
+// set outside its quoted strings, and no quoted string left open.
+func unquotedFree(s, set string) bool {
+	ok := s != ""
+	quoted := scanUnquoted(s, func(c byte) {
+		if strings.IndexByte(set, c) >= 0 {
+			ok = false
+		}
+	})
+	return ok && !quoted
+}
+
+// hasUnquotedControl tells whether s has a control character or white
+// space outside its quoted strings.
+func hasUnquotedControl(s string) bool {
+	found := false
+	scanUnquoted(s, func(c byte) {
+		if c <= ' ' || c == 0x7f {
+			found = true
+		}
+	})
+	return found
+}
+
+// scanUnquoted calls f with each byte of s outside quoted strings
+// (backslash escapes inside them honoured) and returns whether a quoted
+// string was left open.
+func scanUnquoted(s string, f func(c byte)) bool {
 	quoted := false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
@@ -183,11 +197,11 @@ func plainAddr(s string) bool {
 			quoted = !quoted
 		case c == '\\' && quoted:
 			i++
-		case !quoted && (c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == '(' || c == ')' || c == ','):
-			return false
+		case !quoted:
+			f(c)
 		}
 	}
-	return !quoted
+	return quoted
 }
 
 // tokenSpecials are the RFC 5322 3.2.3 specials, each one token.
