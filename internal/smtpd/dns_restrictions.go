@@ -18,6 +18,71 @@ import (
 	"postcote/internal/dnsx"
 )
 
+// dnsRestrictionFuncs are the restrictions that ask the DNS (a resolver
+// is then required); list marks those followed by a DNS list domain.
+var dnsRestrictionFuncs = map[string]struct {
+	eval evalFunc
+	list bool
+}{
+	"reject_unknown_sender_domain": {list: false, eval: func(ctx context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
+		return p.unknownAddress(ctx, st, st.sender, stageSender)
+	}},
+	"reject_unknown_recipient_domain": {list: false, eval: func(ctx context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
+		return p.unknownAddress(ctx, st, st.rcpt, stageRecipient)
+	}},
+	"reject_unknown_helo_hostname": {list: false, eval: func(ctx context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
+		return p.unknownHelo(ctx, st)
+	}},
+	"reject_unknown_client_hostname": {list: false, eval: func(_ context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
+		return p.unknownClient(st), nil
+	}},
+	"reject_unknown_reverse_client_hostname": {list: false, eval: func(_ context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
+		return p.unknownReverseClient(st), nil
+	}},
+	"reject_rbl_client": {list: true, eval: func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		return p.rejectList(ctx, st, r.list, r.list.addrQuery(st.clientAddr), st.clientAddr.String(), className(stageClient))
+	}},
+	"reject_rhsbl_client": {list: true, eval: func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.clientName == "unknown" {
+			return decision{}, nil
+		}
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.clientName), st.clientName, className(stageClient))
+	}},
+	"reject_rhsbl_reverse_client": {list: true, eval: func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.reverseName == "unknown" || st.reverseName == "" {
+			return decision{}, nil
+		}
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.reverseName), st.reverseName, classReverseClient)
+	}},
+	"reject_rhsbl_helo": {list: true, eval: func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.helo == "" {
+			return decision{}, nil
+		}
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.helo), st.helo, className(stageHelo))
+	}},
+	"reject_rhsbl_sender": {list: true, eval: func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.sender == nil || st.sender.Null {
+			return decision{}, nil
+		}
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.sender.Raw), st.sender.Raw, className(stageSender))
+	}},
+	"reject_rhsbl_recipient": {list: true, eval: func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.rcpt == nil {
+			return decision{}, nil
+		}
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.rcpt.Raw), st.rcpt.Raw, className(stageRecipient))
+	}},
+	"permit_dnswl_client": {list: true, eval: func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		return p.permitList(ctx, st, r.list, r.list.addrQuery(st.clientAddr), st.clientAddr.String(), className(stageClient))
+	}},
+	"permit_rhswl_client": {list: true, eval: func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
+		if st.clientName == "unknown" {
+			return decision{}, nil
+		}
+		return p.permitList(ctx, st, r.list, r.list.domainQuery(st.clientName), st.clientName, className(stageClient))
+	}},
+}
+
 // Tempfail actions (unknown_address_tempfail_action and friends).
 const (
 	deferIfPermit = "defer_if_permit"

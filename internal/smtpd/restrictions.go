@@ -102,8 +102,11 @@ type restriction struct {
 	name  string
 	table Table   // for check_*_access
 	list  dnsList // for the DNS list restrictions
-	eval  func(ctx context.Context, p *policy, r *restriction, st *checkState, sg stage) (decision, error)
+	eval  evalFunc
 }
+
+// evalFunc is the code of one restriction.
+type evalFunc = func(ctx context.Context, p *policy, r *restriction, st *checkState, sg stage) (decision, error)
 
 // policy is the compiled set of restriction lists plus what they consult.
 type policy struct {
@@ -125,10 +128,11 @@ type policy struct {
 	multiRecipientBounceCode int    // multi_recipient_bounce_reject_code
 }
 
-// restrictionFuncs maps each supported restriction name to its code.
-// Names not here make compilePolicy fail: a misspelt restriction must not
-// silently open the relay.
-var restrictionFuncs = map[string]func(ctx context.Context, p *policy, r *restriction, st *checkState, sg stage) (decision, error){
+// restrictionFuncs maps each supported restriction name to its code (the
+// DNS-based ones are in dnsRestrictionFuncs). Names in neither make
+// compilePolicy fail: a misspelt restriction must not silently open the
+// relay.
+var restrictionFuncs = map[string]evalFunc{
 	"permit": func(context.Context, *policy, *restriction, *checkState, stage) (decision, error) {
 		return decision{verdict: permit}, nil
 	},
@@ -168,63 +172,6 @@ var restrictionFuncs = map[string]func(ctx context.Context, p *policy, r *restri
 	},
 	"reject_multi_recipient_bounce": func(_ context.Context, p *policy, _ *restriction, st *checkState, sg stage) (decision, error) {
 		return p.multiRecipientBounce(st, sg), nil
-	},
-	"reject_unknown_sender_domain": func(ctx context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
-		return p.unknownAddress(ctx, st, st.sender, stageSender)
-	},
-	"reject_unknown_recipient_domain": func(ctx context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
-		return p.unknownAddress(ctx, st, st.rcpt, stageRecipient)
-	},
-	"reject_unknown_helo_hostname": func(ctx context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
-		return p.unknownHelo(ctx, st)
-	},
-	"reject_unknown_client_hostname": func(_ context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
-		return p.unknownClient(st), nil
-	},
-	"reject_unknown_reverse_client_hostname": func(_ context.Context, p *policy, _ *restriction, st *checkState, _ stage) (decision, error) {
-		return p.unknownReverseClient(st), nil
-	},
-	"reject_rbl_client": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
-		return p.rejectList(ctx, st, r.list, r.list.addrQuery(st.clientAddr), st.clientAddr.String(), className(stageClient))
-	},
-	"reject_rhsbl_client": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
-		if st.clientName == "unknown" {
-			return decision{}, nil
-		}
-		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.clientName), st.clientName, className(stageClient))
-	},
-	"reject_rhsbl_reverse_client": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
-		if st.reverseName == "unknown" || st.reverseName == "" {
-			return decision{}, nil
-		}
-		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.reverseName), st.reverseName, classReverseClient)
-	},
-	"reject_rhsbl_helo": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
-		if st.helo == "" {
-			return decision{}, nil
-		}
-		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.helo), st.helo, className(stageHelo))
-	},
-	"reject_rhsbl_sender": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
-		if st.sender == nil || st.sender.Null {
-			return decision{}, nil
-		}
-		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.sender.Raw), st.sender.Raw, className(stageSender))
-	},
-	"reject_rhsbl_recipient": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
-		if st.rcpt == nil {
-			return decision{}, nil
-		}
-		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.rcpt.Raw), st.rcpt.Raw, className(stageRecipient))
-	},
-	"permit_dnswl_client": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
-		return p.permitList(ctx, st, r.list, r.list.addrQuery(st.clientAddr), st.clientAddr.String(), className(stageClient))
-	},
-	"permit_rhswl_client": func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
-		if st.clientName == "unknown" {
-			return decision{}, nil
-		}
-		return p.permitList(ctx, st, r.list, r.list.domainQuery(st.clientName), st.clientName, className(stageClient))
 	},
 	"reject_unauth_pipelining": func(_ context.Context, _ *policy, _ *restriction, st *checkState, sg stage) (decision, error) {
 		if st.pipelined {
@@ -285,15 +232,6 @@ var restrictionAliases = map[string]string{
 	"reject_unknown_client":    "reject_unknown_client_hostname",
 }
 
-// dnsRestrictions need the DNS; those with a list argument are marked.
-var dnsRestrictions = map[string]bool{
-	"reject_unknown_sender_domain": false, "reject_unknown_recipient_domain": false,
-	"reject_unknown_helo_hostname": false, "reject_rbl_client": true,
-	"reject_rhsbl_client": true, "reject_rhsbl_reverse_client": true, "reject_rhsbl_helo": true,
-	"reject_rhsbl_sender": true, "reject_rhsbl_recipient": true,
-	"permit_dnswl_client": true, "permit_rhswl_client": true,
-}
-
 // compilePolicy turns the option lists into restriction code. It refuses
 // unknown names and, as Postfix does, a relay/recipient pair that contains
 // nothing able to refuse relaying.
@@ -316,6 +254,10 @@ func compilePolicy(opts *Options, addrs Addresses) (*policy, error) {
 				name = alias
 			}
 			fn, ok := restrictionFuncs[name]
+			dns, isDNS := dnsRestrictionFuncs[name]
+			if isDNS {
+				fn, ok = dns.eval, true
+			}
 			if !ok {
 				return nil, fmt.Errorf("%s: unknown or unsupported restriction %q", stageParam[sg], tokens[i])
 			}
@@ -334,11 +276,11 @@ func compilePolicy(opts *Options, addrs Addresses) (*policy, error) {
 				}
 				r.table = t
 			}
-			if hasArg, isDNS := dnsRestrictions[name]; isDNS {
+			if isDNS {
 				if p.resolver == nil {
 					return nil, fmt.Errorf("%s: %s needs DNS, and no resolver is configured", stageParam[sg], name)
 				}
-				if hasArg {
+				if dns.list {
 					if i+1 >= len(tokens) {
 						return nil, fmt.Errorf("%s: %s needs a DNS list domain", stageParam[sg], name)
 					}
