@@ -63,7 +63,11 @@ const maxRouting = 32
 func (s *sched) activateReady() {
 	q := s.q
 	now := q.now()
-	for s.active < q.opts.ActiveLimit && s.routing < maxRouting && len(q.ready) > 0 {
+	limit := q.opts.ActiveLimit
+	if s.router == nil {
+		limit = min(limit, q.opts.Concurrency) // each round holds its slot until recorded
+	}
+	for s.active < limit && s.routing < maxRouting && len(q.ready) > 0 {
 		id := q.ready[0]
 		q.ready[0] = ""
 		q.ready = q.ready[1:]
