@@ -232,8 +232,8 @@ func cutTokens(value string, limit int) (string, bool) {
 		case '[':
 			i = skipDelimited(value, i, ']')
 		default:
-			if strings.IndexByte(tokenSpecials, c) >= 0 {
-				i++
+			if strings.IndexByte(tokenSpecials, c) >= 0 || c < ' ' || c == 0x7f {
+				i++ // a special, or a control character: one token
 				continue
 			}
 			for i < len(value) && value[i] > ' ' && value[i] != 0x7f && strings.IndexByte(tokenSpecials, value[i]) < 0 {

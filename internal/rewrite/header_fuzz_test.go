@@ -19,6 +19,7 @@ func FuzzRewriteHeaders(f *testing.F) {
 		"To: friends: a@x.example, B <b@x.example>;\r\n",
 		"Cc: <@r:a@b>,\r\n\t(c(d)) \"q\\\"\" <x@y>\n\n",
 		"From: <\r\n\r\n",
+		"From:\b", // a control character is one address token
 	} {
 		f.Add([]byte(s))
 	}

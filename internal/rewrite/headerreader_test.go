@@ -187,6 +187,8 @@ func TestHeaderTokenLimit(t *testing.T) {
 		{` "x y" (c (d)) <a@[1.2.3.4]>`, 5, ` "x y" (c (d)) <a@`, true},
 		{` "unclosed`, 1, ` "unclosed`, false},
 		{` a`, 0, ` `, true},
+		{" \b\x01x", 2, " \b\x01", true},
+		{" \b", 1, " \b", false},
 	} {
 		got, cut := cutTokens(tc.value, tc.limit)
 		if got != tc.want || cut != tc.cut {
