@@ -152,3 +152,16 @@ func selfSignedPEM(t *testing.T) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// TestSMTPDResolver: in a normal build smtpd asks the system's DNS (with
+// timeouts), never the test zone, whatever the environment says.
+func TestSMTPDResolver(t *testing.T) {
+	t.Setenv("POSTCOTE_TEST_DNS", filepath.Join(t.TempDir(), "zone"))
+	r, err := smtpdResolver()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, static := r.(*dnsx.StaticResolver); r == nil || static {
+		t.Errorf("smtpd resolver %T, want the system's", r)
+	}
+}
