@@ -559,31 +559,35 @@ func blockmixSalsa8(b, y []uint32, r int) {
 	}
 }
 
-// pwxform transforms one 64-byte block with the lane's S-boxes.
-func (c *pwxformCtx) pwxform(x []uint32) {
-	s := c.s
-	s0, s1, s2, w := c.s0, c.s1, c.s2, c.w
+// pwxform transforms one 64-byte block with the lane's S-boxes: for
+// each of the 4 gathers, two 64-bit lanes become hi*lo + S0[...] xor
+// S1[...], the S-box entries chosen by the low and high words of the
+// first lane; rounds 1-4 also write into S2.
+func (c *pwxformCtx) pwxform(x *[pwxWords]uint32) {
+	s0 := (*[2 * sPairs]uint32)(c.s[c.s0:])
+	s1 := (*[2 * sPairs]uint32)(c.s[c.s1:])
+	s2 := (*[2 * sPairs]uint32)(c.s[c.s2:])
+	w := c.w
 	for i := 0; i < pwxRounds; i++ {
+		write := i != 0 && i != pwxRounds-1
 		for j := 0; j < pwxGather; j++ {
-			lane := x[j*pwxSimple*2:]
-			// Byte offsets into the S-boxes, as word offsets.
-			p0 := s0 + int(lane[0]&sMask)/4
-			p1 := s1 + int(lane[1]&sMask)/4
-			for k := 0; k < pwxSimple; k++ {
-				v0 := uint64(s[p0+2*k+1])<<32 | uint64(s[p0+2*k])
-				v1 := uint64(s[p1+2*k+1])<<32 | uint64(s[p1+2*k])
-				xv := uint64(lane[2*k+1]) * uint64(lane[2*k])
-				xv += v0
-				xv ^= v1
-				lane[2*k], lane[2*k+1] = uint32(xv), uint32(xv>>32)
-				if i != 0 && i != pwxRounds-1 {
-					s[s2+2*w], s[s2+2*w+1] = uint32(xv), uint32(xv>>32)
-					w++
-				}
+			l := (*[4]uint32)(x[j*4:])
+			// Byte offsets masked by sMask, as word indexes.
+			p0 := (l[0] >> 2) & (sMask >> 2)
+			p1 := (l[1] >> 2) & (sMask >> 2)
+			a := uint64(l[1])*uint64(l[0]) + (uint64(s0[p0+1])<<32 | uint64(s0[p0]))
+			a ^= uint64(s1[p1+1])<<32 | uint64(s1[p1])
+			b := uint64(l[3])*uint64(l[2]) + (uint64(s0[p0+3])<<32 | uint64(s0[p0+2]))
+			b ^= uint64(s1[p1+3])<<32 | uint64(s1[p1+2])
+			l[0], l[1], l[2], l[3] = uint32(a), uint32(a>>32), uint32(b), uint32(b>>32)
+			if write {
+				k := (2 * w) & (2*sPairs - 4)
+				s2[k], s2[k+1], s2[k+2], s2[k+3] = uint32(a), uint32(a>>32), uint32(b), uint32(b>>32)
+				w += 2
 			}
 		}
 	}
-	c.s0, c.s1, c.s2 = s2, s0, s1
+	c.s0, c.s1, c.s2 = c.s2, c.s0, c.s1
 	c.w = w & (sPairs - 1)
 }
 
@@ -591,13 +595,17 @@ func (c *pwxformCtx) pwxform(x []uint32) {
 // scratch.
 func (c *pwxformCtx) blockmixPwxform(b, y []uint32, r int) {
 	r1 := 128 * r / pwxBytes
-	copy(y[:pwxWords], b[(r1-1)*pwxWords:])
+	x := (*[pwxWords]uint32)(y)
+	copy(x[:], b[(r1-1)*pwxWords:])
 	for i := 0; i < r1; i++ {
+		bi := (*[pwxWords]uint32)(b[i*pwxWords:])
 		if r1 > 1 {
-			blkxor(y[:pwxWords], b[i*pwxWords:(i+1)*pwxWords])
+			for k := range x {
+				x[k] ^= bi[k]
+			}
 		}
-		c.pwxform(y[:pwxWords])
-		copy(b[i*pwxWords:], y[:pwxWords])
+		c.pwxform(x)
+		*bi = *x
 	}
 	i := (r1 - 1) * pwxBytes / 64
 	salsa20(b[i*16:(i+1)*16], 2)

@@ -164,3 +164,14 @@ func TestYescryptEncoding(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkYescryptDefault is one login against a hash at Debian's
+// default cost (mkpasswd -m yescrypt: N=4096, r=32, 16 MiB).
+func BenchmarkYescryptDefault(b *testing.B) {
+	lim := DefaultLimits()
+	for b.Loop() {
+		if ok, err := VerifyPassword("pass5", yescryptVectors[2].hash, "", lim); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
