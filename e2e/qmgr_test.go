@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -144,5 +145,74 @@ func TestDestinationConcurrencyFromMainCF(t *testing.T) {
 	}
 	if most, _ := lmtp.counts(); most != 2 {
 		t.Errorf("at most %d LMTP transactions at once, want lmtp_destination_concurrency_limit = 2", most)
+	}
+}
+
+// deferredID waits until postqueue -p lists one deferred message (with
+// its reason) other than not, and returns its queue ID.
+func deferredID(t *testing.T, p *testenv.Postcote, not string) string {
+	t.Helper()
+	line := regexp.MustCompile(`(?m)^([0-9A-Za-z]+) +\d+ \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d +s@elsewhere\.example$`)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, errOut, code := tool(t, p, "", "postqueue", "-p")
+		if code != 0 {
+			t.Fatalf("postqueue -p: %d %s", code, errOut)
+		}
+		if m := line.FindStringSubmatch(out); m != nil && m[1] != not && strings.Contains(out, "(") {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no deferred message (other than %q):\n%s\n%s", not, out, p.Log())
+		}
+	}
+}
+
+// TestPostqueueIPostsuperR: postsuper -r requeues a message under a new
+// ID (through the server, and on the spool when it is down), postqueue
+// -i delivers a deferred message at once; messages and exit codes are
+// Postfix's.
+func TestPostqueueIPostsuperR(t *testing.T) {
+	p := testenv.NewDev(t)
+	setMain(t, p, "defer_transports", "virtual")
+	p.Start()
+	if _, errOut, code := tool(t, p, "Subject: requeue\n\nbody\n", "sendmail", "-f", "s@elsewhere.example", p.User); code != 0 {
+		t.Fatalf("sendmail: %d %s", code, errOut)
+	}
+	id1 := deferredID(t, p, "")
+
+	_, errOut, code := tool(t, p, "", "postsuper", "-r", id1)
+	if code != 0 || errOut != fmt.Sprintf("postsuper: %s: requeued\npostsuper: Requeued: 1 message\n", id1) {
+		t.Errorf("postsuper -r: %d %q", code, errOut)
+	}
+	id2 := deferredID(t, p, id1) // queued again, tried again, deferred again
+
+	_, errOut, code = tool(t, p, "", "postqueue", "-i", "no/such")
+	if code != 64 || errOut != "postqueue: fatal: Cannot flush queue ID - invalid name: \"no/such\"\n" {
+		t.Errorf("postqueue -i with a bad ID: %d %q", code, errOut)
+	}
+	if _, errOut, code = tool(t, p, "", "postqueue", "-i", "4jZFXc0013z15"); code != 0 || errOut != "" {
+		t.Errorf("postqueue -i of an ID not queued: %d %q", code, errOut)
+	}
+
+	p.Stop()
+	if _, errOut, code = tool(t, p, "", "postqueue", "-i", id2); code != 69 || errOut != "postqueue: fatal: Cannot flush mail queue - mail system is down\n" {
+		t.Errorf("postqueue -i with the server down: %d %q", code, errOut)
+	}
+	_, errOut, code = tool(t, p, "", "postsuper", "-r", "ALL")
+	if code != 0 || errOut != fmt.Sprintf("postsuper: %s: requeued\npostsuper: Requeued: 1 message\n", id2) {
+		t.Errorf("postsuper -r ALL with the server down: %d %q", code, errOut)
+	}
+	p.Start()
+	id3 := deferredID(t, p, id2)
+
+	// Deliverable now, but deferred until its retry time: -i sends it.
+	p.Stop()
+	setMain(t, p, "defer_transports", "")
+	p.Start()
+	if _, errOut, code = tool(t, p, "", "postqueue", "-i", id3); code != 0 || errOut != "" {
+		t.Errorf("postqueue -i: %d %q", code, errOut)
+	}
+	if got := waitForFiles(t, maildir(p), 1); len(got) != 1 || got[0] != "requeue" {
+		t.Errorf("delivered: %q", got)
 	}
 }
