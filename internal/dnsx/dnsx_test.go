@@ -20,6 +20,7 @@ null.example    MX   0 .
 2.0.0.127.zen.example TXT "listed" " here; \"quoted\"" # a comment
 2.0.0.127.zen.example A 127.0.0.2
 broken.example  SERVFAIL
+2001:DB8:0::53  SERVFAIL
 `
 
 func TestStaticResolver(t *testing.T) {
@@ -72,6 +73,7 @@ func TestStaticResolver(t *testing.T) {
 		{"PTR v4-mapped", join(r.LookupAddr(ctx, "::ffff:127.0.0.2")), "mx.example.org.", false, false},
 		{"PTR v6", join(r.LookupAddr(ctx, "2001:db8:0::25")), "v6.example.org.", false, false},
 		{"PTR missing", join(r.LookupAddr(ctx, "192.0.2.1")), "", true, true},
+		{"PTR SERVFAIL", join(r.LookupAddr(ctx, "2001:db8::53")), "", true, false},
 		{"PTR bad address", join(r.LookupAddr(ctx, "x")), "", true, false},
 		{"TXT", join(r.LookupTXT(ctx, "2.0.0.127.zen.example")), `listed here; "quoted"`, false, false},
 		{"TXT missing", join(r.LookupTXT(ctx, "mx.example.org")), "", true, true},

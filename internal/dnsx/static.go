@@ -20,7 +20,8 @@ type StaticResolver struct {
 	IP  map[string][]net.IPAddr
 	PTR map[string][]string
 	TXT map[string][]string
-	// ServFail lists names whose every query fails temporarily.
+	// ServFail lists names whose every query fails temporarily; an
+	// address (in canonical form) makes its PTR query fail.
 	ServFail map[string]bool
 }
 
@@ -170,6 +171,9 @@ func (r *StaticResolver) parseLine(text string) error {
 	case "SERVFAIL":
 		if len(f) != 2 {
 			return bad
+		}
+		if a, err := netip.ParseAddr(f[0]); err == nil {
+			name = a.Unmap().String() // an address: its PTR query fails
 		}
 		r.ServFail[name] = true
 	case "MX":
