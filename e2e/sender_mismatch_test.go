@@ -171,7 +171,11 @@ func mismatchReply(t *testing.T, addr string, tls bool, m *mta, tc mismatchCase)
 func TestSenderLoginMismatchGuide001(t *testing.T) {
 	t.Parallel()
 	needLoopback2(t)
+	if testing.Short() {
+		t.Skip("starts slapd")
+	}
 	m := newMTA(t, "demo@example.test", "127.0.0.1", testenv.Binary(t))
+	real := mismatchPostfix(t, m)
 	g := applyGuide001(t, m)
 	m.start()
 
@@ -185,7 +189,7 @@ func TestSenderLoginMismatchGuide001(t *testing.T) {
 			t.Errorf("login %q, MAIL FROM:<%s>, RCPT: %q, want %q\nserver log:\n%s", tc.login, tc.from, got, tc.want, m.Log())
 		}
 	}
-	compareMismatchWithPostfix(t, m)
+	compareMismatchWithPostfix(t, m, real)
 
 	// The accepted alias goes all the way: a message sent as info@ by
 	// mail000 is delivered (to mail000's own Maildir, through the alias).
@@ -205,28 +209,12 @@ func TestSenderLoginMismatchGuide001(t *testing.T) {
 	}
 }
 
-// compareMismatchWithPostfix runs mismatchCases against a real Postfix
-// (root and /usr/sbin/postfix only) that authenticates through m's
-// Dovecot auth socket, with the owners of guide 001's directory in a
-// texthash: map (this Postfix has no LDAP module).
-func compareMismatchWithPostfix(t *testing.T, m *mta) {
+// mismatchPostfix starts (in the background) a real Postfix (root and
+// /usr/sbin/postfix only, else nil) whose SASL goes to m's Dovecot auth
+// socket, with the owners of guide 001's directory in a texthash: map
+// (this Postfix has no LDAP module).
+func mismatchPostfix(t *testing.T, m *mta) *realPostfix {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		return
-	}
-	if _, err := os.Stat("/usr/sbin/postfix"); err != nil {
-		return
-	}
-	sock := filepath.Join(m.dir, "spool", "private", "auth")
-	// Postfix's smtpd runs as postfix: let it reach the socket.
-	for _, d := range []string{filepath.Dir(m.dir), m.dir, filepath.Join(m.dir, "spool"), filepath.Join(m.dir, "spool", "private")} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(sock, 0o666); err != nil {
-		t.Fatalf("auth socket: %v\n%s", err, m.Log())
-	}
 	mapDir := t.TempDir()
 	if err := os.Chmod(mapDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -237,20 +225,41 @@ func compareMismatchWithPostfix(t *testing.T, m *mta) {
 		"mail001@example.org mail001\nmail001@mx.example.com mail001\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr, pfLog := realPostfix(t, "myhostname = mx.example.com\nmydestination =\nmynetworks = 127.0.0.3/32\n"+
+	return startPostfix(t, "myhostname = mx.example.com\nmydestination =\nmynetworks = 127.0.0.3/32\n"+
 		"virtual_alias_domains = example.org\nvirtual_mailbox_domains = $myhostname\n"+
 		"virtual_alias_maps = inline:{info@example.org=mail000@mx.example.com}\n"+
 		"virtual_mailbox_maps = inline:{mail000@mx.example.com=mail000/}\n"+
 		"smtpd_sender_login_maps = texthash:"+owners+"\n"+
-		"smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = "+sock+"\n"+
+		"smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\n"+
+		"smtpd_sasl_path = "+filepath.Join(m.dir, "spool", "private", "auth")+"\n"+
 		"broken_sasl_auth_clients = yes\n"+
 		"smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination\n"+
 		"smtpd_recipient_restrictions = reject_sender_login_mismatch\n")
-	t.Logf("running the table against a real Postfix on %s", addr)
+}
+
+// compareMismatchWithPostfix runs mismatchCases against real, once m
+// (running) lets Postfix's smtpd, which runs as postfix, reach its auth
+// socket.
+func compareMismatchWithPostfix(t *testing.T, m *mta, real *realPostfix) {
+	t.Helper()
+	if real == nil {
+		return
+	}
+	sock := filepath.Join(m.dir, "spool", "private", "auth")
+	for _, d := range []string{filepath.Dir(m.dir), m.dir, filepath.Join(m.dir, "spool"), filepath.Join(m.dir, "spool", "private")} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatalf("auth socket: %v\n%s", err, m.Log())
+	}
+	real.wait(t)
+	t.Logf("running the table against a real Postfix on %s", real.addr)
 	for _, tc := range mismatchCases {
-		got := mismatchReply(t, addr, false, m, tc)
+		got := mismatchReply(t, real.addr, false, m, tc)
 		if !strings.HasPrefix(got, tc.want) {
-			t.Errorf("real Postfix: login %q, MAIL FROM:<%s>, RCPT: %q, the table wants %q\nPostfix log:\n%s", tc.login, tc.from, got, tc.want, pfLog())
+			t.Errorf("real Postfix: login %q, MAIL FROM:<%s>, RCPT: %q, the table wants %q\nPostfix log:\n%s", tc.login, tc.from, got, tc.want, real.log())
 		}
 	}
 }
