@@ -222,9 +222,12 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 	if mbox != nil {
 		localStore = mbox.store
 	}
-	if agents["local"], err = transport.NewLocal(m, aliases, localStore, domains, cleanup); err != nil {
+	localAgent, err := transport.NewLocal(m, aliases, localStore, domains, cleanup)
+	if err != nil {
 		return err
 	}
+	localAgent.Agents = agents // for mailbox_transport
+	agents["local"] = localAgent
 	deferred := map[string]bool{}
 	for _, t := range m.List("defer_transports") {
 		deferred[t] = true

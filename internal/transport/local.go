@@ -64,6 +64,9 @@ type Local struct {
 	// Forward takes mail forwarded to other domains: the cleanup stage
 	// in front of the queue. Nil defers such recipients.
 	Forward rewrite.Queue
+	// Agents are the delivery agents by transport name, for
+	// mailbox_transport.
+	Agents map[string]Agent
 
 	// PasswdFile is the passwd(5) file of system users; "" means
 	// /etc/passwd. Tests point it elsewhere.
@@ -72,6 +75,7 @@ type Local struct {
 	HomeMailbox        string        // home_mailbox: "Maildir/", "Mailbox" or ""
 	MailSpoolDirectory string        // mail_spool_directory, default /var/mail
 	MailboxCommand     string        // mailbox_command, "" for none
+	MailboxTransport   string        // mailbox_transport ("lmtp:unix:…"), "" for none
 	MailboxSizeLimit   int64         // mailbox_size_limit in bytes, 0 for none
 	ForwardPath        []string      // forward_path; nil means Postfix's default
 	AllowCommands      []string      // allow_mail_to_commands, e.g. "alias", "forward"
@@ -107,7 +111,7 @@ func (l *Local) Deliver(ctx context.Context, msg *queue.Message, rcpts []int, _ 
 	src := messageSource{open: msg.Open, size: msg.Size}
 	for _, i := range rcpts {
 		start := time.Now()
-		r := l.deliverOne(ctx, src, &msg.Envelope, msg.Envelope.Recipients[i])
+		r := l.deliverOne(ctx, msg, src, msg.Envelope.Recipients[i])
 		r.Rcpt, r.Delay, r.Transport = i, time.Since(start), name
 		if r.Relay == "" {
 			r.Relay = name
@@ -132,6 +136,7 @@ type messageSource struct {
 
 // delivery is the state of one queue recipient's delivery.
 type delivery struct {
+	msg       *queue.Message // for mailbox_transport
 	src       messageSource
 	env       *queue.Envelope
 	rcpt      queue.Recipient
@@ -141,7 +146,7 @@ type delivery struct {
 	now       time.Time
 }
 
-func (l *Local) deliverOne(ctx context.Context, src messageSource, env *queue.Envelope, rc queue.Recipient) queue.Result {
+func (l *Local) deliverOne(ctx context.Context, msg *queue.Message, src messageSource, rc queue.Recipient) queue.Result {
 	rd, err := src.open()
 	if err != nil {
 		return queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "cannot read queued message: " + err.Error()}
@@ -155,7 +160,7 @@ func (l *Local) deliverOne(ctx context.Context, src messageSource, env *queue.En
 	if l.Now != nil {
 		now = l.Now()
 	}
-	d := &delivery{src: src, env: env, rcpt: rc, sender: env.Sender, delivered: dt, seen: map[string]bool{}, now: now}
+	d := &delivery{msg: msg, src: src, env: &msg.Envelope, rcpt: rc, sender: msg.Envelope.Sender, delivered: dt, seen: map[string]bool{}, now: now}
 	return l.recipient(ctx, d, rc.Address, 0, fullExpansion)
 }
 
@@ -224,18 +229,44 @@ func (l *Local) recipient(ctx context.Context, d *delivery, addr string, depth i
 	if err != nil {
 		return queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "temporary failure in user lookup: " + err.Error()}
 	}
+	if found && skip != mailboxOnly {
+		if r, done := l.forward(ctx, d, pw, user, ext, full, depth); done {
+			return r
+		}
+	}
+	if l.MailboxTransport != "" {
+		// local(8): mailbox_transport takes the mailbox delivery of
+		// every local recipient, known to passwd(5) or not.
+		return l.pass(ctx, d, full)
+	}
 	if !found {
 		if l.LuserRelay != "" {
 			return l.luserRelay(ctx, d, local, domain, user, ext, depth)
 		}
 		return queue.Result{Status: queue.StatusBounced, DSN: "5.1.1", Reply: fmt.Sprintf("unknown user: %q", local)}
 	}
-	if skip != mailboxOnly {
-		if r, done := l.forward(ctx, d, pw, user, ext, full, depth); done {
-			return r
-		}
-	}
 	return l.mailbox(ctx, d, pw, local, domain, full)
+}
+
+// pass hands the mailbox delivery of addr to mailbox_transport ("lmtp:
+// unix:/var/run/dovecot/lmtp"), as local(8)'s deliver_pass does: the
+// message as queued, to that one recipient, through the agent of that
+// transport.
+func (l *Local) pass(ctx context.Context, d *delivery, addr string) queue.Result {
+	name, nexthop, _ := strings.Cut(l.MailboxTransport, ":")
+	name = strings.TrimSpace(name)
+	agent := l.Agents[name]
+	if agent == nil || d.msg == nil {
+		return queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: fmt.Sprintf("mail transport unavailable: mailbox_transport %q has no delivery agent", l.MailboxTransport)}
+	}
+	m := *d.msg
+	m.Envelope.Sender = d.sender
+	m.Envelope.Recipients = []queue.Recipient{{Address: addr, OrigAddress: d.rcpt.OrigAddress, DSNNotify: d.rcpt.DSNNotify, DSNORcpt: d.rcpt.DSNORcpt}}
+	rs := agent.Deliver(ctx, &m, []int{0}, strings.TrimSpace(nexthop))
+	if len(rs) == 0 {
+		return queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "mailbox_transport " + name + " gave no result"}
+	}
+	return rs[0]
 }
 
 // aliases expands local through alias_maps. done is false when the
@@ -268,27 +299,25 @@ func (l *Local) aliases(ctx context.Context, d *delivery, local, full string, de
 			d.sender = l.qualify("owner-"+base, "")
 		}
 	}
-	privs, found, err := l.defaultPrivs()
-	if err != nil {
-		return queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "temporary failure in user lookup: " + err.Error()}, true
-	}
-	if !found {
-		return configError("default_privs user %q is not in %s", l.DefaultPrivs, l.passwdName()), true
-	}
 	var rs []queue.Result
 	for _, t := range targets {
-		switch t.Kind {
-		case rewrite.AliasCommand:
-			rs = append(rs, l.command(ctx, d, t.Value, privs, full, local))
-		case rewrite.AliasFile:
-			rs = append(rs, l.file(ctx, d, t.Value, privs, full))
-		default:
-			skip := fullExpansion
-			if strings.EqualFold(t.Value, local) {
-				skip = skipAliases
+		if t.Kind == rewrite.AliasCommand || t.Kind == rewrite.AliasFile {
+			privs, res := l.defaultPrivs()
+			switch {
+			case res != nil:
+				rs = append(rs, *res)
+			case t.Kind == rewrite.AliasCommand:
+				rs = append(rs, l.command(ctx, d, t.Value, privs, full, local))
+			default:
+				rs = append(rs, l.file(ctx, d, t.Value, privs, full))
 			}
-			rs = append(rs, l.address(ctx, d, t.Value, full, depth, skip))
+			continue
 		}
+		skip := fullExpansion
+		if strings.EqualFold(t.Value, local) {
+			skip = skipAliases // the name in its own alias: its own mailbox
+		}
+		rs = append(rs, l.address(ctx, d, t.Value, full, depth, skip))
 	}
 	return combine(rs), true
 }
@@ -301,13 +330,21 @@ func (l *Local) passwdName() string {
 }
 
 // defaultPrivs finds the default_privs user that alias commands and
-// files run as.
-func (l *Local) defaultPrivs() (SystemUser, bool, error) {
+// files run as; a non-nil result is the deferral when it cannot.
+func (l *Local) defaultPrivs() (SystemUser, *queue.Result) {
 	name := l.DefaultPrivs
 	if name == "" {
 		name = "nobody"
 	}
-	return LookupPasswd(l.PasswdFile, name)
+	u, found, err := LookupPasswd(l.PasswdFile, name)
+	if err != nil {
+		return u, &queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "temporary failure in user lookup: " + err.Error()}
+	}
+	if !found {
+		r := configError("default_privs user %q is not in %s", name, l.passwdName())
+		return u, &r
+	}
+	return u, nil
 }
 
 // address delivers to an address an alias or .forward file gave: a
@@ -454,6 +491,10 @@ func (l *Local) spoolDir() string {
 
 // file appends to a "/file" destination as the user given.
 func (l *Local) file(ctx context.Context, d *delivery, path string, as SystemUser, full string) queue.Result {
+	if path == "/dev/null" {
+		// local(8) does not open /dev/null: the copy is thrown away.
+		return queue.Result{Status: queue.StatusSent, DSN: "2.0.0", Reply: "delivered to file: /dev/null"}
+	}
 	if !filepath.IsAbs(path) || strings.Contains(path, "\x00") {
 		return queue.Result{Status: queue.StatusBounced, DSN: "5.3.5", Reply: fmt.Sprintf("bad file destination %q", path)}
 	}

@@ -26,7 +26,8 @@ type MainSettings interface {
 }
 
 // NewLocal builds the local(8) agent from main.cf: home_mailbox,
-// mail_spool_directory, mailbox_command, mailbox_size_limit,
+// mail_spool_directory, mailbox_command, mailbox_transport (the caller
+// sets Agents for it), mailbox_size_limit,
 // forward_path, allow_mail_to_commands, allow_mail_to_files,
 // default_privs, command_time_limit, local_command_shell,
 // export_environment, recipient_delimiter, luser_relay, myorigin,
@@ -52,6 +53,7 @@ func NewLocal(m MainSettings, aliases rewrite.Table, store mailstore.Deliverer, 
 		HomeMailbox:         strings.TrimSpace(m.Get("home_mailbox")),
 		MailSpoolDirectory:  strings.TrimSpace(m.Get("mail_spool_directory")),
 		MailboxCommand:      strings.TrimSpace(m.Get("mailbox_command")),
+		MailboxTransport:    strings.TrimSpace(m.Get("mailbox_transport")),
 		MailboxSizeLimit:    size,
 		ForwardPath:         splitForwardPath(m.RawValue("forward_path")),
 		AllowCommands:       m.List("allow_mail_to_commands"),

@@ -149,7 +149,7 @@ func (e *localEnv) deliver(t *testing.T, rcpt, content string) queue.Result {
 	t.Helper()
 	env := &queue.Envelope{ID: "TESTID", Sender: "sender@example.org", Recipients: []queue.Recipient{{Address: rcpt, OrigAddress: rcpt}}}
 	src := messageSource{open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(content)), nil }, size: int64(len(content))}
-	return e.local.deliverOne(context.Background(), src, env, env.Recipients[0])
+	return e.local.deliverOne(context.Background(), &queue.Message{ID: env.ID, Envelope: *env, Size: src.size}, src, env.Recipients[0])
 }
 
 func readFile(t *testing.T, p string) string {
@@ -536,5 +536,42 @@ func TestLocalDefaultPrivsMissing(t *testing.T) {
 	e.local.DefaultPrivs = "ghost"
 	if r := e.deliver(t, "cmd@localhost", localMsg); r.Status != queue.StatusDeferred || r.DSN != "4.3.5" || !strings.Contains(r.Reply, `default_privs user "ghost"`) {
 		t.Errorf("%+v", r)
+	}
+}
+
+// passAgent stands for the LMTP agent behind mailbox_transport.
+type passAgent struct {
+	nexthop string
+	envs    []queue.Envelope
+}
+
+func (a *passAgent) Deliver(_ context.Context, msg *queue.Message, rcpts []int, nexthop string) []queue.Result {
+	a.nexthop = nexthop
+	a.envs = append(a.envs, msg.Envelope)
+	return []queue.Result{{Rcpt: rcpts[0], Status: queue.StatusSent, DSN: "2.0.0", Reply: "250 2.0.0 Ok", Relay: "private/dovecot-lmtp"}}
+}
+
+func TestLocalMailboxTransport(t *testing.T) {
+	e := newLocalEnv(t, map[string][]string{"root": {"demo"}, "nobody": {"/dev/null"}})
+	lmtp := &passAgent{}
+	e.local.MailboxTransport = "lmtp:unix:private/dovecot-lmtp"
+	e.local.Agents = map[string]Agent{"lmtp": lmtp}
+	for _, rcpt := range []string{"root@localhost", "ghost@localhost"} {
+		if r := e.deliver(t, rcpt, localMsg); r.Status != queue.StatusSent || r.Relay != "private/dovecot-lmtp" {
+			t.Fatalf("%s: %+v", rcpt, r)
+		}
+	}
+	if lmtp.nexthop != "unix:private/dovecot-lmtp" || len(lmtp.envs) != 2 ||
+		lmtp.envs[0].Recipients[0].Address != "demo@examplehost.example.com" || lmtp.envs[0].Sender != "sender@example.org" ||
+		lmtp.envs[1].Recipients[0].Address != "ghost@localhost" {
+		t.Errorf("passed %q %+v", lmtp.nexthop, lmtp.envs)
+	}
+	// Aliases still apply before the mailbox transport.
+	if r := e.deliver(t, "nobody@localhost", localMsg); r.Status != queue.StatusSent || r.Reply != "delivered to file: /dev/null" || len(lmtp.envs) != 2 {
+		t.Errorf("/dev/null: %+v", r)
+	}
+	e.local.Agents = nil
+	if r := e.deliver(t, "demo@localhost", localMsg); r.Status != queue.StatusDeferred || !strings.Contains(r.Reply, "mail transport unavailable") {
+		t.Errorf("no agent: %+v", r)
 	}
 }
