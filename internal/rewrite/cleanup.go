@@ -128,7 +128,8 @@ func (c *Cleanup) headerAddress(ctx context.Context, class, addr string) (string
 }
 
 // clientRoutes tells whether the recipient address the client gave
-// routes through one of our local domains ("user%remote@ourhost"): only
+// (internal form, before rewriting) routes through one of our local
+// domains ("user%remote@ourhost"): only
 // then are the recipients it expands to resolved with ResolveLocal.
 // smtpd refuses such an address from clients that may not relay, so the
 // routing was allowed. Postfix resolves every recipient, which lets a
@@ -170,6 +171,11 @@ func (c *Cleanup) rewriteEnvelope(ctx context.Context, env *queue.Envelope) erro
 			out = append(out, rc)
 			continue
 		}
+		// The client's own address, before any table rewrote it.
+		routes, err := c.clientRoutes(ctx, rc.Address)
+		if err != nil {
+			return err
+		}
 		addr, err := r.Canonicalize(ctx, EnvelopeRecipient, r.Qualify(rc.Address))
 		if err != nil {
 			return err
@@ -178,10 +184,6 @@ func (c *Cleanup) rewriteEnvelope(ctx context.Context, env *queue.Envelope) erro
 			return err
 		}
 		expanded, err := r.Expand(ctx, addr)
-		if err != nil {
-			return err
-		}
-		routes, err := c.clientRoutes(ctx, rc.OrigAddress)
 		if err != nil {
 			return err
 		}

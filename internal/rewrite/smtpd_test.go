@@ -157,11 +157,13 @@ func TestSMTPRelayTricksThroughCleanup(t *testing.T) {
 	// The same address from a client in mynetworks is accepted and
 	// routed by cleanup.
 	addr, sp, _ = startCleanupServer(t, true, nil)
-	got := dialog(t, addr, "MAIL FROM:<a@example.com>", "RCPT TO:<user%elsewhere.example@example.com>", "DATA", "Subject: s\r\n\r\nb\r\n.")
-	if !strings.HasPrefix(got[3], "250 ") {
+	got := dialog(t, addr, "MAIL FROM:<a@example.com>", "RCPT TO:<user%elsewhere.example@example.com>",
+		`RCPT TO:<"kim@elsewhere.example"@Example.COM>`, "DATA", "Subject: s\r\n\r\nb\r\n.")
+	if !strings.HasPrefix(got[4], "250 ") {
 		t.Fatalf("trusted client: %q", got)
 	}
-	if q := sp.queued(); len(q) != 1 || q[0].Recipients[0].Address != "user@elsewhere.example" {
+	q := sp.queued()
+	if len(q) != 1 || len(q[0].Recipients) != 2 || q[0].Recipients[0].Address != "user@elsewhere.example" || q[0].Recipients[1].Address != "kim@elsewhere.example" {
 		t.Errorf("queued %+v", q)
 	}
 }
