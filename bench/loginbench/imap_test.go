@@ -284,6 +284,9 @@ func TestLoadRun(t *testing.T) {
 	if err != nil || res.OK != 2 || res.Failed != 2 || len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "a@x") {
 		t.Errorf("failing run: %+v, %v", res, err)
 	}
+	if len(res.failedUsers) != 2 || res.failedUsers[0].user != "a@x" || res.failedUsers[1].user != "a@x" {
+		t.Errorf("failed users %v, want a@x twice (the warm-up retries them)", res.failedUsers)
+	}
 }
 
 func TestLoadRefuses(t *testing.T) {

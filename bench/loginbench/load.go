@@ -34,6 +34,9 @@ type Result struct {
 	Elapsed    time.Duration // first dial → last login finished
 	P50, P99   time.Duration // dial → tagged OK of the login
 	Errors     []string      // the first few distinct errors
+	// failedUsers are the accounts whose logins failed (warm-up retries
+	// them).
+	failedUsers []account
 }
 
 // Rate is successful logins per second.
@@ -107,6 +110,7 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 				if err != nil {
 					if ctx.Err() == nil {
 						res.Failed++
+						res.failedUsers = append(res.failedUsers, a)
 						msg := fmt.Sprintf("%s: %v", a.user, err)
 						if key := err.Error(); !seen[key] && len(res.Errors) < maxErrors {
 							seen[key] = true

@@ -78,7 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	drv := fs.String("drivers", "passwd-file,ldap-bind,ldap-attrs,mysql,pgsql", "passdb/userdb set-ups to measure")
 	sch := fs.String("schemes", "cheap,sha512-crypt", "password schemes to measure")
 	mech := fs.String("mech", "login", "login (LOGIN command) or plain (AUTHENTICATE PLAIN)")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "limit on every connect, read and write")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "limit on every connect, read and write")
 	fs.StringVar(&o.postcote, "postcote", "", "postcote binary (default: built from this checkout)")
 	fs.BoolVar(&o.dovecot, "dovecot", err == nil, "also measure a private Dovecot 2.3 (needs root)")
 	loginMode := fs.String("dovecot-login", "high-security", "Dovecot's imap-login mode: high-security (its default: a process per connection) or high-performance (service_count = 0, process_min_avail = CPUs)")
@@ -278,13 +278,22 @@ func measureServer(ctx context.Context, o options, b *backends, d driver, k kind
 	for _, s := range o.schemes {
 		all = append(all, b.sets[s.Key].accounts...)
 	}
-	warm := Load{Addr: srv.addr, Users: all, Mech: o.mech, Clients: 10, Logins: len(all), Timeout: o.timeout}
-	wr, err := warm.Run(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if wr.Failed > 0 {
-		return nil, fmt.Errorf("warm-up: %d of %d logins failed: %s\n%s", wr.Failed, len(all), strings.Join(wr.Errors, "; "), tail(srv.log, 10))
+	// The warm-up tries a user whose login failed (a timeout on a
+	// machine under load) twice more before giving up; the measured runs
+	// retry nothing.
+	for attempt := 1; len(all) > 0; attempt++ {
+		warm := Load{Addr: srv.addr, Users: all, Mech: o.mech, Clients: 10, Logins: len(all), Timeout: o.timeout}
+		wr, err := warm.Run(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if wr.Failed > 0 && attempt == 3 {
+			return nil, fmt.Errorf("warm-up: %d logins failed three times: %s\n%s", wr.Failed, strings.Join(wr.Errors, "; "), tail(srv.log, 10))
+		}
+		if wr.Failed > 0 {
+			fmt.Fprintf(stderr, "loginbench: warm-up: %d logins failed, trying them again: %s\n", wr.Failed, strings.Join(wr.Errors, "; "))
+		}
+		all = wr.failedUsers
 	}
 	res = map[point]Result{}
 	for _, s := range o.schemes {
