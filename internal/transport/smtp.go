@@ -25,6 +25,11 @@ import (
 // client code (smtpConn, in smtp_conn.go and smtp_tx.go) speaks RFC 5321
 // and is written so that an LMTP client could reuse it by sending LHLO
 // and reading one reply per recipient after DATA.
+//
+// The TLS policy of a delivery is TLS, or the next hop's entry in
+// TLSPolicyMaps (smtp_policy.go). Sessions are kept open between
+// deliveries to the same next hop or server by the connection cache
+// (smtp_cache.go); Close ends the idle ones.
 type SMTP struct {
 	Name     string   // transport name for logs and results; "smtp" if empty
 	HeloName string   // smtp_helo_name ($myhostname)
