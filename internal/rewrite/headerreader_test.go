@@ -65,8 +65,8 @@ func TestHeaderSizeLimit(t *testing.T) {
 	}
 }
 
-// TestHeaderSizeLimitMemory sends a 4 MB header (folded, and as one line)
-// and a 1 MB header block through CleanHeaders with the default limit:
+// TestHeaderSizeLimitMemory sends a 4 MB header (folded, and as one line),
+// a 1 MB address header that is rewritten, and a 1 MB header block through CleanHeaders with the default limit:
 // what is kept is the limit, and the memory allocated stays near one
 // header's worth plus the read buffer, not the message's size.
 func TestHeaderSizeLimitMemory(t *testing.T) {
@@ -79,12 +79,13 @@ func TestHeaderSizeLimitMemory(t *testing.T) {
 	}{
 		{"folded", folded, 0},
 		{"one line", oneLine, DefaultHeaderLimit + 2},
+		// Cut by header_address_token_limit first: 10240 tokens.
+		{"1 MB address header", "To: " + strings.Repeat("someone@example.com, ", 1<<20/21) + "last@example.com\r\n", 0},
 		{"many headers", block, len(block)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := tc.header + "Subject: after\r\n\r\nbody\r\n"
-			var calls []string
-			o := HeaderOptions{Rewrite: marker(&calls)}
+			o := HeaderOptions{Rewrite: func(_ context.Context, _, a string) (string, error) { return "x" + a, nil }}
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
