@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/mail"
 	"os"
 	"os/exec"
 	"os/user"
@@ -26,6 +27,9 @@ import (
 // trap, MX records for mx.example.com and the recipients' domains that
 // point at a listener on 127.0.0.4: a client that looked up an MX would
 // end up there.
+
+// nullCanonical is guide 004's canonical.regexp.
+const nullCanonical = "/^([^@]*)@([a-zA-Z0-9]*)\\.(example\\.com)/ ${1}+${2}@${3}\n"
 
 // trap counts the TCP connections made to it.
 type trap struct {
@@ -83,7 +87,7 @@ func newNullClient(t *testing.T) *nullClient {
 	canonical := filepath.Join(host.dir, "canonical.regexp")
 	aliases := filepath.Join(host.dir, "aliases")
 	for path, text := range map[string]string{
-		canonical: "/^([^@]*)@([a-zA-Z0-9]*)\\.(example\\.com)/ ${1}+${2}@${3}\n",
+		canonical: nullCanonical,
 		aliases:   "root: localuser\nmailer-daemon: postmaster\npostmaster: root\n",
 	} {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -174,37 +178,12 @@ func messagesIn(t *testing.T, dir string, n int, servers ...*mta) map[string]str
 func TestGuide004NullClient(t *testing.T) {
 	t.Parallel()
 	nc := newNullClient(t)
+	real := nullClientPostfix(t, nc)
 	nc.relay.start()
 	nc.host.start()
 	relayAt := fmt.Sprintf("relay=mx.example.com[127.0.0.2]:%d", nc.relay.ports.SMTP)
 
-	// SMTP from localhost, as cron on another loopback address would.
-	c := dialConv(t, nc.host.smtpAddr(), "127.0.0.1")
-	for _, line := range []string{"MAIL FROM:<root@examplehost.example.com>", "RCPT TO:<root@examplehost.example.com>"} {
-		if got := c.cmd(line); !strings.HasPrefix(got, "250 ") {
-			t.Fatalf("%s: %q\n%s", line, got, nc.host.Log())
-		}
-	}
-	if got := c.data("From: Cron Daemon <root@examplehost.example.com>\r\nTo: root@examplehost.example.com\r\nSubject: via-smtp\r\n\r\nroot@examplehost.example.com stays in the body\r\n"); !strings.HasPrefix(got, "250 ") {
-		t.Fatalf("DATA: %q\n%s", got, nc.host.Log())
-	}
-	c.cmd("QUIT")
-
-	// sendmail, with an unqualified recipient: myorigin makes it
-	// root@examplehost.example.com, which is not local here.
-	login := "root"
-	if u, err := user.Current(); err == nil {
-		login = u.Username
-	}
-	cmd := exec.Command(nc.host.bin, "sendmail", "-i", "root")
-	cmd.Env = append(os.Environ(), "MAIL_CONFIG="+nc.host.dir)
-	cmd.Stdin = strings.NewReader("Subject: via-sendmail\n\ncron output\n")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("sendmail: %v: %s\n%s", err, stderr.String(), nc.host.Log())
-	}
-
+	postCron(t, nc.host.smtpAddr(), "", nc.host.Log, []string{"MAIL_CONFIG=" + nc.host.dir}, nc.host.bin, "sendmail", "-i", "root")
 	// Both arrive there (root@examplehost.example.com is aliased to
 	// admin@example.com on the relayhost).
 	msgs := messagesIn(t, nc.relay.maildir(), 2, nc.host, nc.relay)
@@ -219,6 +198,10 @@ func TestGuide004NullClient(t *testing.T) {
 		if !strings.Contains(smtpMsg, want) {
 			t.Errorf("message sent over SMTP lacks %q:\n%s", want, smtpMsg)
 		}
+	}
+	login := "root"
+	if u, err := user.Current(); err == nil {
+		login = u.Username
 	}
 	sender := login + "@examplehost.example.com"
 	if login == "root" {
@@ -253,4 +236,95 @@ func TestGuide004NullClient(t *testing.T) {
 	if strings.Contains(nc.host.Log(), "relay=virtual") || strings.Contains(nc.host.Log(), "relay=local") {
 		t.Errorf("the null client delivered locally:\n%s", nc.host.Log())
 	}
+	if real == nil {
+		return
+	}
+
+	// The same two messages through a real Postfix null client with the
+	// same settings reach the relayhost with the same rewriting.
+	real.wait(t)
+	postCron(t, real.addr, "pf-", real.log, nil, "/usr/sbin/sendmail", "-C", filepath.Join(real.dir, "etc"), "-i", "root")
+	msgs = messagesIn(t, nc.relay.maildir(), 5, nc.host, nc.relay)
+	for _, pair := range [][2]string{{"via-smtp", "pf-via-smtp"}, {"via-sendmail", "pf-via-sendmail"}} {
+		ours, theirs := msgs[pair[0]], msgs[pair[1]]
+		for _, h := range []string{"Return-Path", "From", "To"} {
+			if a, b := headerAddress(ours, h), headerAddress(theirs, h); a != b {
+				t.Errorf("%s: %s address: %q through postcote, %q through Postfix\npostcote's:\n%s\nPostfix's:\n%s", pair[0], h, a, b, ours, theirs)
+			}
+		}
+		// The From: that sendmail adds carries the user's full name
+		// (passwd GECOS) in Postfix, as in Sendmail.
+		if a, b := headerValue(ours, "From"), headerValue(theirs, "From"); a != b {
+			t.Errorf("%s: From: %q through postcote, %q through Postfix (display name)", pair[0], a, b)
+		}
+	}
+}
+
+// nullClientPostfix starts (in the background) a real Postfix null
+// client with the settings newNullClient gives postcote, relaying to
+// the relayhost by its address (this Postfix has no fake DNS).
+func nullClientPostfix(t *testing.T, nc *nullClient) *realPostfix {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	canonical := filepath.Join(dir, "canonical.regexp")
+	if err := os.WriteFile(canonical, []byte(nullCanonical), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return startPostfix(t, "myhostname = examplehost.example.com\nmyorigin = $myhostname\nappend_dot_mydomain = no\n"+
+		"mynetworks = 127.0.0.0/8\nmynetworks_style = host\nalias_maps =\nrecipient_delimiter = +\n"+
+		fmt.Sprintf("relayhost = [127.0.0.2]:%d\n", nc.relay.ports.SMTP)+
+		"smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination\n"+
+		"smtpd_client_restrictions = permit_mynetworks, reject\n"+
+		"canonical_classes = envelope_sender, header_sender, header_recipient\n"+
+		"canonical_maps = regexp:"+canonical+"\n"+
+		"mydestination =\nlocal_transport = error:local delivery is disabled\n")
+}
+
+// postCron posts cron's two messages to a null client: one over SMTP
+// from localhost, one with its sendmail (argv) to the unqualified
+// "root", which myorigin makes root@examplehost.example.com, not local
+// there. Subjects are prefix+"via-smtp" and prefix+"via-sendmail".
+func postCron(t *testing.T, smtpAddr, prefix string, log func() string, env []string, sendmail ...string) {
+	t.Helper()
+	c := dialConv(t, smtpAddr, "127.0.0.1")
+	for _, line := range []string{"MAIL FROM:<root@examplehost.example.com>", "RCPT TO:<root@examplehost.example.com>"} {
+		if got := c.cmd(line); !strings.HasPrefix(got, "250 ") {
+			t.Fatalf("%s: %q\n%s", line, got, log())
+		}
+	}
+	if got := c.data("From: Cron Daemon <root@examplehost.example.com>\r\nTo: root@examplehost.example.com\r\nSubject: " + prefix + "via-smtp\r\n\r\nroot@examplehost.example.com stays in the body\r\n"); !strings.HasPrefix(got, "250 ") {
+		t.Fatalf("DATA: %q\n%s", got, log())
+	}
+	c.cmd("QUIT")
+	cmd := exec.Command(sendmail[0], sendmail[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader("Subject: " + prefix + "via-sendmail\n\ncron output\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v: %s\n%s", strings.Join(sendmail, " "), err, stderr.String(), log())
+	}
+}
+
+// headerAddress returns the address in a header field ("" if none).
+func headerAddress(msg, name string) string {
+	a, err := mail.ParseAddress(headerValue(msg, name))
+	if err != nil {
+		return ""
+	}
+	return a.Address
+}
+
+// headerValue returns the first value of a header field of a message.
+func headerValue(msg, name string) string {
+	hdr, _, _ := strings.Cut(msg, "\n\n")
+	for _, line := range strings.Split(hdr, "\n") {
+		if v, ok := strings.CutPrefix(line, name+": "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

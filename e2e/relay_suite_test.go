@@ -490,7 +490,8 @@ func startPostfix(t *testing.T, site string) *realPostfix {
 		"rewrite unix - - n - - trivial-rewrite", "bounce unix - - n - 0 bounce", "defer unix - - n - 0 bounce",
 		"trace unix - - n - 0 bounce", "verify unix - - n - 1 verify", "proxymap unix - - n - - proxymap",
 		"error unix - - n - - error", "retry unix - - n - - error", "anvil unix - - n - 1 anvil",
-		"scache unix - - n - 1 scache", "showq unix n - n - - showq", "postlog unix-dgram n - n - 1 postlogd"} {
+		"scache unix - - n - 1 scache", "showq unix n - n - - showq", "postlog unix-dgram n - n - 1 postlogd",
+		"pickup unix n - n 60 1 pickup", "smtp unix - - n - - smtp"} {
 		masterCF += svc + "\n"
 	}
 	etc := filepath.Join(dir, "etc")
