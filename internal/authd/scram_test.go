@@ -6,38 +6,19 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"postcote/internal/sasl"
-	"postcote/internal/userdb"
+	"postcote/internal/sasl/sasltest"
 )
 
-// scramPasswd: a {SCRAM-SHA-256} user as Dovecot 2.3.19's "doveadm pw -s
-// SCRAM-SHA-256 -p pencil" wrote it, a {PLAIN} one and a crypt one.
-const scramPasswd = `scram@example.jp:{SCRAM-SHA-256}4096,Yhkh+hjEMgk24YZsYy3P5g==,9ldF5DUpMvnCjZZt3X00hnDJHdcR6MNUjtEd1MBmfxQ=,hlEmTdadupvtOnkeU6KkgQjnYuSOMLErj+MyWheasJw=
-plain@example.jp:{PLAIN}pencil
-crypt@example.jp:{SHA512-CRYPT}$6$rgDQAwwO.CrIifXN$S7wcGYmxwIl3relsp9uNjp5ZMUow9jctid.czYK0hWMMvsaANk9bYh4zWV9fzGa1VUZpY8ZNEXR265zWplC7Q/
-`
-
-// scramAuthServer serves the auth protocol with userdb's Checker over a
-// passwd-file and SCRAM configured.
+// scramAuthServer serves the auth protocol with userdb's Checker over
+// sasltest's users and SCRAM configured.
 func scramAuthServer(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "users")
-	if err := os.WriteFile(path, []byte(scramPasswd), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pdb, err := userdb.NewPassDB("passwd-file", "scheme=CRYPT username_format=%u "+path, userdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	co := userdb.DefaultCheckerOptions()
-	co.FailureDelay = 0
 	_, sock := startServer(t, Options{
-		Checker:    userdb.NewChecker([]userdb.PassDB{pdb}, nil, co),
+		Checker:    sasltest.Checker(t, "example.jp"),
 		Mechanisms: []string{"plain", "scram-sha-256", "scram-sha-1"},
 	})
 	return sock

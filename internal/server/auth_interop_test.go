@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,31 +115,13 @@ func readPid(path string) int {
 // the reply code.
 func smtpAuth(t *testing.T, addr, user, pass string) int {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	tp := textproto.NewConn(c)
-	if _, _, err := tp.ReadResponse(220); err != nil {
-		t.Fatalf("greeting: %v", err)
-	}
-	id, _ := tp.Cmd("EHLO client.test")
-	tp.StartResponse(id)
-	_, msg, err := tp.ReadResponse(250)
-	tp.EndResponse(id)
-	if err != nil {
-		t.Fatalf("EHLO: %v", err)
-	}
-	if !strings.Contains(msg, "AUTH") || !strings.Contains(msg, "PLAIN") {
-		t.Fatalf("EHLO does not offer AUTH PLAIN: %q", msg)
+	tp, ehlo := smtpHello(t, addr)
+	defer tp.Close()
+	if !strings.Contains(ehlo, "AUTH") || !strings.Contains(ehlo, "PLAIN") {
+		t.Fatalf("EHLO does not offer AUTH PLAIN: %q", ehlo)
 	}
 	ir := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
-	id, _ = tp.Cmd("AUTH PLAIN %s", ir)
-	tp.StartResponse(id)
-	code, _, _ := tp.ReadResponse(0)
-	tp.EndResponse(id)
+	code, _, _ := smtpCmd(tp, 0, "AUTH PLAIN "+ir)
 	tp.Cmd("QUIT")
 	return code
 }

@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"postcote/internal/sasl"
+	"postcote/internal/sasl/sasltest"
 )
 
 // appendSCRAMUser adds carol@example.test to a passwd-file with the
-// {SCRAM-SHA-256} credentials Dovecot 2.3.19's "doveadm pw -s
-// SCRAM-SHA-256 -p pencil" wrote.
+// {SCRAM-SHA-256} credentials of a real Dovecot's doveadm (password
+// sasltest.Password).
 func appendSCRAMUser(t *testing.T, path string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
@@ -23,7 +24,7 @@ func appendSCRAMUser(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	line := "carol@example.test:{SCRAM-SHA-256}4096,Yhkh+hjEMgk24YZsYy3P5g==,9ldF5DUpMvnCjZZt3X00hnDJHdcR6MNUjtEd1MBmfxQ=,hlEmTdadupvtOnkeU6KkgQjnYuSOMLErj+MyWheasJw=:1000:1000::" +
+	line := "carol@example.test:" + sasltest.SCRAMSHA256 + ":1000:1000::" +
 		filepath.Join(filepath.Dir(path), "home", "carol") + "::\n"
 	if _, err := f.WriteString(line); err != nil {
 		t.Fatal(err)
@@ -36,18 +37,10 @@ func appendSCRAMUser(t *testing.T, path string) {
 // cancelled).
 func smtpSCRAM(t *testing.T, addr, user, pass string) int {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	tp := textproto.NewConn(c)
-	if _, _, err := tp.ReadResponse(220); err != nil {
-		t.Fatalf("greeting: %v", err)
-	}
-	if _, msg, err := smtpCmd(tp, 250, "EHLO client.test"); err != nil || !strings.Contains(msg, "SCRAM-SHA-256") {
-		t.Fatalf("EHLO does not offer AUTH SCRAM-SHA-256: %q %v", msg, err)
+	tp, ehlo := smtpHello(t, addr)
+	defer tp.Close()
+	if !strings.Contains(ehlo, "SCRAM-SHA-256") {
+		t.Fatalf("EHLO does not offer AUTH SCRAM-SHA-256: %q", ehlo)
 	}
 	sc, err := sasl.NewSCRAMClient("SCRAM-SHA-256", user, pass, "")
 	if err != nil {
@@ -73,6 +66,28 @@ func smtpSCRAM(t *testing.T, addr, user, pass string) int {
 	}
 	tp.Cmd("QUIT")
 	return code
+}
+
+// smtpHello connects to an SMTP server, reads the greeting and returns
+// the connection and the EHLO reply's text.
+func smtpHello(t *testing.T, addr string) (*textproto.Conn, string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	tp := textproto.NewConn(c)
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		tp.Close()
+		t.Fatalf("greeting: %v", err)
+	}
+	_, msg, err := smtpCmd(tp, 250, "EHLO client.test")
+	if err != nil {
+		tp.Close()
+		t.Fatalf("EHLO: %v", err)
+	}
+	return tp, msg
 }
 
 // smtpCmd sends one line and reads the reply.

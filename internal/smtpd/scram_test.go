@@ -1,42 +1,17 @@
 package smtpd
 
 import (
-	"context"
 	"encoding/base64"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"postcote/internal/sasl"
+	"postcote/internal/sasl/sasltest"
 	"postcote/internal/userdb"
 )
 
-// scramPasswd: a {SCRAM-SHA-256} user as Dovecot 2.3.19's "doveadm pw -s
-// SCRAM-SHA-256 -p pencil" wrote it, a {PLAIN} one and a crypt one.
-const scramPasswd = `scram@example.com:{SCRAM-SHA-256}4096,Yhkh+hjEMgk24YZsYy3P5g==,9ldF5DUpMvnCjZZt3X00hnDJHdcR6MNUjtEd1MBmfxQ=,hlEmTdadupvtOnkeU6KkgQjnYuSOMLErj+MyWheasJw=
-plain@example.com:{PLAIN}pencil
-crypt@example.com:{SHA512-CRYPT}$6$rgDQAwwO.CrIifXN$S7wcGYmxwIl3relsp9uNjp5ZMUow9jctid.czYK0hWMMvsaANk9bYh4zWV9fzGa1VUZpY8ZNEXR265zWplC7Q/
-`
-
-// scramChecker is userdb's Checker over a passwd-file, without the
-// failure delay.
-func scramChecker(t *testing.T) *userdb.Checker {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "users")
-	if err := os.WriteFile(path, []byte(scramPasswd), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pdb, err := userdb.NewPassDB("passwd-file", "scheme=CRYPT username_format=%u "+path, userdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	co := userdb.DefaultCheckerOptions()
-	co.FailureDelay = 0
-	return userdb.NewChecker([]userdb.PassDB{pdb}, nil, co)
-}
+// scramChecker is userdb's Checker over sasltest's users.
+func scramChecker(t *testing.T) *userdb.Checker { return sasltest.Checker(t, "example.com") }
 
 // scramAUTH runs AUTH SCRAM-SHA-256 for user/pw (with the client-first
 // message as initial response when ir is set) and returns the final
@@ -178,13 +153,8 @@ func TestMechanismLister(t *testing.T) {
 }
 
 // TestSCRAMWithGSASL: GNU SASL's gsasl(1), a SCRAM client that is not
-// ours, authenticates over SMTP and checks the server's signature
-// (Debian package gsasl; skipped without it).
+// ours, authenticates over SMTP and checks the server's signature.
 func TestSCRAMWithGSASL(t *testing.T) {
-	gsasl, err := exec.LookPath("gsasl")
-	if err != nil {
-		t.Skip("gsasl not installed (apt-get install -y gsasl)")
-	}
 	opts := baseOptions()
 	opts.SASLEnable = true
 	opts.SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-1"}
@@ -199,17 +169,13 @@ func TestSCRAMWithGSASL(t *testing.T) {
 		{"SCRAM-SHA-256", "crypt@example.com", "pencil", false},
 	}
 	for _, tt := range tests {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		out, err := exec.CommandContext(ctx, gsasl, "--client", "--smtp", "--connect="+ts.addr, "--no-starttls",
-			"--mechanism="+tt.mech, "--authentication-id="+tt.user, "--password="+tt.pw, "--verbose").CombinedOutput()
-		cancel()
-		switch {
-		case (err == nil) != tt.ok:
-			t.Errorf("gsasl %s %s/%s: %v; want ok=%v\n%s", tt.mech, tt.user, tt.pw, err, tt.ok, out)
-		case tt.ok && !strings.Contains(string(out), "235 2.7.0 Authentication successful"):
-			t.Errorf("gsasl %s %s: no 235 in\n%s", tt.mech, tt.user, out)
-		case !tt.ok && !strings.Contains(string(out), "535 5.7.8"):
-			t.Errorf("gsasl %s %s/%s: no 535 in\n%s", tt.mech, tt.user, tt.pw, out)
+		out, ok := sasltest.GSASL(t, "smtp", ts.addr, tt.mech, tt.user, tt.pw)
+		want := "535 5.7.8"
+		if tt.ok {
+			want = "235 2.7.0 Authentication successful"
+		}
+		if ok != tt.ok || !strings.Contains(out, want) {
+			t.Errorf("gsasl %s %s/%s: ok=%v, want %v and %q\n%s", tt.mech, tt.user, tt.pw, ok, tt.ok, want, out)
 		}
 	}
 }
