@@ -292,6 +292,7 @@ func TestKnownRecipient(t *testing.T) {
 		"info@alias.example": {"joe@mbox.example"}, "@ldap-alias.example": {"joe@mbox.example"},
 		"alias-only@mbox.example": {"elsewhere@example.org"}}}
 	users := userSet{"joe@mbox.example": true}
+	routing := &Addresses{Domains: domains, Delimiter: "+", PercentHack: true, SwapBangpath: true}
 	for _, tc := range []struct {
 		name string
 		r    *Recipients
@@ -307,6 +308,10 @@ func TestKnownRecipient(t *testing.T) {
 		{"local maps unknown", &Recipients{Domains: domains, Rules: rules, LocalRecipientMaps: memTable{"alice": {"x"}}}, "bob@localhost.example", false, false},
 		{"local maps down", &Recipients{Domains: domains, Rules: rules, LocalRecipientMaps: failTable{}}, "bob@localhost.example", false, true},
 		{"local unchecked", &Recipients{Domains: domains, Rules: rules}, "bob@localhost.example", true, false},
+		{"percent hack: the resolved address is checked", &Recipients{Domains: domains, Rules: routing, Users: users, LocalRecipientMaps: memTable{"alice": {"x"}}}, "alice%mbox.example@localhost.example", false, false},
+		{"percent hack to a known user", &Recipients{Domains: domains, Rules: routing, Users: users, LocalRecipientMaps: memTable{"alice": {"x"}}}, "joe%mbox.example@localhost.example", true, false},
+		{"percent hack to a remote domain", &Recipients{Domains: domains, Rules: routing, LocalRecipientMaps: memTable{"alice": {"x"}}}, "bob%remote.example@localhost.example", true, false},
+		{"percent hack off", &Recipients{Domains: domains, Rules: rules, LocalRecipientMaps: memTable{"alice": {"x"}}}, "bob%remote.example@localhost.example", false, false},
 		{"alias domain known", &Recipients{Domains: domains, Rules: rules}, "info@alias.example", true, false},
 		{"alias domain unknown", &Recipients{Domains: domains, Rules: rules}, "nobody@alias.example", false, false},
 		{"alias domain from table, catch-all", &Recipients{Domains: domains, Rules: rules}, "x@ldap-alias.example", true, false},

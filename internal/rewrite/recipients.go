@@ -16,9 +16,11 @@ type UserChecker interface {
 // Recipients answers smtpd's questions about recipients (its Addresses
 // interface) as Postfix's smtpd_reject_unlisted_recipient does
 // (smtpd_check.c check_rcpt_maps, LOCAL_RECIPIENT_README,
-// VIRTUAL_README): an address that canonical_maps,
+// VIRTUAL_README) for the address as trivial-rewrite resolves it
+// (ResolveLocal): an address that canonical_maps,
 // recipient_canonical_maps or virtual_alias_maps know is a known
-// recipient; otherwise the table of its address class decides.
+// recipient; otherwise the table of its address class decides, and an
+// address of no class of ours is left to the relay restrictions.
 type Recipients struct {
 	Domains *Domains
 	// Rules holds the canonical and virtual alias maps and the recipient
@@ -53,6 +55,14 @@ func (r *Recipients) KnownRecipient(ctx context.Context, address string) (bool, 
 	rules := r.Rules
 	if rules == nil {
 		rules = &Addresses{Domains: r.Domains}
+	}
+	// smtpd_check.c checks the address trivial-rewrite resolves to:
+	// "user%remote@ourhost" (which only clients that may relay get past
+	// the relay restrictions) is user@remote, not a local user.
+	if res, err := rules.ResolveLocal(ctx, address); err != nil {
+		return false, err
+	} else if res != address {
+		return r.KnownRecipient(ctx, res)
 	}
 	for _, t := range []Table{rules.RecipientCanonical, rules.Canonical, rules.VirtualAlias} {
 		_, found, err := rules.mapAddress(ctx, t, address, false)
