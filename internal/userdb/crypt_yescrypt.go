@@ -104,9 +104,8 @@ func atoi64(c byte) uint32 {
 	return 64
 }
 
-// decodeYesUint32 reads yescrypt's variable-length number encoding
-// (decode64_uint32): the first character says how many follow.
-func decodeYesUint32(s string, min uint32) (uint32, string, error) {
+// next64 takes the first character of s as a 6-bit value.
+func next64(s string) (uint32, string, error) {
 	if s == "" {
 		return 0, s, errBadCrypt
 	}
@@ -114,7 +113,16 @@ func decodeYesUint32(s string, min uint32) (uint32, string, error) {
 	if c > 63 {
 		return 0, s, errBadCrypt
 	}
-	s = s[1:]
+	return c, s[1:], nil
+}
+
+// decodeYesUint32 reads yescrypt's variable-length number encoding
+// (decode64_uint32): the first character says how many follow.
+func decodeYesUint32(s string, min uint32) (uint32, string, error) {
+	c, s, err := next64(s)
+	if err != nil {
+		return 0, s, err
+	}
 	var start, end, chars, nbits uint32 = 0, 47, 1, 0
 	v := uint64(min)
 	for c > end {
@@ -126,14 +134,9 @@ func decodeYesUint32(s string, min uint32) (uint32, string, error) {
 	}
 	v += uint64(c-start) << nbits
 	for ; chars > 1; chars-- {
-		if s == "" {
-			return 0, s, errBadCrypt
+		if c, s, err = next64(s); err != nil {
+			return 0, s, err
 		}
-		c := atoi64(s[0])
-		if c > 63 {
-			return 0, s, errBadCrypt
-		}
-		s = s[1:]
 		nbits -= 6
 		v += uint64(c) << nbits
 	}
@@ -146,18 +149,16 @@ func decodeYesUint32(s string, min uint32) (uint32, string, error) {
 // decodeYesFixed reads n characters as a little-endian 6-bit-group number
 // (decode64_uint32_fixed with 30 bits).
 func decodeYesFixed(s string, n int) (uint32, string, error) {
-	if len(s) < n {
-		return 0, s, errBadCrypt
-	}
 	var v uint32
 	for i := 0; i < n; i++ {
-		c := atoi64(s[i])
-		if c > 63 {
-			return 0, s, errBadCrypt
+		c, rest, err := next64(s)
+		if err != nil {
+			return 0, s, err
 		}
 		v |= c << (6 * i)
+		s = rest
 	}
-	return v, s[n:], nil
+	return v, s, nil
 }
 
 // decodeYes64 is yescrypt's decode64: groups of up to four characters,

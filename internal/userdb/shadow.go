@@ -26,32 +26,11 @@ type ShadowEntry struct {
 	Expire int64 // -1 when the field is empty
 }
 
-// shadowTable is a parsed shadow(5) file.
-type shadowTable struct {
-	byName map[string]*ShadowEntry
-	bad    map[string]int
-}
-
-func parseShadowTable(r io.Reader) (*shadowTable, error) {
-	t := &shadowTable{byName: map[string]*ShadowEntry{}, bad: map[string]int{}}
-	err := forEachLine(r, func(lineNo int, f []string) {
-		name := f[0]
-		if name == "" {
-			return
-		}
-		if _, dup := t.byName[name]; dup {
-			return
-		}
+func parseShadowTable(r io.Reader) (*sysTable[ShadowEntry], error) {
+	return parseSysTable(r, func(f []string) (*ShadowEntry, bool) {
 		e, err := parseShadowFields(f)
-		if err != nil {
-			if _, seen := t.bad[name]; !seen {
-				t.bad[name] = lineNo
-			}
-			return
-		}
-		t.byName[name] = e
+		return e, err == nil
 	})
-	return t, err
 }
 
 // ParseShadowLine parses one shadow(5) line (without its newline).

@@ -112,6 +112,31 @@ func TestSystemFilesLookup(t *testing.T) {
 	}
 }
 
+// verifyCase is one login against a passdb: the status and a part of the
+// reason expected, or an error (the back end could not answer).
+type verifyCase struct {
+	user, pw string
+	want     PassStatus
+	reason   string
+	wantErr  bool
+}
+
+func checkVerify(t *testing.T, db PassDB, tests []verifyCase) {
+	t.Helper()
+	for _, tt := range tests {
+		res, err := db.Verify(context.Background(), Request{User: tt.user, Service: "imap", RemoteIP: "192.0.2.1"}, tt.pw)
+		if tt.wantErr {
+			if err == nil {
+				t.Errorf("%s: no error", tt.user)
+			}
+			continue
+		}
+		if err != nil || res.Status != tt.want || !strings.Contains(res.Reason, tt.reason) {
+			t.Errorf("%s/%q: %v %q %v, want %v %q", tt.user, tt.pw, res.Status, res.Reason, err, tt.want, tt.reason)
+		}
+	}
+}
+
 func TestShadowPassDB(t *testing.T) {
 	files, _, _ := sysFixture(t)
 	opts, buf := sysOptions(files)
@@ -120,12 +145,7 @@ func TestShadowPassDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.(*shadowPassDB).now = func() time.Time { return sysNow }
-	tests := []struct {
-		user, pw string
-		want     PassStatus
-		reason   string
-		wantErr  bool
-	}{
+	checkVerify(t, db, []verifyCase{
 		{"alice", "alice pw", PassOK, "", false},
 		{"alice", "wrong", PassMismatch, "password mismatch", false},
 		{"bob", "bob pw", PassOK, "", false}, // empty aging fields
@@ -142,19 +162,7 @@ func TestShadowPassDB(t *testing.T) {
 		{"mallory", "mallory pw", 0, "", true},
 		{"alice\x00", "alice pw", PassUnknownUser, "", false},
 		{"ali*", "alice pw", PassUnknownUser, "", false},
-	}
-	for _, tt := range tests {
-		res, err := db.Verify(context.Background(), Request{User: tt.user, Service: "imap"}, tt.pw)
-		if tt.wantErr {
-			if err == nil {
-				t.Errorf("%s: no error", tt.user)
-			}
-			continue
-		}
-		if err != nil || res.Status != tt.want || !strings.Contains(res.Reason, tt.reason) {
-			t.Errorf("%s/%q: %v %q %v, want %v %q", tt.user, tt.pw, res.Status, res.Reason, err, tt.want, tt.reason)
-		}
-	}
+	})
 	if strings.Contains(buf.String(), "alice pw") {
 		t.Error("a password was logged")
 	}
@@ -175,22 +183,12 @@ func TestPasswdPassDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		user, pw string
-		want     PassStatus
-		reason   string
-	}{
-		{"heidi", "heidi pw", PassOK, ""},
-		{"heidi", "nope", PassMismatch, "mismatch"},
-		{"alice", "alice pw", PassMismatch, "shadow"},
-		{"nosuch", "x", PassUnknownUser, ""},
-	}
-	for _, tt := range tests {
-		res, err := db.Verify(context.Background(), Request{User: tt.user}, tt.pw)
-		if err != nil || res.Status != tt.want || !strings.Contains(res.Reason, tt.reason) {
-			t.Errorf("%s: %v %q %v", tt.user, res.Status, res.Reason, err)
-		}
-	}
+	checkVerify(t, db, []verifyCase{
+		{"heidi", "heidi pw", PassOK, "", false},
+		{"heidi", "nope", PassMismatch, "mismatch", false},
+		{"alice", "alice pw", PassMismatch, "shadow", false},
+		{"nosuch", "x", PassUnknownUser, "", false},
+	})
 	if _, err := db.Verify(context.Background(), Request{User: "judy"}, "x"); !errors.Is(err, ErrMalformedEntry) {
 		t.Errorf("judy: %v", err)
 	}

@@ -29,9 +29,9 @@ type IDResolver interface {
 // (a lookup of their user reports the line), comments and NIS "+"/"-"
 // compat lines are ignored, and the first line of a name wins.
 type SystemIDs struct {
-	passwd *sysFile[*passwdTable]
+	passwd *sysFile[*sysTable[PasswdEntry]]
 	group  *sysFile[map[string]int]
-	shadow *sysFile[*shadowTable]
+	shadow *sysFile[*sysTable[ShadowEntry]]
 }
 
 // NewSystemIDs reads names from the given files; "" means /etc/passwd and
@@ -53,9 +53,9 @@ func NewSystemFiles(passwdPath, groupPath, shadowPath string) *SystemIDs {
 		shadowPath = "/etc/shadow"
 	}
 	return &SystemIDs{
-		passwd: &sysFile[*passwdTable]{path: passwdPath, parse: parsePasswdTable},
+		passwd: &sysFile[*sysTable[PasswdEntry]]{path: passwdPath, parse: parsePasswdTable},
 		group:  &sysFile[map[string]int]{path: groupPath, parse: parseGroupTable},
-		shadow: &sysFile[*shadowTable]{path: shadowPath, parse: parseShadowTable},
+		shadow: &sysFile[*sysTable[ShadowEntry]]{path: shadowPath, parse: parseShadowTable},
 	}
 }
 
@@ -98,17 +98,23 @@ var ErrMalformedEntry = errors.New("malformed entry")
 // user; an error means the file could not be read or the user's line is
 // malformed.
 func (s *SystemIDs) LookupPasswd(name string) (PasswdEntry, bool, error) {
-	t, err := s.passwd.load()
+	return lookupSys(s.passwd, name)
+}
+
+// lookupSys finds name in a parsed system file.
+func lookupSys[E any](f *sysFile[*sysTable[E]], name string) (E, bool, error) {
+	var zero E
+	t, err := f.load()
 	if err != nil {
-		return PasswdEntry{}, false, err
+		return zero, false, err
 	}
 	if e, ok := t.byName[name]; ok {
 		return *e, true, nil
 	}
 	if line, ok := t.bad[name]; ok {
-		return PasswdEntry{}, false, fmt.Errorf("%s:%d: %w for %q", s.passwd.path, line, ErrMalformedEntry, name)
+		return zero, false, fmt.Errorf("%s:%d: %w for %q", f.path, line, ErrMalformedEntry, name)
 	}
-	return PasswdEntry{}, false, nil
+	return zero, false, nil
 }
 
 // Users returns the passwd entries in file order.
@@ -127,17 +133,7 @@ func (s *SystemIDs) Users() ([]PasswdEntry, error) {
 // LookupShadow returns name's shadow line, with the same results as
 // LookupPasswd.
 func (s *SystemIDs) LookupShadow(name string) (ShadowEntry, bool, error) {
-	t, err := s.shadow.load()
-	if err != nil {
-		return ShadowEntry{}, false, err
-	}
-	if e, ok := t.byName[name]; ok {
-		return *e, true, nil
-	}
-	if line, ok := t.bad[name]; ok {
-		return ShadowEntry{}, false, fmt.Errorf("%s:%d: %w for %q", s.shadow.path, line, ErrMalformedEntry, name)
-	}
-	return ShadowEntry{}, false, nil
+	return lookupSys(s.shadow, name)
 }
 
 // ShadowPath and PasswdPath name the files, for log lines.
@@ -215,15 +211,17 @@ func parseSysID(s string) (int, bool) {
 	return int(n), true
 }
 
-// passwdTable is a parsed passwd(5) file.
-type passwdTable struct {
-	byName map[string]*PasswdEntry
-	order  []*PasswdEntry
+// sysTable is a parsed passwd(5) or shadow(5) file.
+type sysTable[E any] struct {
+	byName map[string]*E
+	order  []*E
 	bad    map[string]int // name -> line of a line that did not parse
 }
 
-func parsePasswdTable(r io.Reader) (*passwdTable, error) {
-	t := &passwdTable{byName: map[string]*PasswdEntry{}, bad: map[string]int{}}
+// parseSysTable reads the lines with parse; the first line of a name
+// wins, and a line that does not parse is remembered by its name.
+func parseSysTable[E any](r io.Reader, parse func(fields []string) (*E, bool)) (*sysTable[E], error) {
+	t := &sysTable[E]{byName: map[string]*E{}, bad: map[string]int{}}
 	err := forEachLine(r, func(lineNo int, f []string) {
 		name := f[0]
 		if name == "" {
@@ -232,7 +230,7 @@ func parsePasswdTable(r io.Reader) (*passwdTable, error) {
 		if _, dup := t.byName[name]; dup {
 			return
 		}
-		e, ok := parsePasswdFields(f)
+		e, ok := parse(f)
 		if !ok {
 			if _, seen := t.bad[name]; !seen {
 				t.bad[name] = lineNo
@@ -243,6 +241,10 @@ func parsePasswdTable(r io.Reader) (*passwdTable, error) {
 		t.order = append(t.order, e)
 	})
 	return t, err
+}
+
+func parsePasswdTable(r io.Reader) (*sysTable[PasswdEntry], error) {
+	return parseSysTable(r, parsePasswdFields)
 }
 
 // parsePasswdFields reads name:password:UID:GID[:GECOS:directory:shell]
