@@ -19,8 +19,9 @@
 // (MX lookup, relayhost, TLS levels), "error" and "discard", and "local"
 // (local.go, Postfix's local(8) for mydestination: alias_maps through
 // rewrite.ExpandAliases, ~/.forward, the system user of passwd(5) read
-// directly, then mailbox_command, a Maildir home_mailbox through the
-// same mail store code as virtual, or an mbox file in the home or in
+// directly, then mailbox_transport (guide 002's lmtp:unix:…),
+// mailbox_command, a Maildir home_mailbox through the same mail store
+// code as virtual, or an mbox file in the home or in
 // mail_spool_directory with "From " lines, ">From" quoting and fcntl
 // plus dot-lock locking; |command and /file destinations as
 // allow_mail_to_commands and allow_mail_to_files permit, run as

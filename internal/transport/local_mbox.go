@@ -34,9 +34,10 @@ type fileOwner struct {
 	check    bool
 }
 
-// mayWrite applies the permission bits of st for o (owner, group,
-// other), as the kernel would for a process running as o.
-func (o fileOwner) mayWrite(st *syscall.Stat_t, bits uint32) bool {
+// may applies the permission bits of st (0o2 write, 0o1 search, …)
+// for o: owner, group or other, as the kernel would for a process
+// running as o.
+func (o fileOwner) may(st *syscall.Stat_t, bits uint32) bool {
 	if !o.check || o.uid == 0 {
 		return true
 	}
@@ -226,9 +227,18 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 
 // openForAppend opens path for appending without following a symbolic
 // link, creating it (mode 0600, owned by o) when missing. An existing
-// file must be a regular file with one link, and owned by o (mustOwn)
-// or writable by o; a new one needs a directory o may write to.
+// file must be a regular file with one link, and owned by o (mustOwn:
+// the user's mailbox) or writable by o. A mailbox, whose path the
+// configuration gives, is created with the agent's rights, as local(8)
+// creates spool mailboxes as root; any other file only where o could
+// reach and create it (every parent directory searchable, the last one
+// writable).
 func openForAppend(path string, o fileOwner, mustOwn bool) (*os.File, bool, error) {
+	if !mustOwn {
+		if err := reachable(filepath.Dir(path), o); err != nil {
+			return nil, false, err
+		}
+	}
 	for range 2 {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 		if err == nil {
@@ -249,7 +259,7 @@ func openForAppend(path string, o fileOwner, mustOwn bool) (*os.File, bool, erro
 		if err := syscall.Stat(dir, &dst); err != nil {
 			return nil, false, fmt.Errorf("create %s: %w", path, err)
 		}
-		if !o.mayWrite(&dst, 0o3) {
+		if !mustOwn && !o.may(&dst, 0o3) {
 			return nil, false, fmt.Errorf("%w: create %s: directory not writable by uid %d", errUnsafeFile, path, o.uid)
 		}
 		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
@@ -271,6 +281,26 @@ func openForAppend(path string, o fileOwner, mustOwn bool) (*os.File, bool, erro
 	return nil, false, fmt.Errorf("open %s: created and removed under us", path)
 }
 
+// reachable checks that o may search every directory from / down to
+// dir.
+func reachable(dir string, o fileOwner) error {
+	if !o.check || o.uid == 0 {
+		return nil
+	}
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(d, &st); err != nil {
+			return fmt.Errorf("stat %s: %w", d, err)
+		}
+		if !o.may(&st, 0o1) {
+			return fmt.Errorf("%w: directory %s is not searchable by uid %d", errUnsafeFile, d, o.uid)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
 // checkOpened applies Postfix's safe_open rules to an opened file.
 func checkOpened(f *os.File, path string, o fileOwner, mustOwn bool) error {
 	fi, err := f.Stat()
@@ -287,7 +317,7 @@ func checkOpened(f *os.File, path string, o fileOwner, mustOwn bool) error {
 		return fmt.Errorf("%w: %s has %d hard links", errUnsafeFile, path, st.Nlink)
 	case mustOwn && o.check && int(st.Uid) != o.uid:
 		return fmt.Errorf("%w: %s is owned by uid %d, not %d", errUnsafeFile, path, st.Uid, o.uid)
-	case !o.mayWrite(st, 0o2):
+	case !o.may(st, 0o2):
 		return fmt.Errorf("%w: %s is not writable by uid %d", errUnsafeFile, path, o.uid)
 	}
 	return nil

@@ -575,3 +575,32 @@ func TestLocalMailboxTransport(t *testing.T) {
 		t.Errorf("no agent: %+v", r)
 	}
 }
+
+// TestLocalFilePermissions: a spool like /var/mail (root's, mode 0775)
+// still takes the user's mailbox, created by the agent; a /file
+// destination is written only where its user could write it.
+func TestLocalFilePermissions(t *testing.T) {
+	if !processIsRoot() {
+		t.Skip("permission emulation applies when running as root")
+	}
+	e := newLocalEnv(t, nil)
+	if err := os.Chmod(e.local.MailSpoolDirectory, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.deliver(t, "demo@localhost", localMsg); r.Status != queue.StatusSent {
+		t.Fatalf("spool mailbox: %+v", r)
+	}
+	private := filepath.Join(e.dir, "private")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.local.Aliases = mapTable{"secret": {filepath.Join(private, "archive")}, "shared": {filepath.Join(e.local.MailSpoolDirectory, "shared")}}
+	for _, rcpt := range []string{"secret@localhost", "shared@localhost"} {
+		if r := e.deliver(t, rcpt, localMsg); r.Status != queue.StatusDeferred || !strings.Contains(r.Reply, "uid") {
+			t.Errorf("%s: %+v, want a deferral for permissions", rcpt, r)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(private, "archive")); !os.IsNotExist(err) {
+		t.Errorf("file written where default_privs may not write: %v", err)
+	}
+}
