@@ -195,3 +195,28 @@ func TestSCRAMDoveadm(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLookupSCRAM: the server's cost of the credentials lookup for a
+// stored {SCRAM-SHA-256} (parse only) and a {PLAIN} password (PBKDF2 with
+// 4096 iterations each time).
+func BenchmarkLookupSCRAM(b *testing.B) {
+	for _, user := range []string{"sha256@example.jp", "plain@example.jp"} {
+		b.Run(strings.Split(user, "@")[0], func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "users")
+			writeFile(b, path, scramUsers)
+			p, err := NewPassDB("passwd-file", "scheme=CRYPT username_format=%u "+path, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			co := DefaultCheckerOptions()
+			co.FailureDelay = 0
+			c := NewChecker([]PassDB{p}, nil, co)
+			ctx := context.Background()
+			for b.Loop() {
+				if _, _, err := c.LookupSCRAM(ctx, sreq(user, ""), "SCRAM-SHA-256"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
