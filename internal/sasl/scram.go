@@ -77,14 +77,21 @@ type SCRAMError struct {
 }
 
 func (e *SCRAMError) Error() string {
-	s := e.err.Error() + ": SCRAM " + e.Value
+	s := e.Unwrap().Error() + ": SCRAM " + e.Value
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}
 	return s
 }
 
-func (e *SCRAMError) Unwrap() error { return e.err }
+// Unwrap returns ErrAuthFailed or ErrMalformed (ErrAuthFailed for a
+// SCRAMError made outside this package).
+func (e *SCRAMError) Unwrap() error {
+	if e.err == nil {
+		return ErrAuthFailed
+	}
+	return e.err
+}
 
 // ServerFinal is the server-final-message reporting the error, "e=value"
 // (RFC 5802 7), for a protocol that can carry data with a failure.
