@@ -449,35 +449,43 @@ func (l *Local) mailbox(ctx context.Context, d *delivery, pw SystemUser, local, 
 	if l.MailboxCommand != "" {
 		return l.runAs(ctx, d, l.MailboxCommand, pw, full, local, ext, domain)
 	}
-	limit := l.MailboxSizeLimit
-	if strings.HasSuffix(l.HomeMailbox, "/") {
-		// Maildir: the size limit applies to the message (local(8)).
-		if limit > 0 && d.src.size > limit {
-			return queue.Result{Status: queue.StatusBounced, DSN: "5.2.2", Reply: fmt.Sprintf("mailbox full: message of %d bytes is over mailbox_size_limit %d", d.src.size, limit)}
-		}
-		if l.Mailbox == nil || l.Mailbox.Store == nil {
-			return configError("home_mailbox %q: no mail store for Maildir delivery", l.HomeMailbox)
-		}
-		dir := filepath.Join(pw.Home, l.HomeMailbox)
-		u := mailstore.User{Name: pw.Name, Home: pw.Home, MailLocation: "maildir:" + dir, UID: pw.UID, GID: pw.GID}
-		rd, err := d.src.open()
-		if err != nil {
-			return queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "cannot read queued message: " + err.Error()}
-		}
-		defer rd.Close()
-		r := l.Mailbox.DeliverUser(ctx, u, d.sender, full, rd)
-		if r.Status == queue.StatusSent {
-			r.Reply = "delivered to maildir"
-		}
-		return r
-	}
+	// home_mailbox, else mail_spool_directory/USER; a name ending in
+	// "/" is a Maildir (local(8)).
 	path := filepath.Join(l.spoolDir(), pw.Name)
+	maildir := strings.HasSuffix(l.spoolDir(), "/")
 	if l.HomeMailbox != "" {
 		path = filepath.Join(pw.Home, l.HomeMailbox)
+		maildir = strings.HasSuffix(l.HomeMailbox, "/")
+	}
+	if maildir {
+		return l.maildir(ctx, d, pw, path, full)
 	}
 	r := l.appendFile(ctx, d, path, pw, full, true)
 	if r.Status == queue.StatusSent {
 		r.Reply = "delivered to mailbox"
+	}
+	return r
+}
+
+// maildir delivers into the Maildir at dir through the mail store, as
+// the user.
+func (l *Local) maildir(ctx context.Context, d *delivery, pw SystemUser, dir, full string) queue.Result {
+	// Maildir: the size limit applies to the message (local(8)).
+	if limit := l.MailboxSizeLimit; limit > 0 && d.src.size > limit {
+		return queue.Result{Status: queue.StatusBounced, DSN: "5.2.2", Reply: fmt.Sprintf("mailbox full: message of %d bytes is over mailbox_size_limit %d", d.src.size, limit)}
+	}
+	if l.Mailbox == nil || l.Mailbox.Store == nil {
+		return configError("Maildir %s: no mail store for Maildir delivery", dir)
+	}
+	u := mailstore.User{Name: pw.Name, Home: pw.Home, MailLocation: "maildir:" + dir, UID: pw.UID, GID: pw.GID}
+	rd, err := d.src.open()
+	if err != nil {
+		return queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "cannot read queued message: " + err.Error()}
+	}
+	defer rd.Close()
+	r := l.Mailbox.DeliverUser(ctx, u, d.sender, full, rd)
+	if r.Status == queue.StatusSent {
+		r.Reply = "delivered to maildir"
 	}
 	return r
 }

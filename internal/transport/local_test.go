@@ -299,6 +299,12 @@ func TestLocalResults(t *testing.T) {
 		{name: "maildir over limit", rcpt: "demo@localhost", setup: func(t *testing.T, e *localEnv) {
 			e.local.MailboxSizeLimit, e.local.HomeMailbox = 10, "Maildir/"
 		}, status: queue.StatusBounced, dsn: "5.2.2", reply: "mailbox full"},
+		{name: "spool maildir", rcpt: "demo@localhost", setup: func(t *testing.T, e *localEnv) { e.local.MailSpoolDirectory += "/" },
+			status: queue.StatusSent, reply: "delivered to maildir", check: func(t *testing.T, e *localEnv) {
+				if got := maildirFiles(t, filepath.Join(e.local.MailSpoolDirectory, "demo")); len(got) != 1 {
+					t.Errorf("spool Maildir holds %d messages", len(got))
+				}
+			}},
 		{name: "home mbox", rcpt: "demo@localhost", setup: func(t *testing.T, e *localEnv) { e.local.HomeMailbox = "Mailbox" },
 			status: queue.StatusSent, check: func(t *testing.T, e *localEnv) {
 				if got := readFile(t, filepath.Join(e.homes["demo"], "Mailbox")); !strings.Contains(got, ">From the start") {
