@@ -175,3 +175,16 @@ func BenchmarkYescryptDefault(b *testing.B) {
 		}
 	}
 }
+
+// yescryptCrypt computes the full crypt(3) string for a setting, as
+// crypt("password", "$y$...") does.
+func yescryptCrypt(plain []byte, setting string, lim Limits) (string, error) {
+	h, err := parseYescrypt(setting)
+	if err != nil {
+		return "", err
+	}
+	if err := checkYescryptParams(h.params, lim); err != nil {
+		return "", err
+	}
+	return h.prefix + "$" + encodeYes64(yescryptKDF(plain, h.salt, h.params)), nil
+}

@@ -136,11 +136,8 @@ func (s *SystemIDs) LookupShadow(name string) (ShadowEntry, bool, error) {
 	return lookupSys(s.shadow, name)
 }
 
-// ShadowPath and PasswdPath name the files, for log lines.
+// ShadowPath is the shadow(5) file read, for log lines.
 func (s *SystemIDs) ShadowPath() string { return s.shadow.path }
-
-// PasswdPath is the passwd(5) file read.
-func (s *SystemIDs) PasswdPath() string { return s.passwd.path }
 
 // sysFile is a system file parsed into T, re-parsed when its stamp
 // changes.
