@@ -265,14 +265,7 @@ func TestGuide004NullClient(t *testing.T) {
 // the relayhost by its address (this Postfix has no fake DNS).
 func nullClientPostfix(t *testing.T, nc *nullClient) *realPostfix {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	canonical := filepath.Join(dir, "canonical.regexp")
-	if err := os.WriteFile(canonical, []byte(nullCanonical), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	canonical := postfixFile(t, "canonical.regexp", nullCanonical)
 	return startPostfix(t, "myhostname = examplehost.example.com\nmyorigin = $myhostname\nappend_dot_mydomain = no\n"+
 		"mynetworks = 127.0.0.0/8\nmynetworks_style = host\nalias_maps =\nrecipient_delimiter = +\n"+
 		fmt.Sprintf("relayhost = [127.0.0.2]:%d\n", nc.relay.ports.SMTP)+

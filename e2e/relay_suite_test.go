@@ -466,12 +466,7 @@ func startPostfix(t *testing.T, site string) *realPostfix {
 	}
 	uid, _ := strconv.Atoi(pf.Uid)
 	gid, _ := strconv.Atoi(pf.Gid)
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := openTempDir(t)
 	for _, sub := range []string{"etc", "queue", "data"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
 			t.Fatal(err)
@@ -517,6 +512,37 @@ func startPostfix(t *testing.T, site string) *realPostfix {
 		stopPostfix(t, dir)
 	})
 	return r
+}
+
+// openDirs makes folders enterable and readable by everyone: Postfix's
+// daemons run as the postfix user.
+func openDirs(t *testing.T, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// openTempDir is a new temporary folder that, with its parent, the
+// postfix user can enter (t.TempDir makes both 0700).
+func openTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	openDirs(t, filepath.Dir(dir), dir)
+	return dir
+}
+
+// postfixFile writes a file the postfix user can read (a map for a real
+// Postfix) and returns its path.
+func postfixFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(openTempDir(t), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // wait waits for the instance to answer.

@@ -215,16 +215,9 @@ func TestSenderLoginMismatchGuide001(t *testing.T) {
 // (this Postfix has no LDAP module).
 func mismatchPostfix(t *testing.T, m *mta) *realPostfix {
 	t.Helper()
-	mapDir := t.TempDir()
-	if err := os.Chmod(mapDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	owners := filepath.Join(mapDir, "owners")
-	if err := os.WriteFile(owners, []byte("mail000@example.org mail000\ninfo@example.org mail000\n"+
+	owners := postfixFile(t, "owners", "mail000@example.org mail000\ninfo@example.org mail000\n"+
 		"mail000@mx.example.com mail000\nshared@example.org mail000, mail001\n"+
-		"mail001@example.org mail001\nmail001@mx.example.com mail001\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+		"mail001@example.org mail001\nmail001@mx.example.com mail001\n")
 	return startPostfix(t, "myhostname = mx.example.com\nmydestination =\nmynetworks = 127.0.0.3/32\n"+
 		"virtual_alias_domains = example.org\nvirtual_mailbox_domains = $myhostname\n"+
 		"virtual_alias_maps = inline:{info@example.org=mail000@mx.example.com}\n"+
@@ -246,11 +239,7 @@ func compareMismatchWithPostfix(t *testing.T, m *mta, real *realPostfix) {
 		return
 	}
 	sock := filepath.Join(m.dir, "spool", "private", "auth")
-	for _, d := range []string{filepath.Dir(m.dir), m.dir, filepath.Join(m.dir, "spool"), filepath.Join(m.dir, "spool", "private")} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	openDirs(t, filepath.Dir(m.dir), m.dir, filepath.Join(m.dir, "spool"), filepath.Join(m.dir, "spool", "private"))
 	if err := os.Chmod(sock, 0o666); err != nil {
 		t.Fatalf("auth socket: %v\n%s", err, m.Log())
 	}
