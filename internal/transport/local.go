@@ -51,7 +51,10 @@ import (
 // One queue recipient has one result: deferred when any destination it
 // expands to deferred (the whole expansion is tried again later, so a
 // destination already served may get a second copy, as with Postfix),
-// else bounced when any bounced, else sent.
+// else bounced when any bounced, else sent. So a failed destination
+// of an alias with an owner- alias is reported to the original sender,
+// in the bounce for the alias; the owner- address is the sender of the
+// copies made for the list (Return-Path, forwarded mail).
 type Local struct {
 	// Mailbox stores Maildir deliveries (its Store) and names the
 	// transport in logs (its Name, default "local").
