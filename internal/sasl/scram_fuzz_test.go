@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzSCRAMClientFirst: any client-first-message parses or fails without
@@ -66,6 +67,53 @@ func FuzzSCRAMClientFinal(f *testing.F) {
 		// it, which the signature covers) can pass.
 		if err == nil && (done || !strings.HasSuffix(string(msg), ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=") || string(msg) != valid) {
 			t.Fatalf("accepted %q", msg)
+		}
+	})
+}
+
+// FuzzSASLprep: any input is prepared or refused without a panic, and a
+// prepared string is UTF-8 without prohibited characters.
+func FuzzSASLprep(f *testing.F) {
+	for _, s := range []string{"user", "I\u00adX", "\u2168", "\u0627\u0031\u0628", "a\u00a0b", "\xff", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := SASLprep(s)
+		if err != nil {
+			return
+		}
+		if !utf8.ValidString(out) {
+			t.Fatalf("SASLprep(%q) = %q, not UTF-8", s, out)
+		}
+		for _, r := range out {
+			if prohibited(r) {
+				t.Fatalf("SASLprep(%q) = %q holds U+%04X", s, out, r)
+			}
+		}
+	})
+}
+
+// FuzzSCRAMClientServerFirst: the client takes any server-first-message
+// without a panic, and answers only one that extends its nonce.
+func FuzzSCRAMClientServerFirst(f *testing.F) {
+	for _, s := range []string{
+		"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096",
+		"r=fyko+d2lbbFgONRv9qkxdawL,s=QSXCR+Q6sek8bf92,i=1",
+		"m=x,r=a,s=b,i=c", "r=,s=,i=", "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		cl, err := NewSCRAMClient("SCRAM-SHA-1", "user", "pencil", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.nonce = fixedNonce("fyko+d2lbbFgONRv9qkxdawL")
+		if _, _, err := cl.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.Next(msg); err == nil && !strings.Contains(string(msg), "r=fyko+d2lbbFgONRv9qkxdawL") {
+			t.Fatalf("answered %q", msg)
 		}
 	})
 }
