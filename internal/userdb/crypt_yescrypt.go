@@ -356,12 +356,50 @@ func checkYescryptParams(p yescryptParams, lim Limits) error {
 		maxP = yescryptDefaultMaxThreads
 	}
 	maxT, maxP = min(maxT, yesAbsMaxTime), min(maxP, yesAbsMaxP)
-	// 128·r·N bytes of V; r < 2^30 and N ≤ 2^63 so test without overflow.
-	if p.n > maxMem/128/uint64(p.r) || p.t > maxT || p.p > maxP {
-		return fmt.Errorf("%w: yescrypt N=%d r=%d p=%d t=%d over %d KiB, t=%d, p=%d",
-			ErrCostTooHigh, p.n, p.r, p.p, p.t, maxMem/1024, maxT, maxP)
+	if p.t > maxT || p.p > maxP {
+		return fmt.Errorf("%w: yescrypt t=%d p=%d over t=%d p=%d", ErrCostTooHigh, p.t, p.p, maxT, maxP)
+	}
+	// Memory: V is N blocks of 128·r bytes, at most the cap (libxcrypt's
+	// cost 9 is exactly 256 MiB); B and XY, p+2 blocks, a sixteenth of
+	// it. r < 2^30, N ≤ 2^63 and p ≤ 2^10: no overflow below.
+	blockMax := maxMem / 128 / uint64(p.r)
+	if p.n > blockMax || uint64(p.p)+2 > blockMax/16 {
+		return fmt.Errorf("%w: yescrypt N=%d r=%d p=%d needs over %d KiB", ErrCostTooHigh, p.n, p.r, p.p, maxMem/1024)
+	}
+	// Time: the blocks mixed, at most four times the memory cap (about
+	// as long as bcrypt at its cap), so that t or, without RW, p cannot
+	// multiply the work of an admitted N·r.
+	if w := yescryptWork(p); w > 4*blockMax {
+		return fmt.Errorf("%w: yescrypt N=%d r=%d p=%d t=%d mixes %d MiB, over %d MiB",
+			ErrCostTooHigh, p.n, p.r, p.p, p.t, w*128*uint64(p.r)>>20, 4*maxMem>>20)
 	}
 	return nil
+}
+
+// yescryptWork is how many 128·r-byte blocks the KDF mixes, from the
+// loop counts of yesSmix: N for the first loop, then N/3, 2N/3 or (t-1)N
+// with RW (whatever p), N, 1.5N or tN per lane without it.
+func yescryptWork(p yescryptParams) uint64 {
+	n, t := p.n, uint64(p.t)
+	if p.flags&yesRW != 0 {
+		switch t {
+		case 0:
+			return n + n/3
+		case 1:
+			return n + 2*n/3
+		}
+		return n + n*(t-1)
+	}
+	var second uint64
+	switch t {
+	case 0:
+		second = n
+	case 1:
+		second = n + n/2
+	default:
+		second = n * t
+	}
+	return uint64(p.p) * (n + second)
 }
 
 // verifyYescrypt checks plain against a "$y$" or "$7$" hash.

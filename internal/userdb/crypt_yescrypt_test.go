@@ -89,6 +89,12 @@ func TestYescryptRefused(t *testing.T) {
 		{"p huge", "$y$j7T" + yesEnc(1, 1) + yesEnc(512, 2) + "$saltsalt$0dc/BN2VaHRwbsSg91L1dlA3QPp0loAVo40wXXjZdh3", ErrCostTooHigh},
 		{"RW N/p = 1", "$y$j" + yesEnc(1, 1) + "T" + yesEnc(1, 1) + yesEnc(2, 2) + "$saltsalt$0dc/BN2VaHRwbsSg91L1dlA3QPp0loAVo40wXXjZdh3", ErrBadHash},
 		{"WORM p huge", "$y$/7T" + yesEnc(1, 1) + yesEnc(100, 2) + "$saltsalt$0dc/BN2VaHRwbsSg91L1dlA3QPp0loAVo40wXXjZdh3", ErrCostTooHigh},
+		// Each under the memory cap, but the work multiplies: t=16 at
+		// 256 MiB (cost 9), WORM p=16 t=16 at 128 MiB, r so large that
+		// B and XY exceed the cap though V alone would not.
+		{"t=16 at cost 9", "$y$jDT" + yesEnc(2, 1) + yesEnc(16, 1) + "$saltsalt$0dc/BN2VaHRwbsSg91L1dlA3QPp0loAVo40wXXjZdh3", ErrCostTooHigh},
+		{"WORM p=16 t=16", "$y$/CT" + yesEnc(3, 1) + yesEnc(16, 2) + yesEnc(16, 1) + "$saltsalt$0dc/BN2VaHRwbsSg91L1dlA3QPp0loAVo40wXXjZdh3", ErrCostTooHigh},
+		{"r with N=2", "$y$/" + yesEnc(1, 1) + yesEnc(1<<20, 1) + yesEnc(1, 1) + yesEnc(16, 2) + "$saltsalt$0dc/BN2VaHRwbsSg91L1dlA3QPp0loAVo40wXXjZdh3", ErrCostTooHigh},
 		{"$7$ N 2^40", "$7$cU..../....abcdefgh$ScU0AFvV7kdzUBYy4Miw9mAQsRgIRvkld9CisDWg0W9", ErrCostTooHigh},
 		{"$7$ r 0", "$7$CU.........abcdefgh$ScU0AFvV7kdzUBYy4Miw9mAQsRgIRvkld9CisDWg0W9", ErrBadHash},
 	}
@@ -99,6 +105,14 @@ func TestYescryptRefused(t *testing.T) {
 				t.Fatalf("VerifyPassword(%q) = %v, %v; want %v", tt.hash, ok, err, tt.want)
 			}
 		})
+	}
+	// The work cap, not the memory cap, refuses t=16 at cost 9.
+	if err := checkYescryptParams(yescryptParams{flags: yesRWDefaults, n: 1 << 16, r: 32, p: 1, t: 16}, lim); err == nil || !strings.Contains(err.Error(), "mixes") {
+		t.Errorf("t=16 at cost 9: %v", err)
+	}
+	// libxcrypt's cost 9 (N=2^16, r=32: 256 MiB) is admitted, cost 10 not.
+	if err := checkYescryptParams(yescryptParams{flags: yesRWDefaults, n: 1 << 16, r: 32, p: 1}, lim); err != nil {
+		t.Errorf("cost 9: %v", err)
 	}
 	// A lower configured cap refuses the default cost-5 hash (16 MiB).
 	small := lim
