@@ -40,8 +40,9 @@ type Limits struct {
 	MaxPasswordBytes    int    // longer plaintexts never match
 	MaxSHACryptWorkload int64  // rounds × (len(password)+128) bytes hashed
 	// yescrypt "$y$" (crypt_yescrypt.go): 128·N·r bytes of memory, t
-	// and p. Zero means the default cap (256 MiB, t=16, p=16), never "no
-	// cap"; 1 GiB is the ceiling whatever the setting.
+	// and p; the work (blocks mixed) may be four times the memory. Zero
+	// means the default cap (256 MiB, t=16, p=16), never "no cap"; 1 GiB
+	// is the ceiling whatever the setting.
 	MaxYescryptMemoryKiB uint32
 	MaxYescryptTime      uint32
 	MaxYescryptThreads   uint32
