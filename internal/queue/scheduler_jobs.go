@@ -286,6 +286,15 @@ func (s *sched) dispatch(now time.Time) {
 			if len(dq.jobs) == 0 {
 				dq.jobs = nil
 			}
+			if e := s.q.msgs[j.r.msg.ID]; e == nil || e.held {
+				// Deleted or put on hold while it waited: not tried.
+				j.r.outstanding--
+				if j.r.outstanding == 0 {
+					s.done = append(s.done, j.r)
+				}
+				s.list(dq, now)
+				continue
+			}
 			dq.active++
 			tq.active++
 			s.start(j)

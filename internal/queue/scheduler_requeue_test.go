@@ -44,8 +44,8 @@ func TestRequeue(t *testing.T) {
 	a := newDeferAgent(h.clock)
 	stop := h.run(a)
 	arrival := h.clock.Now()
-	id := h.enqueue("a@example.org", []string{"done@example.com", "b@example.com", "c@example.com"}, "Subject: r\r\n\r\nbody\r\n")
 	a.setAccept("done@example.com")
+	id := h.enqueue("a@example.org", []string{"done@example.com", "b@example.com", "c@example.com"}, "Subject: r\r\n\r\nbody\r\n")
 	h.settled(a, id, 1)
 	stop()
 	if _, err := h.q.Hold(id); err != nil {

@@ -243,10 +243,10 @@ func TestRecipientLimitOneIsPerRecipient(t *testing.T) {
 	f := newFakeRouter()
 	f.limits["smtp"] = Limits{Concurrency: 2, Recipients: 1}
 	f.verdict = slowVerdict(3 * time.Millisecond)
-	h.run(f)
 	for i := 0; i < 12; i++ {
 		h.enqueue("a@example.org", []string{"alice@local.example", "bob@local.example"}, "x\r\n")
 	}
+	h.run(f)
 	waitFor(t, "all delivered", func() bool { return h.queued() == 0 })
 	for _, c := range f.callsTo("local.example") {
 		if len(c.rcpts) != 1 {
@@ -473,5 +473,50 @@ func TestPlainAgentKeepsConcurrency(t *testing.T) {
 	waitFor(t, "delivered", func() bool { return h.queued() == 0 })
 	if most > 2 || most < 1 {
 		t.Errorf("%d deliveries at once, Concurrency 2", most)
+	}
+}
+
+func TestHeldWhileWaitingIsNotDelivered(t *testing.T) {
+	h := newHarness(t, nil)
+	f := newFakeRouter()
+	f.limits["smtp"] = Limits{Concurrency: 1}
+	release := make(chan struct{})
+	f.hold["busy.example"] = release
+	ids := []ID{
+		h.enqueue("a@example.org", []string{"u1@busy.example"}, "x\r\n"),
+		h.enqueue("a@example.org", []string{"u2@busy.example"}, "x\r\n"),
+		h.enqueue("a@example.org", []string{"u3@busy.example"}, "x\r\n"),
+	}
+	h.run(f)
+	waitFor(t, "first delivery running", func() bool { return f.runningNow("smtp:busy.example") == 1 })
+	first := f.callsTo("busy.example")[0].id
+	var others []ID
+	for _, id := range ids {
+		if id != first {
+			others = append(others, id)
+		}
+	}
+	waiting, gone := others[0], others[1]
+	if _, err := h.q.Hold(waiting); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.q.Delete(gone); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitFor(t, "first delivered", func() bool { return strings.Contains(h.logs.String(), string(first)+": removed") })
+	waitFor(t, "the held message back on hold, not in delivery", func() bool {
+		h.q.mu.Lock()
+		defer h.q.mu.Unlock()
+		e := h.q.msgs[waiting]
+		return e != nil && !e.inflight
+	})
+	for _, c := range f.callsTo("busy.example") {
+		if c.id != first {
+			t.Errorf("%s delivered after it was held or deleted", c.id)
+		}
+	}
+	if l := h.q.List(); len(l) != 1 || l[0].ID != waiting || l[0].State != StateHold || l[0].Recipients[0].Attempts != 0 {
+		t.Errorf("queue: %+v", l)
 	}
 }
