@@ -61,14 +61,15 @@ func TestCrashChild(t *testing.T) {
 	}
 	out := func(kind string, id ID) { os.Stdout.Write([]byte(kind + " " + string(id) + "\n")) }
 	if os.Getenv(crashModeEnv) != "" {
-		go q.Run(context.Background(), AgentFunc(func(ctx context.Context, msg *Message, rcpts []int) []Result {
+		// Through the per-destination scheduler, as the server runs it.
+		go q.Run(context.Background(), &crashRouter{deliver: func(msg *Message, rcpts []int) []Result {
 			out("D", msg.ID)
 			var res []Result
 			for _, i := range rcpts {
 				res = append(res, Result{Rcpt: i, Status: StatusSent, DSN: "2.0.0", Reply: "250 ok"})
 			}
 			return res
-		}))
+		}})
 	}
 	var wg sync.WaitGroup
 	per := crashMessages / crashWriters
@@ -92,6 +93,28 @@ func TestCrashChild(t *testing.T) {
 	// Stay alive until killed, so the kill can also land after the last
 	// Enqueue.
 	time.Sleep(time.Minute)
+}
+
+// crashRouter routes every recipient to one destination per domain.
+type crashRouter struct {
+	deliver func(msg *Message, rcpts []int) []Result
+}
+
+func (r *crashRouter) Route(_ context.Context, rcpt string) (Destination, error) {
+	_, domain, _ := strings.Cut(rcpt, "@")
+	return Destination{Transport: "smtp", Nexthop: domain}, nil
+}
+
+func (r *crashRouter) Limits(string) Limits {
+	return Limits{Concurrency: 20, Recipients: 50, Process: 100, Initial: 5, FailedCohorts: 1}
+}
+
+func (r *crashRouter) DeliverTo(_ context.Context, _ Destination, msg *Message, rcpts []int) []Result {
+	return r.deliver(msg, rcpts)
+}
+
+func (r *crashRouter) Deliver(_ context.Context, msg *Message, rcpts []int) []Result {
+	return r.deliver(msg, rcpts)
 }
 
 func TestCrash(t *testing.T) {
