@@ -27,6 +27,11 @@ import (
 //
 // The test client is 127.0.0.1 and mynetworks is set to 127.0.0.3/32 only:
 // the client is a stranger on the Internet unless it binds 127.0.0.3.
+//
+// Run as root with Debian's postfix installed (and without -short), the
+// same RCPTs also go to a private real Postfix with the same domains and
+// restrictions: the table must hold for it too, and where postcote's
+// reply text differs from Postfix's both are printed.
 
 // smtpConv is a raw SMTP conversation: commands are sent as written, so
 // a test can send what net/smtp would not (RCPT TO without brackets).
@@ -297,10 +302,11 @@ func runRelaySuite(t *testing.T, rt *relayTarget, real *realPostfix) {
 	if !sortedEqual(got, []string{"from-mynetworks", "from-submission"}) {
 		t.Errorf("the remote received %q, want only the two permitted relays\nmx log:\n%s", got, rt.mx.Log())
 	}
+	// Once the queue has drained, the server has handed the remote
+	// exactly those two.
 	waitQueueEmpty(t, rt.mx)
-	time.Sleep(200 * time.Millisecond) // a stray delivery would show up now
-	if got := subjectsIn(t, rt.remote.maildir()); len(got) != 2 {
-		t.Errorf("the remote received %q after the queue drained", got)
+	if n := strings.Count(rt.mx.Log(), "relay=mx.example.test[127.0.0.2]"); n != 2 {
+		t.Errorf("%d deliveries to the remote, want 2:\n%s", n, rt.mx.Log())
 	}
 }
 
