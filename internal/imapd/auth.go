@@ -204,6 +204,11 @@ func (s *session) cmdAuthenticate(c *command, p *parser) (status, error) {
 	if !offered {
 		return no("", "Unsupported authentication mechanism."), nil
 	}
+	if s.opts.TLSRequiredForAuth && !s.secured {
+		s.authAttempts++
+		s.authMethod = mechName
+		return no("PRIVACYREQUIRED", "Authentication not allowed until SSL/TLS is enabled."), nil
+	}
 	// Dovecot refuses only the plaintext mechanisms on an insecure
 	// connection under disable_plaintext_auth; SCRAM never shows the
 	// password and stays allowed.

@@ -160,3 +160,17 @@ func TestSCRAMWithGSASL(t *testing.T) {
 		}
 	}
 }
+
+// TestSCRAMWithSSLRequired: ssl = required refuses SCRAM too until TLS,
+// as Dovecot does.
+func TestSCRAMWithSSLRequired(t *testing.T) {
+	opts := Options{AuthMechanisms: []string{"plain", "scram-sha-256"}, TLSRequiredForAuth: true, AuthFailureDelay: 1}
+	ts := serveWith(t, New(opts, newMemStore(), sasltest.Checker(t, "example.jp"), testUsers{root: t.TempDir()}))
+	c := dialRaw(t, ts.addr)
+	c.line()
+	_, first, _ := scramClient(t, "scram@example.jp", "pencil").Start()
+	c.send("a AUTHENTICATE SCRAM-SHA-256 " + base64.StdEncoding.EncodeToString(first) + "\r\n")
+	if l := c.line(); l != "a NO [PRIVACYREQUIRED] Authentication not allowed until SSL/TLS is enabled." {
+		t.Errorf("SCRAM before TLS under ssl = required: %q", l)
+	}
+}

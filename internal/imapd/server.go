@@ -35,6 +35,10 @@ type Options struct {
 	// plaintext SASL mechanisms are refused with [PRIVACYREQUIRED]
 	// until TLS is on, and LOGINDISABLED is advertised.
 	AllowPlaintextAuth bool
+	// TLSRequiredForAuth is Dovecot's ssl = required: until the
+	// connection is secured no mechanism is accepted, SCRAM included
+	// ("Authentication not allowed until SSL/TLS is enabled.").
+	TLSRequiredForAuth bool
 	// LocalIsSecure treats a connection whose remote IP equals its local
 	// IP (localhost) as secured, as Dovecot does; TrustedNetworks
 	// (login_trusted_networks) does the same for listed networks.

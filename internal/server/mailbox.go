@@ -338,6 +338,7 @@ func (s *runner) buildIMAP(dc *doveconf.Config, gen *generation, role *mailboxRo
 	opts := imapd.Options{
 		TLS:                tlsCfg,
 		AllowPlaintextAuth: !disablePlain,
+		TLSRequiredForAuth: sslMode == "required",
 		// Dovecot counts a connection from this host to itself (remote IP
 		// = local IP) as secured, and login_trusted_networks too.
 		LocalIsSecure:   true,
