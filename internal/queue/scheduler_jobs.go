@@ -94,8 +94,8 @@ func (s *sched) activateReady() {
 		}
 		s.active++
 		if s.router == nil {
-			// Nothing to resolve: one delivery, queued at once.
-			s.logActive(r)
+			// Nothing to resolve: one delivery, queued at once (it logs
+			// "queue active" when it starts, see start).
 			s.queueJobs(r, []*group{{lim: Limits{Concurrency: q.opts.Concurrency}, rcpts: rcpts}}, nil, now)
 			continue
 		}
@@ -313,6 +313,9 @@ func (s *sched) start(j *job) {
 		defer s.wg.Done()
 		q := s.q
 		orig := j.r.msg
+		if s.router == nil {
+			s.logActive(j.r) // a plain Agent's round is its one delivery
+		}
 		// Each delivery has its own copy: agents may change it.
 		msg := &Message{ID: orig.ID, Envelope: cloneEnvelope(&orig.Envelope), Size: orig.Size, q: q}
 		begin := q.now()
