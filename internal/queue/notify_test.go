@@ -249,3 +249,65 @@ func TestParseNotifyClasses(t *testing.T) {
 		}
 	}
 }
+
+// TestNullSenderDelay: a notice that stays deferred warns the
+// 2bounce_notice_recipient when notify_classes has 2bounce, and a
+// postmaster notice that stays deferred warns nobody.
+func TestNullSenderDelay(t *testing.T) {
+	for _, tc := range []struct {
+		name, sender string
+		want         bool
+	}{
+		{"bounce delayed", "", true},
+		{"postmaster notice delayed", "double-bounce@example.net", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := notifyHarness(t, []string{"2bounce"}, func(o *Options) {
+				o.DelayWarningTime = time.Minute
+				o.MinimalBackoff, o.MaximalBackoff = time.Minute, time.Minute
+			})
+			a := newAgent(byAddress(nil, map[string]string{"slow@example.com": "4.4.1"}))
+			stop := h.run(a)
+			defer stop()
+			id := h.enqueue(tc.sender, []string{"slow@example.com"}, "Subject: s\r\n\r\nbody\r\n")
+			for n := 1; n <= 2; n++ {
+				waitFor(t, "attempt", func() bool {
+					for _, s := range h.q.List() {
+						if s.ID == id {
+							return s.Recipients[0].Attempts >= n
+						}
+					}
+					return false
+				})
+				h.clock.Advance(2 * time.Minute)
+				h.q.kick()
+			}
+			if tc.want {
+				waitFor(t, "warning", func() bool {
+					for _, d := range a.deliveries() {
+						if d.rcpt == "postmaster@example.net" && d.sender == "double-bounce@example.net" {
+							return true
+						}
+					}
+					return false
+				})
+				if !strings.Contains(h.logs.String(), string(id)+": postmaster delay notification: ") {
+					t.Errorf("log:\n%s", h.logs.String())
+				}
+				return
+			}
+			stop()
+			// A notice would be queued in the same commit as the attempt.
+			for _, s := range h.q.List() {
+				if s.ID != id {
+					t.Errorf("a warning about a postmaster notice was queued: %+v", s)
+				}
+			}
+			for _, d := range a.deliveries() {
+				if d.rcpt == "postmaster@example.net" {
+					t.Fatalf("a warning about a postmaster notice: %+v", d)
+				}
+			}
+		})
+	}
+}
