@@ -52,8 +52,8 @@ func TestMasqueradeDomainsSendmail(t *testing.T) {
 // TestPercentHackIsNotARelay: "user%remote@ourhost", "remote!user@ourhost"
 // and a quoted "user@remote"@ourhost from a client outside mynetworks are
 // refused at RCPT by the relay restrictions (cleanup would route them to
-// the remote domain, so they must never get that far), and in a virtual
-// mailbox domain "%" is part of an unknown mailbox name; the same
+// the remote domain, so they must never get that far), as is "%" in a
+// virtual mailbox domain (or refused as an unknown mailbox); the same
 // percent-hack address submitted locally with sendmail (a trusted
 // source) is routed by cleanup to the address it names, here our own
 // user.
@@ -86,8 +86,10 @@ func TestPercentHackIsNotARelay(t *testing.T) {
 			t.Errorf("RCPT TO:<%s> from a stranger: %v, want Relay access denied", rcpt, err)
 		}
 	}
-	if err := c.Rcpt("victim%elsewhere.example@" + domain); !replyIs(err, "550 5.1.1") {
-		t.Errorf("RCPT TO a %% address of the virtual domain: %v, want 550 5.1.1", err)
+	// Postfix 3.7 answers Relay access denied here too (sender routing
+	// in a virtual domain); an unknown mailbox name is as safe.
+	if err := c.Rcpt("victim%elsewhere.example@" + domain); !replyIs(err, "550 5.1.1") && !replyIs(err, "454 4.7.1") && !replyIs(err, "554 5.7.1") {
+		t.Errorf("RCPT TO a %% address of the virtual domain: %v, want Relay access denied or 550 5.1.1", err)
 	}
 	c.Quit()
 

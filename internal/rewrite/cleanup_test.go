@@ -254,11 +254,12 @@ func TestCleanupPercentHack(t *testing.T) {
 		t.Errorf("sender %q, recipients\n%s\nwant\n%s", q.env.Sender, got, want)
 	}
 
-	// A stranger may send "victim%elsewhere@virtual.example" (in a
-	// virtual domain "%" is part of the mailbox name, so smtpd accepts
-	// it when the catch-all alias makes it a known recipient); the alias
-	// turns it into an address of a local domain, which must not be
-	// routed to elsewhere.example.
+	// "victim%elsewhere@virtual.example" from a stranger: Postfix's
+	// smtpd refuses it (sender routing outside mydestination), postcote's
+	// smtpd takes "%" there as part of the mailbox name and accepts it
+	// when a catch-all alias makes it a known recipient. Either way the
+	// alias result, an address of a local domain, must not be routed to
+	// elsewhere.example.
 	rules.Domains.VirtualAlias = NewDomainList([]string{"virtual.example"}, false)
 	rules.VirtualAlias = memTable{"@virtual.example": {"@example.com"}, "list@example.com": {"bob%remote.example@example.com"}}
 	env = &queue.Envelope{Sender: "s@x.example", Recipients: []queue.Recipient{
