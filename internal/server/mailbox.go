@@ -70,7 +70,10 @@ func (s *runner) buildMailbox(l *loaded, gen *generation) (*mailboxRole, error) 
 func buildUsers(dc *doveconf.Config, s *runner) (*mailboxUsers, error) {
 	// default_pass_scheme belongs to the LDAP and SQL .conf.ext files,
 	// which their drivers read; passwd-file takes scheme= in its args.
-	dbOpts := userdb.Options{Log: s.log}
+	// One view of /etc/passwd, /etc/group and /etc/shadow for the
+	// drivers (passwd, shadow, pam; uid=NAME fields) and the Checker.
+	sysFiles := userdb.NewSystemIDs("", "")
+	dbOpts := userdb.Options{Log: s.log, IDs: sysFiles}
 	var passdbs []userdb.PassDB
 	var closers []any // the databases, closed with the generation
 	for _, sec := range dc.SectionsOf("passdb") {
@@ -101,6 +104,7 @@ func buildUsers(dc *doveconf.Config, s *runner) (*mailboxUsers, error) {
 	}
 	opts := userdb.DefaultCheckerOptions()
 	opts.Log = s.log
+	opts.IDs = sysFiles
 	if v, ok := dc.Get("auth_username_format"); ok {
 		opts.UsernameFormat = v
 	}
