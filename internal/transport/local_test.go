@@ -59,7 +59,7 @@ type localEnv struct {
 	homes    map[string]string
 }
 
-func newLocalEnv(t *testing.T, aliases map[string][]string) *localEnv {
+func newLocalEnv(t testing.TB, aliases map[string][]string) *localEnv {
 	t.Helper()
 	dir := t.TempDir()
 	if processIsRoot() {
@@ -145,7 +145,7 @@ func (e *localEnv) writeOwned(t *testing.T, name, rel, data string) string {
 
 const localMsg = "Subject: hello\r\nFrom: a@example.org\r\n\r\nFrom the start\r\nbody\r\n"
 
-func (e *localEnv) deliver(t *testing.T, rcpt, content string) queue.Result {
+func (e *localEnv) deliver(t testing.TB, rcpt, content string) queue.Result {
 	t.Helper()
 	env := &queue.Envelope{ID: "TESTID", Sender: "sender@example.org", Recipients: []queue.Recipient{{Address: rcpt, OrigAddress: rcpt}}}
 	src := messageSource{open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(content)), nil }, size: int64(len(content))}
