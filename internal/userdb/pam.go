@@ -68,7 +68,7 @@ func parsePAMArgs(args string) (pamArgs, error) {
 			a.setcred = true
 		case w == "failure_show_msg=yes":
 			a.failureShowMsg = true
-		case w == "blocking=yes":
+		case w == "blocking=yes" || w == "blocking=no":
 			// Dovecot ignores it too: PAM always runs in workers.
 		case hasEq && key == "cache_key":
 			a.cacheKey = value

@@ -207,6 +207,7 @@ func TestPAMArgs(t *testing.T) {
 		{"session=yes setcred=yes failure_show_msg=yes max_requests=100 cache_key=%u%r imap",
 			pamArgs{service: "imap", session: true, setcred: true, failureShowMsg: true, maxRequests: 100, cacheKey: "%u%r"}, false},
 		{"-session -setcred blocking=yes", pamArgs{service: "dovecot", session: true, setcred: true}, false},
+		{"blocking=no", pamArgs{service: "dovecot"}, false},
 		{"session=no mail", pamArgs{service: "mail"}, false},
 		{"max_requests=x", pamArgs{}, true},
 		{"bogus other", pamArgs{}, true},
