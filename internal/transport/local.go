@@ -13,6 +13,7 @@ import (
 	"postcote/internal/mailstore"
 	"postcote/internal/queue"
 	"postcote/internal/rewrite"
+	"postcote/internal/userdb"
 )
 
 // Local is Postfix's local(8) delivery agent, for the recipients of
@@ -71,9 +72,9 @@ type Local struct {
 	// mailbox_transport.
 	Agents map[string]Agent
 
-	// PasswdFile is the passwd(5) file of system users; "" means
-	// /etc/passwd. Tests point it elsewhere.
-	PasswdFile string
+	// Passwd finds system users: userdb.SystemIDs over /etc/passwd
+	// (read directly, no cgo; tests point it at another file).
+	Passwd SystemUsers
 
 	HomeMailbox        string        // home_mailbox: "Maildir/", "Mailbox" or ""
 	MailSpoolDirectory string        // mail_spool_directory, default /var/mail
@@ -98,6 +99,16 @@ type Local struct {
 	LockWait time.Duration
 	// Now is the clock for "From " lines; default time.Now.
 	Now func() time.Time
+}
+
+// SystemUser is one passwd(5) entry: the account local(8) delivers to.
+type SystemUser = userdb.PasswdEntry
+
+// SystemUsers looks users up in passwd(5): *userdb.SystemIDs. found is
+// false for an unknown user; an error means the file could not be read
+// or the user's line is malformed (the delivery is deferred).
+type SystemUsers interface {
+	LookupPasswd(name string) (u SystemUser, found bool, err error)
 }
 
 // defaultForwardPath is Postfix's forward_path default.
@@ -228,7 +239,7 @@ func (l *Local) recipient(ctx context.Context, d *delivery, addr string, depth i
 			return r
 		}
 	}
-	pw, found, err := LookupPasswd(l.PasswdFile, user)
+	pw, found, err := l.Passwd.LookupPasswd(user)
 	if err != nil {
 		return queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "temporary failure in user lookup: " + err.Error()}
 	}
@@ -325,13 +336,6 @@ func (l *Local) aliases(ctx context.Context, d *delivery, local, full string, de
 	return combine(rs), true
 }
 
-func (l *Local) passwdName() string {
-	if l.PasswdFile == "" {
-		return "/etc/passwd"
-	}
-	return l.PasswdFile
-}
-
 // defaultPrivs finds the default_privs user that alias commands and
 // files run as; a non-nil result is the deferral when it cannot.
 func (l *Local) defaultPrivs() (SystemUser, *queue.Result) {
@@ -339,12 +343,12 @@ func (l *Local) defaultPrivs() (SystemUser, *queue.Result) {
 	if name == "" {
 		name = "nobody"
 	}
-	u, found, err := LookupPasswd(l.PasswdFile, name)
+	u, found, err := l.Passwd.LookupPasswd(name)
 	if err != nil {
 		return u, &queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "temporary failure in user lookup: " + err.Error()}
 	}
 	if !found {
-		r := configError("default_privs user %q is not in %s", name, l.passwdName())
+		r := configError("default_privs user %q is not a system user", name)
 		return u, &r
 	}
 	return u, nil

@@ -8,6 +8,7 @@ import (
 
 	"postcote/internal/mailstore"
 	"postcote/internal/rewrite"
+	"postcote/internal/userdb"
 )
 
 // MainSettings is the view of main.cf NewLocal reads
@@ -47,6 +48,7 @@ func NewLocal(m MainSettings, aliases rewrite.Table, store mailstore.Deliverer, 
 	errs = append(errs, err)
 	l := &Local{
 		Mailbox:             &Mailbox{Store: store, Name: "local"},
+		Passwd:              userdb.NewSystemIDs("", ""),
 		Aliases:             aliases,
 		Domains:             domains,
 		Forward:             forward,

@@ -38,19 +38,9 @@ func FuzzExpandLocal(f *testing.F) {
 	})
 }
 
-func FuzzParsePasswdLine(f *testing.F) {
-	f.Add("demo:x:1000:100:Demo:/home/demo:/bin/sh")
-	f.Add("+::::::")
-	f.Fuzz(func(t *testing.T, s string) {
-		u, ok := parsePasswdLine(s)
-		if ok && (u.Name == "" || u.UID < 0 || u.GID < 0 || strings.Contains(u.Name, ":")) {
-			t.Fatalf("%q gave %+v", s, u)
-		}
-	})
-}
-
 // FuzzMboxMessage checks the mbox writer: one "From " line, every other
-// line that starts "From " quoted, no CRLF (but a lone CR before one), an empty line last.
+// line that starts "From " quoted, no CRLF (but a lone CR before one),
+// an empty line last.
 func FuzzMboxMessage(f *testing.F) {
 	f.Add("Subject: x\r\n\r\nFrom me\r\nbody")
 	f.Add("From \rFrom \r\n\r\r\n")

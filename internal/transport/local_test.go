@@ -17,6 +17,7 @@ import (
 	"postcote/internal/mailstore"
 	"postcote/internal/queue"
 	"postcote/internal/rewrite"
+	"postcote/internal/userdb"
 )
 
 // fakeForward records forwarded messages (the cleanup stage).
@@ -106,7 +107,7 @@ func newLocalEnv(t testing.TB, aliases map[string][]string) *localEnv {
 		Aliases:             tbl,
 		Domains:             &rewrite.Domains{Local: rewrite.NewDomainList([]string{"examplehost.example.com", "localhost"}, false)},
 		Forward:             e.fwd,
-		PasswdFile:          filepath.Join(dir, "passwd"),
+		Passwd:              userdb.NewSystemIDs(filepath.Join(dir, "passwd"), filepath.Join(dir, "group")),
 		MailSpoolDirectory:  spool,
 		MailboxSizeLimit:    51200000,
 		AllowCommands:       []string{"alias", "forward"},
@@ -391,7 +392,9 @@ func TestLocalResults(t *testing.T) {
 		}},
 		{name: "alias table down", rcpt: "demo@localhost", setup: func(t *testing.T, e *localEnv) { e.local.Aliases = downTable{} },
 			status: queue.StatusDeferred, dsn: "4.3.0", reply: "alias database unavailable"},
-		{name: "passwd unreadable", rcpt: "demo@localhost", setup: func(t *testing.T, e *localEnv) { e.local.PasswdFile = filepath.Join(e.dir, "nope") },
+		{name: "passwd unreadable", rcpt: "demo@localhost", setup: func(t *testing.T, e *localEnv) {
+			e.local.Passwd = userdb.NewSystemIDs(filepath.Join(e.dir, "nope"), "")
+		},
 			status: queue.StatusDeferred, dsn: "4.3.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -476,24 +479,6 @@ func TestExpandLocal(t *testing.T) {
 		if out != tc.out || ok != tc.ok {
 			t.Errorf("expandLocal(%q) = %q, %v; want %q, %v", tc.in, out, ok, tc.out, tc.ok)
 		}
-	}
-}
-
-func TestLookupPasswd(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "passwd")
-	os.WriteFile(p, []byte("#c\n+nis::0:0:::\nbad:x:notanumber:1::/:/bin/sh\ndemo:x:1000:100:Demo:/home/demo:/bin/bash\ndemo:x:2:2::/x:/bin/sh\n"), 0o644)
-	for _, tc := range []struct {
-		name  string
-		found bool
-		uid   int
-	}{{"demo", true, 1000}, {"bad", false, 0}, {"+nis", false, 0}, {"", false, 0}, {"de:mo", false, 0}} {
-		u, found, err := LookupPasswd(p, tc.name)
-		if err != nil || found != tc.found || u.UID != tc.uid {
-			t.Errorf("%q: %+v %v %v", tc.name, u, found, err)
-		}
-	}
-	if _, _, err := LookupPasswd(filepath.Join(t.TempDir(), "none"), "x"); err == nil {
-		t.Error("missing passwd file: no error")
 	}
 }
 
