@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"sort"
 	"strings"
 
 	"postcote/internal/dnsx"
@@ -680,4 +681,22 @@ func accessAction(v []string, st *checkState, sg stage) decision {
 	// An action this server does not know: fail safe, as Postfix's
 	// "451 4.3.5 Server configuration error".
 	return decision{verdict: deny, reply: Reply{451, "4.3.5", "Server configuration error"}}
+}
+
+// RestrictionNames lists every restriction name compilePolicy accepts,
+// the pre-2.3 aliases included (the configuration checker's table is
+// tested against it, so `postcote check` and the server agree).
+func RestrictionNames() []string {
+	var names []string
+	for n := range restrictionFuncs {
+		names = append(names, n)
+	}
+	for n := range dnsRestrictionFuncs {
+		names = append(names, n)
+	}
+	for n := range restrictionAliases {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }

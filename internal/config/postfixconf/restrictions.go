@@ -50,7 +50,7 @@ var restrictionTable = map[string]restriction{
 	"permit_tls_clientcerts":                       {},
 	"permit_tls_all_clientcerts":                   {},
 	"permit_inet_interfaces":                       {},
-	"permit_auth_destination":                      {},
+	"permit_auth_destination":                      {impl: true},
 	"permit_mx_backup":                             {},
 	"permit_dnswl_client":                          {args: 1, impl: true},
 	"permit_rhswl_client":                          {args: 1, impl: true},
@@ -65,20 +65,38 @@ var restrictionTable = map[string]restriction{
 	"reject_unknown_helo_hostname":                 {impl: true},
 	"reject_unknown_sender_domain":                 {impl: true},
 	"reject_unknown_recipient_domain":              {impl: true},
-	"reject_non_fqdn_helo_hostname":                {},
-	"reject_invalid_helo_hostname":                 {},
-	"reject_non_fqdn_sender":                       {},
-	"reject_non_fqdn_recipient":                    {},
+	"reject_non_fqdn_helo_hostname":                {impl: true},
+	"reject_invalid_helo_hostname":                 {impl: true},
+	"reject_non_fqdn_sender":                       {impl: true},
+	"reject_non_fqdn_recipient":                    {impl: true},
 	"reject_unlisted_sender":                       {},
-	"reject_unlisted_recipient":                    {},
+	"reject_unlisted_recipient":                    {impl: true},
 	"reject_unverified_sender":                     {},
 	"reject_unverified_recipient":                  {},
 	"reject_unauth_pipelining":                     {impl: true},
-	"reject_plaintext_session":                     {},
+	"reject_plaintext_session":                     {impl: true},
 	"reject_multi_recipient_bounce":                {impl: true},
 	"reject_unknown_client":                        {impl: true},
 	"reject_unknown_hostname":                      {impl: true},
-	"reject_non_fqdn_hostname":                     {},
-	"reject_invalid_hostname":                      {},
+	"reject_non_fqdn_hostname":                     {impl: true},
+	"reject_invalid_hostname":                      {impl: true},
 	"sleep":                                        {args: 1},
+}
+
+// RestrictionStatus says whether name is a Postfix smtpd restriction and
+// whether postcote implements it.
+func RestrictionStatus(name string) (known, implemented bool) {
+	r, ok := restrictionTable[name]
+	return ok, r.impl
+}
+
+// ImplementedRestrictions lists the restrictions marked implemented.
+func ImplementedRestrictions() []string {
+	var names []string
+	for n, r := range restrictionTable {
+		if r.impl {
+			names = append(names, n)
+		}
+	}
+	return names
 }
