@@ -94,6 +94,13 @@ func (s *session) finishMessage(env *queueEnvelope, err, connErr error, complete
 		s.warnf("%s: not enough free space in the queue file system for message from %s: %v", env.ID, s.namaddr(), err)
 		return replyInsufficientStorage
 	case err != nil:
+		if r, ok := cleanupReply(err); ok {
+			// The cleanup stage refused the message with its own reply
+			// (451 4.6.0 Alias expansion error, 554 5.4.0 too many
+			// hops) and logged why: answer it as Postfix's smtpd
+			// passes on cleanup's status.
+			return r
+		}
 		s.warnf("%s: queue file write error for message from %s: %v", env.ID, s.namaddr(), err)
 		return replyQueueError
 	case !complete:
@@ -104,6 +111,23 @@ func (s *session) finishMessage(env *queueEnvelope, err, connErr error, complete
 	}
 	s.errors = 0 // the error limits count errors "without delivering mail"
 	return reply(250, "2.0.0", "Ok: queued as %s", env.ID)
+}
+
+// cleanupReply returns the reply an error from the queue's front end
+// carries (internal/rewrite's *Error: Postfix's cleanup status, such as
+// "451 4.6.0 Alias expansion error"), if it carries one.
+func cleanupReply(err error) (Reply, bool) {
+	var r interface {
+		SMTPReply() (code int, status, text string)
+	}
+	if !errors.As(err, &r) {
+		return Reply{}, false
+	}
+	code, status, text := r.SMTPReply()
+	if code < 400 || code > 599 {
+		return Reply{}, false
+	}
+	return Reply{code, status, text}, true
 }
 
 // envelope completes the transaction's envelope for the queue.
@@ -449,6 +473,10 @@ func (s *session) copyChunk(b *bdatState, size int64) error {
 			b.failed = replyQueueError
 			if errors.Is(qerr, ErrMessageTooBig) {
 				b.failed = replyChunkTooBig
+			}
+			if r, ok := cleanupReply(qerr); ok {
+				b.failed = r
+				continue
 			}
 			s.warnf("%s: queue file write error for message from %s: %v", b.env.ID, s.namaddr(), qerr)
 		}

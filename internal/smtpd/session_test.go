@@ -602,3 +602,47 @@ func TestQueueErrorsMapToPostfixReplies(t *testing.T) {
 		}
 	}
 }
+
+// cleanupRefusal is an error from the queue's front end that carries
+// Postfix cleanup's own reply.
+type cleanupRefusal struct {
+	code         int
+	status, text string
+}
+
+func (e cleanupRefusal) Error() string { return e.text }
+func (e cleanupRefusal) SMTPReply() (int, string, string) {
+	return e.code, e.status, e.text
+}
+
+// A refusal by the cleanup stage reaches the client with its own code
+// (an alias loop is 451 4.6.0, a mail loop 554 5.4.0), through DATA and
+// through BDAT, not as a queue write error.
+func TestCleanupReplyPassedOn(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("queue: %w", cleanupRefusal{451, "4.6.0", "Alias expansion error"}), "451 4.6.0 Alias expansion error"},
+		{cleanupRefusal{554, "5.4.0", "Error: too many hops"}, "554 5.4.0 Error: too many hops"},
+	} {
+		ts := startServer(t, baseOptions())
+		ts.queue.fail = tc.err
+		c := greet(t, ts.addr)
+		c.cmd("EHLO c.example", "250*")
+		c.cmd("MAIL FROM:<s@remote.example>", "250 *")
+		c.cmd("RCPT TO:<user@example.com>", "250 *")
+		c.cmd("DATA", "354 *")
+		c.send("x", ".")
+		c.expect(tc.want)
+		c.cmd("MAIL FROM:<s@remote.example>", "250 *")
+		c.cmd("RCPT TO:<user@example.com>", "250 *")
+		c.send("BDAT 3 LAST")
+		c.send("x")
+		c.expect(tc.want)
+		c.cmd("QUIT", "221 *")
+		if strings.Contains(ts.log.String(), "queue file write error") {
+			t.Errorf("a cleanup refusal logged as a queue write error:\n%s", ts.log.String())
+		}
+	}
+}
