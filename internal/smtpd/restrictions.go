@@ -14,8 +14,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 
 	"postcote/internal/dnsx"
