@@ -272,7 +272,9 @@ func (p *Pickup) one(ctx context.Context, name string) bool {
 	// Logged before cleanup's lines, in Postfix's order.
 	p.o.Logger.Printf("pickup", "%s: uid=%d from=<%s>", id, uid, env.Sender)
 	if err := p.o.Queue.Enqueue(ctx, env, bytes.NewReader(content)); err != nil {
-		if errors.Is(err, queue.ErrMessageTooBig) {
+		if errors.Is(err, queue.ErrMessageTooBig) || permanent(err) {
+			// Retrying cannot help (too big, a mail loop, an alias
+			// loop): the file goes where the administrator sees it.
 			p.setAside(name, uid, err)
 			return false
 		}
@@ -294,6 +296,13 @@ func (p *Pickup) one(ctx context.Context, name string) bool {
 		p.mu.Unlock()
 	}
 	return true
+}
+
+// permanent reports an error that says of itself it will not go away
+// (internal/rewrite's *Error for "too many hops").
+func permanent(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && !t.Temporary()
 }
 
 // setAside moves a file pickup cannot queue into the corrupt folder,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -217,5 +218,31 @@ func TestWaiting(t *testing.T) {
 	if len(list) != 1 || list[0].Sender != "s@example.com" || len(list[0].Recipients) != 1 ||
 		list[0].Recipients[0].Address != "a@x.example" || list[0].Size != int64(len("To: a@x.example\n\nb\n")) {
 		t.Fatalf("Waiting = %+v", list)
+	}
+}
+
+// permanentErr is a refusal that says it will not go away (a mail loop).
+type permanentErr struct{}
+
+func (permanentErr) Error() string   { return "554 5.4.0 too many hops" }
+func (permanentErr) Temporary() bool { return false }
+
+// A message the front end refuses for good is not retried forever: it is
+// moved aside (kept, never deleted), and the next file goes through.
+func TestScanSetsAsidePermanentRefusal(t *testing.T) {
+	q := &fakeQueue{fail: fmt.Errorf("cleanup: %w", permanentErr{})}
+	p, root := newPickup(t, q)
+	drop := filepath.Join(root, "maildrop")
+	if _, err := Write(drop, &Submission{Recipients: []string{"u"}}, strings.NewReader("hi\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Scan(context.Background()); n != 0 {
+		t.Fatalf("queued %d with a refusing queue", n)
+	}
+	if got := names(t, drop); len(got) != 0 {
+		t.Errorf("maildrop still holds %v: it would be retried forever", got)
+	}
+	if got := names(t, filepath.Join(root, "corrupt")); len(got) != 1 {
+		t.Errorf("corrupt holds %v, want the refused file", got)
 	}
 }
