@@ -282,7 +282,7 @@ func nullClientPostfix(t *testing.T, nc *nullClient) *realPostfix {
 // there. Subjects are prefix+"via-smtp" and prefix+"via-sendmail".
 func postCron(t *testing.T, smtpAddr, prefix string, log func() string, env []string, sendmail ...string) {
 	t.Helper()
-	c := dialConv(t, smtpAddr, "127.0.0.1")
+	c := dialConv(t, smtpAddr, "127.0.0.1", log)
 	for _, line := range []string{"MAIL FROM:<root@examplehost.example.com>", "RCPT TO:<root@examplehost.example.com>"} {
 		if got := c.cmd(line); !strings.HasPrefix(got, "250 ") {
 			t.Fatalf("%s: %q\n%s", line, got, log())

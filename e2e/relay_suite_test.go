@@ -42,8 +42,9 @@ type smtpConv struct {
 }
 
 // dialConv connects to addr from the local address from ("" lets the
-// kernel choose), reads the greeting and says EHLO.
-func dialConv(t *testing.T, addr, from string) *smtpConv {
+// kernel choose), reads the greeting and says EHLO; on failure it shows
+// the server's log.
+func dialConv(t *testing.T, addr, from string, log func() string) *smtpConv {
 	t.Helper()
 	d := net.Dialer{Timeout: 10 * time.Second}
 	if from != "" {
@@ -51,16 +52,16 @@ func dialConv(t *testing.T, addr, from string) *smtpConv {
 	}
 	nc, err := d.Dial("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\nserver log:\n%s", err, log())
 	}
 	nc.SetDeadline(time.Now().Add(60 * time.Second))
 	c := &smtpConv{t: t, nc: nc, tp: textproto.NewConn(nc)}
 	t.Cleanup(func() { c.tp.Close() })
 	if r := c.read(); !strings.HasPrefix(r, "220 ") {
-		t.Fatalf("greeting %q", r)
+		t.Fatalf("greeting %q\nserver log:\n%s", r, log())
 	}
 	if r := c.cmd("EHLO client.example"); !strings.HasPrefix(r, "250") {
-		t.Fatalf("EHLO: %q", r)
+		t.Fatalf("EHLO: %q\nserver log:\n%s", r, log())
 	}
 	return c
 }
@@ -229,7 +230,7 @@ func runRelaySuite(t *testing.T, rt *relayTarget, real *realPostfix) {
 	var pf map[string]string
 	if real != nil {
 		real.wait(t)
-		pf = postfixReplies(t, real.addr, cases)
+		pf = postfixReplies(t, real, cases)
 		for _, tc := range cases {
 			if !tc.replyOK(pf[tc.name], rt.deny) {
 				t.Errorf("%s: real Postfix answered RCPT TO:%s with %q, the table wants %q\nPostfix log:\n%s", tc.name, tc.arg, pf[tc.name], tc.expect(rt.deny), real.log())
@@ -245,7 +246,7 @@ func runRelaySuite(t *testing.T, rt *relayTarget, real *realPostfix) {
 	addr := rt.mx.smtpAddr()
 	var c *smtpConv
 	for i, part := range chunks(cases, perSession) {
-		s := dialConv(t, addr, "127.0.0.1")
+		s := dialConv(t, addr, "127.0.0.1", rt.mx.Log)
 		if r := s.cmd("MAIL FROM:<stranger@elsewhere.example>"); !strings.HasPrefix(r, "250") {
 			t.Fatalf("MAIL: %q\n%s", r, rt.mx.Log())
 		}
@@ -291,10 +292,14 @@ func runRelaySuite(t *testing.T, rt *relayTarget, real *realPostfix) {
 	}
 
 	// A client in mynetworks may relay.
-	in := dialConv(t, addr, "127.0.0.3")
+	in := dialConv(t, addr, "127.0.0.3", rt.mx.Log)
 	relayOne(t, in, rt, "app@elsewhere.example", "from-mynetworks")
 	// So may an authenticated user on submission.
-	sub := dialConv(t, net.JoinHostPort("127.0.0.1", fmt.Sprint(rt.mx.ports.Submission)), "127.0.0.1")
+	subAddr := net.JoinHostPort("127.0.0.1", fmt.Sprint(rt.mx.ports.Submission))
+	if err := waitDial(subAddr); err != nil { // mta.start waits for port 25 only
+		t.Fatalf("submission: %v\n%s", err, rt.mx.Log())
+	}
+	sub := dialConv(t, subAddr, "127.0.0.1", rt.mx.Log)
 	submissionLogin(t, sub, rt.mx, rt.login, rt.pass)
 	relayOne(t, sub, rt, rt.user, "from-submission")
 
@@ -594,11 +599,11 @@ func (r *realPostfix) log() string { return readFile(filepath.Join(r.dir, "maill
 // postfixReplies runs the table's RCPTs against a real Postfix from a
 // stranger and returns its replies by case name. The session ends
 // without DATA, so nothing is ever queued there.
-func postfixReplies(t *testing.T, addr string, cases []relayCase) map[string]string {
+func postfixReplies(t *testing.T, real *realPostfix, cases []relayCase) map[string]string {
 	t.Helper()
 	got := map[string]string{}
 	for _, part := range chunks(cases, perSession) {
-		c := dialConv(t, addr, "127.0.0.1")
+		c := dialConv(t, real.addr, "127.0.0.1", real.log)
 		if r := c.cmd("MAIL FROM:<stranger@elsewhere.example>"); !strings.HasPrefix(r, "250") {
 			t.Fatalf("Postfix MAIL: %q", r)
 		}

@@ -139,9 +139,9 @@ var mismatchCases = []mismatchCase{
 
 // mismatchReply runs one case's session on addr (STARTTLS first when
 // tls) and returns the reply to RCPT TO:<info@example.org>.
-func mismatchReply(t *testing.T, addr string, tls bool, m *mta, tc mismatchCase) string {
+func mismatchReply(t *testing.T, addr string, tls bool, m *mta, log func() string, tc mismatchCase) string {
 	t.Helper()
-	c := dialConv(t, addr, "127.0.0.1")
+	c := dialConv(t, addr, "127.0.0.1", log)
 	defer c.cmd("QUIT")
 	if tc.login != "" {
 		if tls {
@@ -179,12 +179,16 @@ func TestSenderLoginMismatchGuide001(t *testing.T) {
 	m.start()
 
 	sub := net.JoinHostPort("127.0.0.1", fmt.Sprint(m.ports.Submission))
+	// m.start waits for port 25's listener only.
+	if err := waitDial(sub); err != nil {
+		t.Fatalf("submission: %v\n%s", err, m.Log())
+	}
 	for _, tc := range mismatchCases {
 		addr := sub
 		if tc.login == "" {
 			addr = m.smtpAddr()
 		}
-		if got := mismatchReply(t, addr, true, m, tc); !strings.HasPrefix(got, tc.want) {
+		if got := mismatchReply(t, addr, true, m, m.Log, tc); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("login %q, MAIL FROM:<%s>, RCPT: %q, want %q\nserver log:\n%s", tc.login, tc.from, got, tc.want, m.Log())
 		}
 	}
@@ -192,7 +196,7 @@ func TestSenderLoginMismatchGuide001(t *testing.T) {
 
 	// The accepted alias goes all the way: a message sent as info@ by
 	// mail000 is delivered (to mail000's own Maildir, through the alias).
-	c := dialConv(t, sub, "127.0.0.1")
+	c := dialConv(t, sub, "127.0.0.1", m.Log)
 	submissionLogin(t, c, m, "mail000", "mail000pw")
 	for _, line := range []string{"MAIL FROM:<info@example.org>", "RCPT TO:<info@example.org>"} {
 		if got := c.cmd(line); !strings.HasPrefix(got, "250 ") {
@@ -245,7 +249,7 @@ func compareMismatchWithPostfix(t *testing.T, m *mta, real *realPostfix) {
 	real.wait(t)
 	t.Logf("running the table against a real Postfix on %s", real.addr)
 	for _, tc := range mismatchCases {
-		got := mismatchReply(t, real.addr, false, m, tc)
+		got := mismatchReply(t, real.addr, false, m, real.log, tc)
 		if !strings.HasPrefix(got, tc.want) {
 			t.Errorf("real Postfix: login %q, MAIL FROM:<%s>, RCPT: %q, the table wants %q\nPostfix log:\n%s", tc.login, tc.from, got, tc.want, real.log())
 		}
