@@ -239,7 +239,7 @@ func (l *Local) recipient(ctx context.Context, d *delivery, addr string, depth i
 			return r
 		}
 	}
-	pw, found, err := l.Passwd.LookupPasswd(user)
+	pw, found, err := l.lookupUser(user)
 	if err != nil {
 		return queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "temporary failure in user lookup: " + err.Error()}
 	}
@@ -336,6 +336,14 @@ func (l *Local) aliases(ctx context.Context, d *delivery, local, full string, de
 	return combine(rs), true
 }
 
+// lookupUser finds a system user through Passwd.
+func (l *Local) lookupUser(name string) (SystemUser, bool, error) {
+	if l.Passwd == nil {
+		return SystemUser{}, false, errors.New("local transport: no passwd reader configured")
+	}
+	return l.Passwd.LookupPasswd(name)
+}
+
 // defaultPrivs finds the default_privs user that alias commands and
 // files run as; a non-nil result is the deferral when it cannot.
 func (l *Local) defaultPrivs() (SystemUser, *queue.Result) {
@@ -343,7 +351,7 @@ func (l *Local) defaultPrivs() (SystemUser, *queue.Result) {
 	if name == "" {
 		name = "nobody"
 	}
-	u, found, err := l.Passwd.LookupPasswd(name)
+	u, found, err := l.lookupUser(name)
 	if err != nil {
 		return u, &queue.Result{Status: queue.StatusDeferred, DSN: "4.3.0", Reply: "temporary failure in user lookup: " + err.Error()}
 	}
