@@ -252,7 +252,11 @@ func TestExpiryBounce(t *testing.T) {
 		h.q.kick()
 	}
 	// Third attempt at age 600s = lifetime: returned to sender.
-	waitFor(t, "bounce delivered", func() bool { return len(a.noticeList()) == 1 && h.queued() == 0 })
+	// The attempt's log lines follow its commit, which the notice's
+	// delivery may overtake: wait for them too.
+	waitFor(t, "bounce delivered", func() bool {
+		return len(a.noticeList()) == 1 && h.queued() == 0 && strings.Contains(h.logs.String(), string(env.ID)+": removed")
+	})
 	n := a.noticeList()[0]
 	if n.rcpt != "alice@example.org" {
 		t.Fatalf("notice went to %q", n.rcpt)
