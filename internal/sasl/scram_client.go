@@ -170,6 +170,14 @@ func SCRAMKeys(mech, password string, salt []byte, iterations int) (SCRAMCredent
 	return SCRAMCredentials{Iterations: iterations, Salt: append([]byte(nil), salt...), StoredKey: stored, ServerKey: server}, nil
 }
 
+// SCRAMKeysHash is SCRAMKeys for a hash function instead of a mechanism
+// name (the password schemes keep SCRAM-SHA-1 and SCRAM-SHA-256 by their
+// hash): it returns StoredKey and ServerKey.
+func SCRAMKeysHash(h func() hash.Hash, password string, salt []byte, iter int) (storedKey, serverKey []byte, err error) {
+	_, storedKey, serverKey, err = deriveSCRAMKeys(h, password, salt, iter)
+	return storedKey, serverKey, err
+}
+
 // deriveSCRAMKeys is RFC 5802 3:
 //
 //	SaltedPassword := Hi(Normalize(password), salt, i)

@@ -1,8 +1,6 @@
 package userdb
 
 import (
-	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -11,6 +9,8 @@ import (
 	"hash"
 	"strconv"
 	"strings"
+
+	"postcote/internal/sasl"
 )
 
 // SCRAM-SHA-1 and SCRAM-SHA-256 stored credentials (RFC 5802 3, RFC 7677),
@@ -69,19 +69,7 @@ func ParseSCRAM(scheme, data string) (SCRAMCredentials, error) {
 
 // scramKeys derives StoredKey and ServerKey from a password (RFC 5802 3).
 func scramKeys(h func() hash.Hash, password, salt []byte, iter int) (stored, server []byte, err error) {
-	salted, err := pbkdf2.Key(h, string(password), salt, iter, h().Size())
-	if err != nil {
-		return nil, nil, err
-	}
-	mac := hmac.New(h, salted)
-	mac.Write([]byte("Client Key"))
-	clientKey := mac.Sum(nil)
-	sh := h()
-	sh.Write(clientKey)
-	stored = sh.Sum(nil)
-	mac = hmac.New(h, salted)
-	mac.Write([]byte("Server Key"))
-	return stored, mac.Sum(nil), nil
+	return sasl.SCRAMKeysHash(h, string(password), salt, iter)
 }
 
 func scramScheme(name string) *scheme {
