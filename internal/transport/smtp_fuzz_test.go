@@ -51,11 +51,3 @@ func FuzzDowngradeMIME(f *testing.F) {
 		}
 	})
 }
-
-// FuzzParseStaticResolver: the test DNS file parser takes any input.
-func FuzzParseStaticResolver(f *testing.F) {
-	f.Add("example.org MX 10 mx.example.org\nmx.example.org A 127.0.0.2\n")
-	f.Fuzz(func(t *testing.T, in string) {
-		ParseStaticResolver(strings.NewReader(in))
-	})
-}
