@@ -12,7 +12,7 @@ import (
 // Known passdb/userdb drivers: those postcote implements and those
 // Dovecot has that it does not (yet).
 var (
-	driversImpl   = map[string]bool{"passwd-file": true, "ldap": true, "sql": true, "static": true, "passwd": true, "pam": true, "shadow": true, "prefetch": true}
+	driversImpl   = map[string]bool{"passwd-file": true, "ldap": true, "sql": true, "static": true, "passwd": true, "pam": true, "shadow": true}
 	driversNotYet = map[string]bool{"checkpassword": true, "bsdauth": true, "imap": true, "oauth2": true, "lua": true, "dict": true, "vpopmail": true}
 )
 
