@@ -113,13 +113,24 @@ func (ck *checker) param(m *Main, name string) []config.Diagnostic {
 	return append(ds, ck.files(m, info, v, pos, what)...)
 }
 
+// rawParams are the parameters Postfix's daemons read unexpanded
+// (their CONFIG_RAW_TABLE): their $names are filled in per message or per
+// recipient ($rbl_code, $user, $home, ...), so an unknown name there is
+// not a mistake.
+var rawParams = map[string]bool{
+	"default_rbl_reply": true, "smtpd_reject_footer": true,
+	"forward_path": true, "mailbox_command": true, "luser_relay": true,
+	"command_expansion_filter": true, "execution_directory_expansion_filter": true,
+	"command_execution_directory": true,
+}
+
 // expansion reports the problems met while expanding name.
 func (ck *checker) expansion(m *Main, name string, pos config.Pos, what string) []config.Diagnostic {
 	var ds []config.Diagnostic
 	_, probs := m.expandParam(name)
 	seen := map[string]bool{}
 	for _, p := range probs {
-		if seen[p.msg] {
+		if seen[p.msg] || (!p.fatal && rawParams[name]) {
 			continue
 		}
 		seen[p.msg] = true

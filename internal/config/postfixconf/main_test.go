@@ -344,6 +344,13 @@ func TestCheck(t *testing.T) {
 			t.Errorf("%q: no %s at line %d containing %q in %v", tt.text, tt.sev, tt.line, tt.msg, m.Check())
 		}
 	}
+	// Parameters read unexpanded keep their per-message $names quietly.
+	m0 := parse(t, "default_rbl_reply = $rbl_code Blocked by $rbl_domain${rbl_reason?; $rbl_reason}\nforward_path = $home/.forward${recipient_delimiter}${extension}\n")
+	for _, d := range m0.Check() {
+		if d.Severity >= config.Warning {
+			t.Errorf("raw parameter: %s", d)
+		}
+	}
 	// User-defined parameters used as $name are not "unknown".
 	m := parse(t, "mua_client_restrictions = permit_sasl_authenticated, reject\nsmtpd_client_restrictions = $mua_client_restrictions\n")
 	for _, d := range m.Check() {
