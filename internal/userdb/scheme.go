@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 )
 
@@ -46,6 +47,10 @@ type Limits struct {
 	MaxYescryptMemoryKiB uint32
 	MaxYescryptTime      uint32
 	MaxYescryptThreads   uint32
+	// MemoryHard, when set, bounds the memory-hard checks running at
+	// once (memgate.go); DefaultLimits gives each database one gate
+	// with a slot per CPU (at least two).
+	MemoryHard *MemoryGate
 }
 
 // DefaultLimits returns the caps postcote applies unless configured
@@ -65,6 +70,7 @@ func DefaultLimits() Limits {
 		MaxYescryptMemoryKiB: yescryptDefaultMaxMemoryKiB,
 		MaxYescryptTime:      yescryptDefaultMaxTime,
 		MaxYescryptThreads:   yescryptDefaultMaxThreads,
+		MemoryHard:           NewMemoryGate(max(2, runtime.NumCPU())),
 	}
 }
 
@@ -259,6 +265,10 @@ func VerifyPassword(plain, stored, defaultScheme string, lim Limits) (bool, erro
 	}
 	if lim.MaxPasswordBytes > 0 && len(plain) > lim.MaxPasswordBytes {
 		return false, nil
+	}
+	if lim.MemoryHard != nil && memoryHard(name, raw) {
+		lim.MemoryHard.enter()
+		defer lim.MemoryHard.leave()
 	}
 	return s.verify([]byte(plain), raw, lim)
 }
