@@ -229,6 +229,19 @@ func (c *Client) authOnce(ctx context.Context, mech string, req sasl.Request, in
 		params := ParseParams(l.Args[1:])
 		switch l.Command {
 		case "OK":
+			if final, ok := params.Get("resp"); ok && final != "" {
+				// The mechanism's last word (SCRAM's server
+				// signature, RFC 5802 3) travels on the OK line;
+				// the protocol client gets it as one more
+				// challenge (RFC 4422 5: additional data).
+				data, err := base64.StdEncoding.DecodeString(final)
+				if err != nil {
+					return "", false, fmt.Errorf("%w: auth server %s: bad base64 in OK resp", sasl.ErrTempFail, c)
+				}
+				if _, err := step(data); err != nil {
+					return "", false, err
+				}
+			}
 			u, _ := params.Get("user")
 			if u == "" {
 				u = req.User

@@ -103,13 +103,23 @@ func NewServer(mech string, checker PasswordChecker, base Request) Server {
 	case "LOGIN":
 		return &loginServer{checker: checker, req: base}
 	case "SCRAM-SHA-1", "SCRAM-SHA-256":
-		lookup, ok := checker.(CredentialsLookup)
-		if !ok {
-			return nil
+		if lookup, ok := checker.(CredentialsLookup); ok {
+			return newSCRAMServer(m, lookup, base, randomNonce)
 		}
-		return newSCRAMServer(m, lookup, base, randomNonce)
+		if st, ok := checker.(MechanismStarter); ok {
+			return st.StartMechanism(m, base)
+		}
 	}
 	return nil
+}
+
+// MechanismStarter is implemented by a checker that runs mechanisms
+// other than PLAIN and LOGIN elsewhere: a client of a remote Dovecot
+// auth server relays the exchange as Postfix's smtpd does, so SCRAM works
+// though the stored credentials never reach this process. StartMechanism
+// returns nil when the remote end does not offer mech.
+type MechanismStarter interface {
+	StartMechanism(mech string, base Request) Server
 }
 
 // plainServer implements RFC 4616: one message

@@ -340,6 +340,7 @@ func startDovecot(t *testing.T) (inet, unixPath string, stop func()) {
 	openDirs(t, dir)
 	users := filepath.Join(dir, "users")
 	writeUsers(t, users)
+	appendSCRAMUser(t, users)
 	port := freePort(t)
 	conf := fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/state
@@ -347,7 +348,7 @@ log_path = %[1]s/dovecot.log
 protocols =
 listen = 127.0.0.1
 ssl = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login scram-sha-256
 auth_failure_delay = 0
 default_internal_user = nobody
 default_login_user = nobody
@@ -456,6 +457,14 @@ smtpd_relay_restrictions = permit_sasl_authenticated, reject
 	waitFor(t, "tcp", addr)
 	if code := smtpAuth(t, addr, "alice@example.test", "secret"); code != 235 {
 		t.Errorf("postcote smtpd via Dovecot, right password: %d, want 235", code)
+	}
+	// SCRAM relayed to Dovecot: its server-final message comes on the OK
+	// line (resp=) and reaches the client, which checks the signature.
+	if code := smtpSCRAM(t, addr, "carol@example.test", "pencil"); code != 235 {
+		t.Errorf("postcote smtpd via Dovecot, SCRAM-SHA-256: %d, want 235", code)
+	}
+	if code := smtpSCRAM(t, addr, "carol@example.test", "pencil2"); code != 535 {
+		t.Errorf("postcote smtpd via Dovecot, SCRAM-SHA-256 wrong password: %d, want 535", code)
 	}
 	if code := smtpAuth(t, addr, "alice@example.test", "wrong"); code != 535 {
 		t.Errorf("postcote smtpd via Dovecot, wrong password: %d, want 535", code)
