@@ -18,6 +18,16 @@ type checker struct {
 
 // Postfix accepts per-transport parameters named after master.cf
 // services: "maildrop_destination_recipient_limit" and the like.
+// transportSuffixesImpl are the per-transport settings the queue
+// manager implements, with the kind of their value.
+var transportSuffixesImpl = map[string]Kind{
+	"_destination_concurrency_limit":               KindInt,
+	"_destination_recipient_limit":                 KindInt,
+	"_destination_rate_delay":                      KindTime,
+	"_initial_destination_concurrency":             KindInt,
+	"_destination_concurrency_failed_cohort_limit": KindInt,
+}
+
 var transportSuffixes = []string{
 	"_destination_concurrency_limit", "_destination_recipient_limit",
 	"_destination_rate_delay", "_initial_destination_concurrency",
@@ -77,6 +87,14 @@ func (ck *checker) param(m *Main, name string) []config.Diagnostic {
 		}
 		for _, suf := range transportSuffixes {
 			if pre, ok := strings.CutSuffix(name, suf); ok && ck.services[pre] {
+				if kind, done := transportSuffixesImpl[suf]; done {
+					// The queue manager reads it (internal/server's
+					// transportLimits); check its value's form.
+					if msg := validate(&ParamInfo{Name: name, Kind: kind}, m.Get(name)); msg != "" {
+						ds = append(ds, diag(pos, config.Error, "%s: %s", what, msg))
+					}
+					return append(ds, ck.expansion(m, name, pos, what)...)
+				}
 				return append(ds, diag(pos, config.Warning, "%s: per-transport setting is not yet supported by postcote; it has no effect", what))
 			}
 		}

@@ -419,3 +419,42 @@ func TestLoad(t *testing.T) {
 		t.Errorf("bad master.cf: err = %v", err)
 	}
 }
+
+// Per-transport scheduling settings of a master.cf service: the ones the
+// queue manager implements are checked for their form and not flagged;
+// the others still say they have no effect.
+func TestCheckPerTransportSettings(t *testing.T) {
+	tests := []struct {
+		line string
+		sev  config.Severity // 0: nothing at Warning or above
+		msg  string
+	}{
+		{"dovecot_destination_recipient_limit = 1", 0, ""},
+		{"dovecot_destination_concurrency_limit = 4", 0, ""},
+		{"dovecot_destination_rate_delay = 1s", 0, ""},
+		{"dovecot_destination_recipient_limit = one", config.Error, "bad number"},
+		{"dovecot_destination_rate_delay = soon", config.Error, "bad time"},
+		{"dovecot_recipient_refill_limit = 100", config.Warning, "not yet supported"},
+	}
+	for _, tc := range tests {
+		dir := t.TempDir()
+		mustWrite(t, filepath.Join(dir, "main.cf"), tc.line+"\n")
+		mustWrite(t, filepath.Join(dir, "master.cf"), "smtp inet n - n - - smtpd\ndovecot unix - n n - - pipe\n  flags=DRhu user=vmail argv=/usr/lib/dovecot/deliver -d ${recipient}\n")
+		cfg, err := Load(dir, WithHostname("h.example"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []config.Diagnostic
+		for _, d := range cfg.Check() {
+			if d.Severity >= config.Warning && strings.Contains(d.Message, strings.Fields(tc.line)[0]) {
+				got = append(got, d)
+			}
+		}
+		switch {
+		case tc.sev == 0 && len(got) > 0:
+			t.Errorf("%s: unexpected %v", tc.line, got)
+		case tc.sev != 0 && (len(got) == 0 || got[0].Severity != tc.sev || !strings.Contains(got[0].Message, tc.msg)):
+			t.Errorf("%s: got %v, want %s containing %q", tc.line, got, tc.sev, tc.msg)
+		}
+	}
+}
