@@ -16,6 +16,32 @@ import (
 type Site struct {
 	MyHostname string // for Received and Message-Id
 	MyOrigin   string // appended to addresses without a domain
+	// HeaderFrom is header_from_format: the form of the From: header
+	// cleanup adds (the zero value is Postfix's default, standard).
+	HeaderFrom FromFormat
+}
+
+// FromFormat is a header_from_format setting (postconf(5), Postfix 3.3).
+type FromFormat int
+
+const (
+	// FromStandard is "From: Full Name <sender>" (RFC 5322 3.4).
+	FromStandard FromFormat = iota
+	// FromObsolete is "From: sender (Full Name)", the comment form of
+	// Postfix before 3.3 (RFC 5322 4.4 keeps it readable).
+	FromObsolete
+)
+
+// ParseFromFormat reads a header_from_format value: "standard" or
+// "obsolete".
+func ParseFromFormat(v string) (FromFormat, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "standard":
+		return FromStandard, nil
+	case "obsolete":
+		return FromObsolete, nil
+	}
+	return 0, fmt.Errorf("header_from_format: invalid value %q (want standard or obsolete)", v)
 }
 
 // ErrNoRecipients: neither the command line nor (with -t) the header
@@ -173,22 +199,45 @@ func Recipients(sub *Submission, msg []byte, origin string) []string {
 	if sub.Extract {
 		m = splitMessage(msg)
 	}
-	return recipients(sub, &m, origin)
+	var out []string
+	for _, r := range recipients(sub, &m, origin) {
+		out = append(out, r.addr)
+	}
+	return out
 }
 
-func recipients(sub *Submission, m *message, origin string) []string {
-	all := append([]string(nil), sub.Recipients...)
+// recipient is one envelope recipient: the address qualified, and the
+// address as submitted, which the queue keeps as the original recipient
+// (Postfix's orig_to=).
+type recipient struct{ addr, orig string }
+
+// recipients returns a submission's envelope recipients. The original
+// recipient of one from the command line is the address as sendmail got
+// it, without <> but before "@myorigin" is appended: Postfix's sendmail
+// writes the unqualified address and cleanup keeps it as orig_rcpt
+// before it rewrites (cleanup_envelope.c), so "sendmail root" logs
+// "to=<root@origin>, orig_to=<root>". Postfix takes the recipients of -t
+// from the header after cleanup rewrote it, so theirs is the qualified
+// address.
+func recipients(sub *Submission, m *message, origin string) []recipient {
+	var all []recipient
+	for _, r := range sub.Recipients {
+		all = append(all, recipient{qualify(r, origin), qualify(r, "")})
+	}
 	if sub.Extract {
-		all = append(all, m.headerRecipients()...)
+		for _, r := range m.headerRecipients() {
+			q := qualify(r, origin)
+			all = append(all, recipient{q, q})
+		}
 	}
 	seen := map[string]bool{}
-	var out []string
+	var out []recipient
 	for _, r := range all {
-		r = qualify(r, origin)
-		if r == "" || seen[strings.ToLower(r)] {
+		key := strings.ToLower(r.addr)
+		if r.addr == "" || seen[key] {
 			continue
 		}
-		seen[strings.ToLower(r)] = true
+		seen[key] = true
 		out = append(out, r)
 	}
 	return out
@@ -213,8 +262,8 @@ func Prepare(sub *Submission, msg []byte, uid int, login string, id queue.ID, no
 		DSNEnvID: sub.EnvID, DSNRet: strings.ToUpper(sub.Ret), BodyType: strings.ToUpper(sub.BodyType)}
 	env.SMTPUTF8 = !isASCII(sender)
 	for _, r := range rcpts {
-		env.Recipients = append(env.Recipients, queue.Recipient{Address: r, OrigAddress: r, DSNNotify: strings.ToUpper(sub.Notify)})
-		if !isASCII(r) {
+		env.Recipients = append(env.Recipients, queue.Recipient{Address: r.addr, OrigAddress: r.orig, DSNNotify: strings.ToUpper(sub.Notify)})
+		if !isASCII(r.addr) {
 			env.SMTPUTF8 = true
 		}
 	}
@@ -242,7 +291,7 @@ func Prepare(sub *Submission, msg []byte, uid int, login string, id queue.ID, no
 		fmt.Fprintf(&b, "Date: %s\r\n", date)
 	}
 	if !m.has("from") {
-		b.WriteString("From: " + fromHeader(sub.FullName, sender) + "\r\n")
+		b.WriteString("From: " + fromHeader(sub.FullName, sender, site.HeaderFrom) + "\r\n")
 	}
 	b.WriteString("\r\n")
 	for _, l := range m.body {
@@ -252,34 +301,57 @@ func Prepare(sub *Submission, msg []byte, uid int, login string, id queue.ID, no
 	return env, b.Bytes(), nil
 }
 
-// fromHeader is the value of the From: header cleanup adds, in Postfix's
-// hdr_from_format = standard: "Full Name <sender>", or the sender alone,
-// or MAILER-DAEMON for the null sender.
-func fromHeader(fullName, sender string) string {
+// fromHeader is the value of the From: header cleanup adds
+// (cleanup_message.c): MAILER-DAEMON for the null sender; the sender
+// alone without a full name; else, with header_from_format = standard,
+// "Full Name <sender>", the name's white space collapsed and the name a
+// quoted string when it holds RFC 5322 3.2.3 specials or Postfix's "%!";
+// with obsolete, "sender (Full Name)". A name that is not ASCII becomes
+// RFC 2047 encoded-words, which may stand for a phrase or inside a
+// comment (RFC 2047 5); the "B" encoding, because the "Q" encoding of Go's
+// mime package leaves characters such as "(" that RFC 2047 5(3) forbids
+// in a phrase.
+func fromHeader(fullName, sender string, format FromFormat) string {
 	if sender == "" {
 		return "MAILER-DAEMON"
 	}
-	fullName = strings.TrimSpace(fullName)
 	if fullName == "" {
 		return sender
 	}
-	if !isASCII(fullName) {
-		return mime.QEncoding.Encode("utf-8", fullName) + " <" + sender + ">"
+	// Control characters have no place in a phrase or a comment (RFC
+	// 5322 3.2.3); cleanup makes CR and LF spaces, and so the others.
+	fullName = strings.Map(func(r rune) rune {
+		if r < 32 || r == 127 {
+			return ' '
+		}
+		return r
+	}, fullName)
+	if format == FromObsolete {
+		if !isASCII(fullName) {
+			return sender + " (" + mime.BEncoding.Encode("utf-8", fullName) + ")"
+		}
+		return sender + " (" + commentText(fullName) + ")"
 	}
-	return quotePhrase(fullName) + " <" + sender + ">"
+	phrase := strings.Join(strings.Fields(fullName), " ")
+	switch {
+	case !isASCII(phrase):
+		phrase = mime.BEncoding.Encode("utf-8", phrase)
+	case strings.ContainsAny(fullName, fromSpecials):
+		phrase = quotedString(fullName)
+	}
+	if phrase == "" {
+		return "<" + sender + ">"
+	}
+	return phrase + " <" + sender + ">"
 }
 
-// quotePhrase writes a display name as RFC 5322 3.2.5 phrase: as is when
-// it is atoms and spaces, else as a quoted string.
-func quotePhrase(s string) string {
-	plain := true
-	for i := 0; i < len(s) && plain; i++ {
-		c := s[i]
-		plain = c == ' ' || c == '\t' || (c > 32 && c < 127 && !strings.ContainsRune("()<>[]:;@\\,.\"", rune(c)))
-	}
-	if plain {
-		return s
-	}
+// fromSpecials are the characters that make cleanup quote a full name:
+// RFC 5322 3.2.3 specials and the "%!" of legacy address routing.
+const fromSpecials = "%!()<>@,;:\\\".[]"
+
+// quotedString writes s as an RFC 5322 3.2.4 quoted string: backslash
+// and double quote escaped, as Postfix's tok822_externalize does.
+func quotedString(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for i := 0; i < len(s); i++ {
@@ -290,6 +362,52 @@ func quotePhrase(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// commentText makes s the text of an RFC 5322 3.2.2 comment: kept as
+// written when its parentheses nest, else every parenthesis and
+// backslash escaped as a quoted-pair.
+func commentText(s string) string {
+	depth := 0
+	balanced := !strings.Contains(s, "\\")
+	for i := 0; i < len(s) && balanced; i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			balanced = depth >= 0
+		}
+	}
+	if balanced && depth == 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '(' || s[i] == ')' || s[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// GecosFullName is the full name Postfix's sendmail takes from a passwd(5)
+// GECOS field when neither -F nor NAME gives one (fullname.c): the field
+// up to the first ',', ';' or '%', every '&' replaced by the login name
+// with its first letter capitalised.
+func GecosFullName(gecos, login string) string {
+	if i := strings.IndexAny(gecos, ",;%"); i >= 0 {
+		gecos = gecos[:i]
+	}
+	if !strings.Contains(gecos, "&") {
+		return gecos
+	}
+	name := login
+	if login != "" && login[0] >= 'a' && login[0] <= 'z' {
+		name = string(login[0]-'a'+'A') + login[1:]
+	}
+	return strings.ReplaceAll(gecos, "&", name)
 }
 
 func isASCII(s string) bool {

@@ -1,8 +1,10 @@
 package pickup
 
 import (
+	"net/mail"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzPrepare: any message and header values give a well-formed result:
@@ -32,6 +34,35 @@ func FuzzPrepare(f *testing.F) {
 			if strings.ContainsAny(r.Address, "\r\n") {
 				t.Fatalf("recipient with line break: %q", r.Address)
 			}
+		}
+	})
+}
+
+// FuzzFromHeader: whatever the full name, the From: value cleanup adds
+// is one line that reads back (RFC 5322) as the sender, in both formats.
+func FuzzFromHeader(f *testing.F) {
+	f.Add("Jane Doe", false)
+	f.Add(`a"b\c(d`, true)
+	f.Add("Jürgen (x", false)
+	f.Add("%!:;", true)
+	f.Fuzz(func(t *testing.T, name string, obsolete bool) {
+		if (&Submission{FullName: name}).Validate() != nil {
+			return
+		}
+		format := FromStandard
+		if obsolete {
+			format = FromObsolete
+		}
+		got := fromHeader(name, "user@example.com", format)
+		if strings.ContainsAny(got, "\r\n") {
+			t.Fatalf("line break in %q", got)
+		}
+		if !utf8.ValidString(name) {
+			return // net/mail refuses what is not UTF-8; the line is still one line
+		}
+		a, err := mail.ParseAddress(got)
+		if err != nil || a.Address != "user@example.com" {
+			t.Fatalf("From: %s reads back as %v, %v", got, a, err)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package pickup
 
 import (
+	"net/mail"
 	"reflect"
 	"strings"
 	"testing"
@@ -133,18 +134,106 @@ func TestPrepare(t *testing.T) {
 }
 
 func TestFromHeader(t *testing.T) {
-	tests := []struct{ name, sender, want string }{
-		{"", "a@b", "a@b"},
-		{"Jane Doe", "a@b", "Jane Doe <a@b>"},
-		{"J. Doe", "a@b", `"J. Doe" <a@b>`},
-		{`say "hi"`, "a@b", `"say \"hi\"" <a@b>`},
-		{"Jürgen", "a@b", "=?utf-8?q?J=C3=BCrgen?= <a@b>"},
-		{"Jane", "", "MAILER-DAEMON"},
+	tests := []struct {
+		name, sender string
+		format       FromFormat
+		want         string
+	}{
+		{"", "a@b", FromStandard, "a@b"},
+		{"Jane Doe", "a@b", FromStandard, "Jane Doe <a@b>"},
+		{"  Jane \t Doe ", "a@b", FromStandard, "Jane Doe <a@b>"},
+		{"root", "root+examplehost@example.com", FromStandard, "root <root+examplehost@example.com>"},
+		{"J. Doe", "a@b", FromStandard, `"J. Doe" <a@b>`},
+		{"50% off", "a@b", FromStandard, `"50% off" <a@b>`},
+		{"Hey!", "a@b", FromStandard, `"Hey!" <a@b>`},
+		{"Doe, Jane", "a@b", FromStandard, `"Doe, Jane" <a@b>`},
+		{`say "hi"`, "a@b", FromStandard, `"say \"hi\"" <a@b>`},
+		{`back\slash`, "a@b", FromStandard, `"back\\slash" <a@b>`},
+		{"Jürgen", "a@b", FromStandard, "=?utf-8?b?SsO8cmdlbg==?= <a@b>"},
+		{"   ", "a@b", FromStandard, "<a@b>"},
+		{"a\x15b\x7f", "a@b", FromStandard, "a b <a@b>"},
+		{"Jane", "", FromStandard, "MAILER-DAEMON"},
+		{"Jane Doe", "a@b", FromObsolete, "a@b (Jane Doe)"},
+		{"J. (Jr) Doe", "a@b", FromObsolete, "a@b (J. (Jr) Doe)"},
+		{"smiley :)", "a@b", FromObsolete, `a@b (smiley :\))`},
+		{`a\b (`, "a@b", FromObsolete, `a@b (a\\b \()`},
+		{"Jürgen", "a@b", FromObsolete, "a@b (=?utf-8?b?SsO8cmdlbg==?=)"},
+		{"Jane", "", FromObsolete, "MAILER-DAEMON"},
+		{"", "a@b", FromObsolete, "a@b"},
 	}
 	for _, tt := range tests {
-		if got := fromHeader(tt.name, tt.sender); got != tt.want {
-			t.Errorf("fromHeader(%q, %q) = %q, want %q", tt.name, tt.sender, got, tt.want)
+		got := fromHeader(tt.name, tt.sender, tt.format)
+		if got != tt.want {
+			t.Errorf("fromHeader(%q, %q, %d) = %q, want %q", tt.name, tt.sender, tt.format, got, tt.want)
 		}
+		// What is written must read back as the sender (RFC 5322).
+		if tt.sender != "" {
+			a, err := mail.ParseAddress(got)
+			if err != nil {
+				t.Errorf("From: %s does not parse: %v", got, err)
+			} else if a.Address != tt.sender {
+				t.Errorf("From: %s parses as %q", got, a.Address)
+			}
+		}
+	}
+}
+
+func TestParseFromFormat(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want FromFormat
+		ok   bool
+	}{{"standard", FromStandard, true}, {"obsolete", FromObsolete, true}, {" Obsolete ", FromObsolete, true},
+		{"", 0, false}, {"comment", 0, false}} {
+		got, err := ParseFromFormat(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
+			t.Errorf("ParseFromFormat(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestGecosFullName(t *testing.T) {
+	for _, tt := range []struct{ gecos, login, want string }{
+		{"root", "root", "root"},
+		{"Jane Doe,Room 1,555-1234,", "jane", "Jane Doe"},
+		{"& Smith", "bob", "Bob Smith"},
+		{"&;other", "bob", "Bob"},
+		{"100%;x", "u", "100"},
+		{"&", "", ""},
+		{"&-&", "9lives", "9lives-9lives"},
+		{"", "nobody", ""},
+	} {
+		if got := GecosFullName(tt.gecos, tt.login); got != tt.want {
+			t.Errorf("GecosFullName(%q, %q) = %q, want %q", tt.gecos, tt.login, got, tt.want)
+		}
+	}
+}
+
+// TestOrigRecipient: the queue keeps a command-line recipient as it was
+// given (Postfix's orig_to=), and a -t recipient as the header names it
+// after qualification.
+func TestOrigRecipient(t *testing.T) {
+	sub := &Submission{Recipients: []string{"root", "<admin>", "u@x.example", "ROOT@example.com"}, Extract: true}
+	env, _, err := Prepare(sub, []byte("To: hdr, v@x.example\nCc: root\n\nb\n"), 0, "bob", "4ABC", testNow, testSite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][2]string
+	for _, r := range env.Recipients {
+		got = append(got, [2]string{r.Address, r.OrigAddress})
+	}
+	want := [][2]string{
+		{"root@example.com", "root"},
+		{"admin@example.com", "admin"},
+		{"u@x.example", "u@x.example"},
+		{"hdr@example.com", "hdr@example.com"},
+		{"v@x.example", "v@x.example"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("recipients (address, original) = %q, want %q", got, want)
+	}
+	if r := Recipients(sub, []byte("To: hdr\n\nb\n"), "example.com"); !reflect.DeepEqual(r, []string{"root@example.com", "admin@example.com", "u@x.example", "hdr@example.com"}) {
+		t.Errorf("Recipients = %q", r)
 	}
 }
 
