@@ -165,6 +165,7 @@ var paramTable = []ParamInfo{
 	{Name: "header_size_limit", Default: "102400", Kind: KindSize, Status: impl, Doc: "largest message header; excess is discarded"},
 	{Name: "header_address_token_limit", Default: "10240", Kind: KindInt, Status: impl, Doc: "most address tokens kept in a rewritten address header"},
 	{Name: "hopcount_limit", Default: "50", Kind: KindInt, Status: impl, Doc: "most Received headers before a message is refused as a mail loop"},
+	{Name: "header_from_format", Default: "standard", Kind: KindString, Status: impl, Enum: []string{"standard", "obsolete"}, Doc: "form of the From: header added to local mail without one: standard (Full Name <addr>) or obsolete (addr (Full Name))"},
 	{Name: "smtpd_recipient_limit", Default: "1000", Kind: KindInt, Status: impl, Doc: "most recipients accepted per message"},
 	{Name: "smtpd_timeout", Default: "300s", Kind: KindTime, Unit: 's', Status: impl, Doc: "time to wait for a client command or data"},
 	{Name: "line_length_limit", Default: "2048", Kind: KindInt, Status: impl, Doc: "longest SMTP command line accepted; longer message lines are passed on in pieces"},
