@@ -38,7 +38,11 @@ func Site(m *postfixconf.Main) (pickup.Site, error) {
 	if err != nil {
 		return pickup.Site{}, err
 	}
-	return pickup.Site{MyHostname: m.Get("myhostname"), MyOrigin: origin}, nil
+	from, err := pickup.ParseFromFormat(m.Get("header_from_format"))
+	if err != nil {
+		return pickup.Site{}, fmt.Errorf("%s: %w", m.Pos("header_from_format"), err)
+	}
+	return pickup.Site{MyHostname: m.Get("myhostname"), MyOrigin: origin, HeaderFrom: from}, nil
 }
 
 // ctlQueue is the queue as the control socket serves it: postsuper -r
