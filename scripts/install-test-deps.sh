@@ -30,6 +30,10 @@ command -v gsasl >/dev/null || need+=(gsasl)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-core)
 [ -x /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
 [ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
+# Dovecot's LDAP and SQL drivers, for bench/loginbench's comparison.
+[ -f /usr/lib/dovecot/modules/auth/libauthdb_ldap.so ] || need+=(dovecot-ldap)
+[ -f /usr/lib/dovecot/modules/auth/libdriver_mysql.so ] || need+=(dovecot-mysql)
+[ -f /usr/lib/dovecot/modules/auth/libdriver_pgsql.so ] || need+=(dovecot-pgsql)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

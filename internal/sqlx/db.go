@@ -107,8 +107,11 @@ func Open(cfg Config) (*DB, error) {
 				d.Close()
 				return nil, fmt.Errorf("%s %s: %s", cfg.Driver, h, d.scrub(err.Error()))
 			}
+			// As many idle connections as open ones: a burst of
+			// logins must not open and close connections over and
+			// over (each a fork and an authentication on PostgreSQL).
 			db.SetMaxOpenConns(16)
-			db.SetMaxIdleConns(4)
+			db.SetMaxIdleConns(16)
 			db.SetConnMaxIdleTime(5 * time.Minute)
 			d.pools = append(d.pools, pool{name: h.String(), db: db})
 		}
