@@ -16,6 +16,7 @@ import (
 	"postcote/internal/config/postfixconf"
 	"postcote/internal/pickup"
 	"postcote/internal/server"
+	"postcote/internal/userdb"
 )
 
 // Exit codes of <sysexits.h>, as Postfix's sendmail uses them.
@@ -188,8 +189,9 @@ func cmdSendmail(args []string) error {
 	default:
 		return fatal(prog, exUsage, "unsupported: -b%s", mode)
 	}
+	login, uid := invoker()
 	if !haveName {
-		sub.FullName = os.Getenv("NAME")
+		sub.FullName = senderFullName(os.LookupEnv, userdb.NewSystemIDs("", ""), login, uid)
 	}
 	sub.FullName = strings.Map(func(r rune) rune {
 		if r < 32 || r == 127 {
@@ -200,7 +202,6 @@ func cmdSendmail(args []string) error {
 	for _, a := range rest {
 		sub.Recipients = append(sub.Recipients, pickup.ParseAddressList(a)...)
 	}
-	login, uid := invoker()
 	who := fmt.Sprintf("%s(%d)", login, uid)
 	if len(sub.Recipients) == 0 && !sub.Extract {
 		return fatal(prog, exUsage, "%s: Recipient addresses must be specified on the command line or via the -t option", who)
@@ -240,6 +241,23 @@ func invoker() (string, int) {
 		return u.Username, uid
 	}
 	return "uid" + strconv.Itoa(uid), uid
+}
+
+// senderFullName is the full name for the From: header when -F gave
+// none, as Postfix's sendmail finds it (fullname.c): $NAME when it is
+// set, even empty; else the GECOS field of the user's passwd(5) line,
+// read from the file itself (no NSS, no cgo). A user missing from the
+// file, or a file that cannot be read, gives no full name, as a failing
+// getpwuid does in Postfix: the From: header is then the address alone.
+func senderFullName(getenv func(string) (string, bool), ids *userdb.SystemIDs, login string, uid int) string {
+	if name, ok := getenv("NAME"); ok {
+		return name
+	}
+	e, ok, err := ids.LookupPasswd(login)
+	if err != nil || !ok || e.UID != uid {
+		return ""
+	}
+	return pickup.GecosFullName(e.Gecos, e.Name)
 }
 
 // drop writes one submission into the maildrop folder and wakes pickup.

@@ -2,11 +2,14 @@ package main
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"postcote/internal/pickup"
+	"postcote/internal/userdb"
 )
 
 func TestGetopt(t *testing.T) {
@@ -67,5 +70,41 @@ func TestReadIDs(t *testing.T) {
 	ids, err := readIDs(strings.NewReader("4AAA\n\n  4BBB  \r\n"))
 	if err != nil || !reflect.DeepEqual(ids, []string{"4AAA", "4BBB"}) {
 		t.Errorf("readIDs = %q, %v", ids, err)
+	}
+}
+
+// TestSenderFullName: without -F the full name is $NAME when set (even
+// empty), else the GECOS field of the user's passwd line, as Postfix's
+// sendmail takes it.
+func TestSenderFullName(t *testing.T) {
+	passwd := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(passwd, []byte("root:x:0:0:root:/root:/bin/sh\n"+
+		"jane:x:1000:1000:Jane Doe,Room 1,555-1234,:/home/jane:/bin/sh\n"+
+		"bob:x:1001:1001:& Smith;ext:/home/bob:/bin/sh\n"+
+		"nogecos:x:1002:1002::/home/n:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ids := userdb.NewSystemIDs(passwd, filepath.Join(t.TempDir(), "group"))
+	noEnv := func(string) (string, bool) { return "", false }
+	tests := []struct {
+		name  string
+		env   func(string) (string, bool)
+		login string
+		uid   int
+		want  string
+	}{
+		{"root's GECOS", noEnv, "root", 0, "root"},
+		{"first comma-separated part", noEnv, "jane", 1000, "Jane Doe"},
+		{"ampersand is the capitalised login", noEnv, "bob", 1001, "Bob Smith"},
+		{"empty GECOS", noEnv, "nogecos", 1002, ""},
+		{"unknown user", noEnv, "ghost", 4242, ""},
+		{"login whose uid differs", noEnv, "jane", 4242, ""},
+		{"NAME wins", func(k string) (string, bool) { return "Cron Daemon", k == "NAME" }, "jane", 1000, "Cron Daemon"},
+		{"NAME set empty wins too", func(k string) (string, bool) { return "", k == "NAME" }, "jane", 1000, ""},
+	}
+	for _, tt := range tests {
+		if got := senderFullName(tt.env, ids, tt.login, tt.uid); got != tt.want {
+			t.Errorf("%s: senderFullName = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
