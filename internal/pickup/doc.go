@@ -35,8 +35,12 @@
 //	POSTCOTE-MAILDROP 1
 //	S sender        envelope sender from -f/-r ("S " alone: the null sender);
 //	                absent: the submitting user @ myorigin
-//	F full name     -F or $NAME, for a From: header pickup adds
-//	R recipient     one per envelope recipient from the command line
+//	F full name     -F, else $NAME, else the GECOS full name of the
+//	                submitting user (sendmail reads passwd(5)), for a
+//	                From: header pickup adds
+//	R recipient     one per envelope recipient from the command line,
+//	                as given (unqualified: pickup keeps it as the
+//	                original recipient)
 //	T               -t: add the recipients of To:, Cc:, Bcc: (RFC 5322 3.6.3)
 //	N notify        -N: RFC 3461 NOTIFY for every recipient
 //	V envid         -V: RFC 3461 ENVID
@@ -56,15 +60,23 @@
 // Missing headers are added at the end of the header as Postfix's cleanup
 // does for local submissions (always, whatever always_add_missing_headers
 // says, which is about remote mail): "Message-Id: <YYYYMMDDhhmmss.ID@myhostname>",
-// "Date:" and "From:" (the full name and the envelope sender). Addresses
+// "Date:" and "From:" (the full name and the envelope sender, in the form
+// header_from_format says: standard "Full Name <sender>", the name quoted
+// when it has specials, or obsolete "sender (Full Name)"). Addresses
 // without a domain get "@myorigin" (Postfix's append_at_myorigin), in the
 // envelope and in the address headers (From:, To:, Cc:, Reply-To:,
-// Sender: and their Resent- forms), display names and comments kept.
+// Sender: and their Resent- forms), display names and comments kept. A
+// recipient of the command line keeps the address as given (without <>)
+// as its original recipient, which the queue logs as orig_to= when it
+// differs from to= ("sendmail root": to=<root@myorigin>, orig_to=<root>),
+// as Postfix's cleanup does; one from the header under -t has its
+// qualified address as original, as in Postfix, which takes them from the
+// rewritten header.
 // Not done: Resent-Message-Id/Resent-Date/Resent-From for a resent
 // message, and canonical or masquerading rewrites (Postfix's
 // canonical_maps, masquerade_domains).
 //
-// The site settings (myhostname, myorigin) are read when the server
+// The site settings (myhostname, myorigin, header_from_format) are read when the server
 // starts; a reload does not change them for pickup.
 //
 // Waiting lists the files in maildrop for mailq while the server is down.
