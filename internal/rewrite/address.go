@@ -176,8 +176,9 @@ func (a *Addresses) mapAddress(ctx context.Context, t Table, addr string, propag
 	return nil, false, nil
 }
 
-// isLocalDomain tells whether domain is $myorigin or in mydestination,
-// where the bare "user" key applies.
+// isLocalDomain tells whether domain is $myorigin or local as
+// resolve_local() says (mydestination, or a literal of our own
+// addresses), where the bare "user" key applies (mail_addr_find).
 func (a *Addresses) isLocalDomain(ctx context.Context, domain string) bool {
 	if a.Myorigin != "" && Canonical(a.Myorigin) == domain {
 		return true
@@ -185,7 +186,7 @@ func (a *Addresses) isLocalDomain(ctx context.Context, domain string) bool {
 	if a.Domains == nil {
 		return false
 	}
-	ok, err := a.Domains.Local.MatchContext(ctx, domain)
+	ok, err := a.Domains.LocalContext(ctx, domain)
 	return err == nil && ok
 }
 

@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 )
 
@@ -98,6 +99,17 @@ type Domains struct {
 	VirtualAlias   *DomainList // virtual_alias_domains
 	VirtualMailbox *DomainList // virtual_mailbox_domains
 	Relay          *DomainList // relay_domains
+	// Interfaces are the addresses this host receives mail on:
+	// inet_interfaces ("all" being every interface address) and
+	// proxy_interfaces. An address literal naming one of them
+	// ("user@[192.0.2.1]", "user@[IPv6:2001:db8::1]") is local, as in
+	// Postfix's resolve_local().
+	Interfaces []netip.Addr
+	// ResolveNumeric is resolve_numeric_domain: a domain that is a bare
+	// IPv4 address ("user@192.0.2.1") stands for the literal
+	// [192.0.2.1]. Without it such a domain, which is no valid host name,
+	// is of the default class (trivial-rewrite flags it as an error).
+	ResolveNumeric bool
 }
 
 // Classify returns the class of domain. An empty domain (a bare local
@@ -106,31 +118,141 @@ type Domains struct {
 // makes Classify fall back to the literal elements only, so callers that
 // can report a temporary failure use ClassifyContext.
 func (d *Domains) Classify(domain string) Class {
-	if d.hasTables() {
-		if c, err := d.ClassifyContext(context.Background(), domain); err == nil {
-			return c
-		}
+	c, err := d.classify(context.Background(), domain, true)
+	if err != nil {
+		c, _ = d.classify(context.Background(), domain, false)
 	}
-	switch {
-	case domain == "" || d.Local.Match(domain):
-		return Local
-	case d.VirtualAlias.Match(domain):
-		return VirtualAlias
-	case d.VirtualMailbox.Match(domain):
-		return VirtualMailbox
-	case d.Relay.Match(domain):
-		return Relay
-	}
-	return Default
+	return c
 }
 
-func (d *Domains) hasTables() bool {
-	for _, l := range []*DomainList{d.Local, d.VirtualAlias, d.VirtualMailbox, d.Relay} {
-		if l != nil && len(l.tables) > 0 {
+// classify is trivial-rewrite's class decision (resolve.c resolve_addr)
+// for one domain: local when resolve_local() says so (mydestination, or
+// an address literal of Interfaces), then virtual_alias_domains,
+// virtual_mailbox_domains, relay_domains. An address literal that is
+// not a valid IPv4 or "IPv6:" address, and an all-numeric domain
+// (valid_hostname's "numeric hostname") are of the default class unless
+// ResolveNumeric turns the latter into a literal. tables says whether
+// the lists' lookup tables are asked.
+func (d *Domains) classify(ctx context.Context, domain string, tables bool) (Class, error) {
+	if domain == "" {
+		return Local, nil
+	}
+	match := func(l *DomainList, dom string) (bool, error) {
+		if tables {
+			return l.MatchContext(ctx, dom)
+		}
+		return l.Match(dom), nil
+	}
+	dom := Canonical(domain)
+	if numericHost(dom) {
+		if !d.ResolveNumeric || !validIPv4(dom) {
+			return Default, nil
+		}
+		// The bare form may be listed in mydestination (resolve.c
+		// strips it before it finds the domain numeric).
+		if ok, err := match(d.Local, dom); err != nil || ok {
+			return Local, err
+		}
+		dom = "[" + dom + "]"
+	}
+	if strings.HasPrefix(dom, "[") && literalAddr(dom) == (netip.Addr{}) {
+		return Default, nil
+	}
+	if ok, err := match(d.Local, dom); err != nil {
+		return Default, err
+	} else if ok || d.ownLiteral(dom) {
+		return Local, nil
+	}
+	for _, c := range []struct {
+		list  *DomainList
+		class Class
+	}{{d.VirtualAlias, VirtualAlias}, {d.VirtualMailbox, VirtualMailbox}, {d.Relay, Relay}} {
+		ok, err := match(c.list, dom)
+		if err != nil {
+			return Default, err
+		}
+		if ok {
+			return c.class, nil
+		}
+	}
+	return Default, nil
+}
+
+// LocalContext is Postfix's resolve_local(): domain (one trailing dot
+// ignored, but not two) is in mydestination, or is an address literal
+// of one of Interfaces. err is for a mydestination table that could not
+// answer.
+func (d *Domains) LocalContext(ctx context.Context, domain string) (bool, error) {
+	if d == nil {
+		return false, nil
+	}
+	dom := Canonical(domain)
+	if dom == "" || strings.HasSuffix(dom, ".") {
+		return false, nil
+	}
+	if ok, err := d.Local.MatchContext(ctx, dom); err != nil || ok {
+		return ok, err
+	}
+	return d.ownLiteral(dom), nil
+}
+
+// ownLiteral tells whether dom is an address literal (RFC 5321 4.1.3:
+// "[192.0.2.1]", "[IPv6:2001:db8::1]") of an address this host listens
+// on (resolve_local.c: valid_mailhost_addr, then own_inet_addr and
+// proxy_inet_addr).
+func (d *Domains) ownLiteral(dom string) bool {
+	a := literalAddr(dom)
+	if !a.IsValid() {
+		return false
+	}
+	for _, own := range d.Interfaces {
+		if own.WithZone("") == a {
 			return true
 		}
 	}
 	return false
+}
+
+// literalAddr parses an address literal as Postfix's
+// valid_mailhost_addr does: IPv4 bare, IPv6 only with the "IPv6:" tag
+// (any case). The zero Addr means dom is no valid literal.
+func literalAddr(dom string) netip.Addr {
+	if len(dom) < 3 || dom[0] != '[' || dom[len(dom)-1] != ']' {
+		return netip.Addr{}
+	}
+	inner := dom[1 : len(dom)-1]
+	if len(inner) > 5 && strings.EqualFold(inner[:5], "IPv6:") {
+		a, err := netip.ParseAddr(inner[5:])
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return netip.Addr{}
+		}
+		return a
+	}
+	if !validIPv4(inner) {
+		return netip.Addr{}
+	}
+	return netip.MustParseAddr(inner)
+}
+
+// validIPv4 is a dotted quad (valid_ipv4_hostaddr).
+func validIPv4(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is4()
+}
+
+// numericHost tells whether a domain is what valid_hostname rejects as
+// a "numeric hostname": labels of digits and hyphens only, no letter or
+// underscore anywhere.
+func numericHost(dom string) bool {
+	if dom == "" || dom[0] == '[' {
+		return false
+	}
+	for i := 0; i < len(dom); i++ {
+		if c := dom[i]; !(c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // RecipientChecker tells whether a recipient of one of our classes

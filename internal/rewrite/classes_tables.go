@@ -45,20 +45,5 @@ func (l *DomainList) MatchContext(ctx context.Context, domain string) (bool, err
 // ClassifyContext is Classify with the domain lists' tables consulted;
 // err means a table could not answer and the class is unknown for now.
 func (d *Domains) ClassifyContext(ctx context.Context, domain string) (Class, error) {
-	if domain == "" {
-		return Local, nil
-	}
-	for _, c := range []struct {
-		list  *DomainList
-		class Class
-	}{{d.Local, Local}, {d.VirtualAlias, VirtualAlias}, {d.VirtualMailbox, VirtualMailbox}, {d.Relay, Relay}} {
-		ok, err := c.list.MatchContext(ctx, domain)
-		if err != nil {
-			return Default, err
-		}
-		if ok {
-			return c.class, nil
-		}
-	}
-	return Default, nil
+	return d.classify(ctx, domain, true)
 }

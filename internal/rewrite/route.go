@@ -59,8 +59,9 @@ const maxRouteSteps = 64
 
 // ResolveLocal is the routing part of trivial-rewrite's resolver
 // (resolve.c resolve_addr) for an envelope recipient: while the domain
-// is local (mydestination), it is stripped and the local part is looked
-// at again: an "@" in it (from a quoted local part such as
+// is local (Domains.LocalContext: mydestination, or a literal of one of
+// our addresses), it is stripped and the local part is looked at again:
+// an "@" in it (from a quoted local part such as
 // "user@remote"@ourhost, with resolve_dequoted_address), a bang path
 // (swap_bangpath) or a "%" (allow_percent_hack) gives the next address,
 // so "user%remote.example@ourhost" becomes "user@remote.example". When
@@ -77,7 +78,7 @@ func (a *Addresses) ResolveLocal(ctx context.Context, addr string) (string, erro
 			return addr, nil
 		}
 		local, domain := addr[:at], addr[at+1:]
-		ok, err := a.Domains.Local.MatchContext(ctx, domain)
+		ok, err := a.Domains.LocalContext(ctx, domain)
 		if err != nil {
 			return addr, err
 		}

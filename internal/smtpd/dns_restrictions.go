@@ -64,13 +64,13 @@ var dnsRestrictionFuncs = map[string]struct {
 		if st.sender == nil || st.sender.Null {
 			return decision{}, nil
 		}
-		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.sender.Raw), st.sender.Raw, className(stageSender))
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.sender.Raw), st.sender.Display(), className(stageSender))
 	}},
 	"reject_rhsbl_recipient": {list: true, eval: func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
 		if st.rcpt == nil {
 			return decision{}, nil
 		}
-		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.rcpt.Raw), st.rcpt.Raw, className(stageRecipient))
+		return p.rejectList(ctx, st, r.list, r.list.domainQuery(st.rcpt.Raw), st.rcpt.Display(), className(stageRecipient))
 	}},
 	"permit_dnswl_client": {list: true, eval: func(ctx context.Context, p *policy, r *restriction, st *checkState, _ stage) (decision, error) {
 		return p.permitList(ctx, st, r.list, r.list.addrQuery(st.clientAddr), st.clientAddr.String(), className(stageClient))

@@ -42,6 +42,18 @@ func (p Path) Address() string {
 	return p.Local + "@" + p.DomainKey()
 }
 
+// Display is the address as Postfix's smtpd names it in replies and
+// logs: its internal form (smtpd.c extract_addr, tok822_internalize),
+// which is the source route stripped, the local part unquoted and the
+// domain as sent ("<@a.example:\"u@x\"@B.example.>" shows as
+// "u@x@B.example."). The null path is "".
+func (p Path) Display() string {
+	if p.Null || p.Domain == "" {
+		return p.Local
+	}
+	return p.Local + "@" + p.Domain
+}
+
 // DomainKey is the domain as the routing tables see it: lower case, one
 // trailing dot removed (Postfix's resolve strips it).
 func (p Path) DomainKey() string {

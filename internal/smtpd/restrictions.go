@@ -386,7 +386,7 @@ func objectName(st *checkState, sg stage) string {
 		return "<" + st.helo + ">"
 	case stageSender:
 		if st.sender != nil {
-			return "<" + st.sender.Raw + ">"
+			return "<" + st.sender.Display() + ">"
 		}
 	case stageData:
 		return "<DATA>"
@@ -394,7 +394,7 @@ func objectName(st *checkState, sg stage) string {
 		return "<END-OF-MESSAGE>"
 	default:
 		if st.rcpt != nil {
-			return "<" + st.rcpt.Raw + ">"
+			return "<" + st.rcpt.Display() + ">"
 		}
 	}
 	return "<>"
@@ -437,29 +437,67 @@ func fqdn(d string) bool {
 	return strings.HasPrefix(d, "[") || strings.Contains(d, ".")
 }
 
-// destination resolves a recipient the way the relay checks must see it:
-// the domain in lower case without the trailing dot (an unqualified
-// address is ours, as Postfix appends $myorigin), its class, and whether
-// the address carries sender-specified routing. Like Postfix with
-// allow_untrusted_routing = no and resolve_dequoted_address = yes, an "@"
-// in the (dequoted) local part or a source route is routing for every
-// class; "%" (allow_percent_hack) and "!" (swap_bangpath) are routing only
-// where Postfix would rewrite them, for mydestination and relay domains,
-// while for virtual domains they stay part of the mailbox name.
-func (p *policy) destination(ctx context.Context, rcpt Path) (string, Class, bool, error) {
-	dom := rcpt.DomainKey()
-	if dom == "" {
-		dom = p.hostname
+// Resolver is what Addresses may also implement (rewrite.Recipients
+// does) so that the relay checks see a recipient as Postfix's
+// trivial-rewrite resolves it: Resolve applies the sender-specified
+// routing that swap_bangpath, allow_percent_hack and
+// resolve_dequoted_address honour in an address without a domain and in
+// our local domains ("user%remote@ourhost" is "user@remote"), and returns
+// an address that has no domain after that unchanged. Without it a
+// recipient is classified as sent.
+type Resolver interface {
+	Resolve(ctx context.Context, address string) (string, error)
+}
+
+// dest is a recipient as the relay checks see it.
+type dest struct {
+	addr   string // the resolved address: local part, "@", domain
+	domain string // its domain, lower case without the trailing dot
+	class  Class
+	// routed: sender-specified routing is left in the local part.
+	routed bool
+}
+
+// destination resolves a recipient the way Postfix's smtpd_check.c sees
+// it through trivial-rewrite (resolve.c resolve_addr). The source route
+// is already gone (parsePath; RFC 5321 C lets a server ignore it), the
+// local part is dequoted. An address without a domain gets $myhostname.
+// With a Resolver, routing in the local part of a local address is
+// applied first. What is left is routing (RESOLVE_FLAG_ROUTED) when an
+// "@", "!" or "%" comes before the domain's "@": for every class, and
+// whatever swap_bangpath and allow_percent_hack say, since the next hop
+// may honour what this host does not (resolve.c: "to prevent backup MX
+// hosts from relaying third-party destinations through primary MX
+// hosts").
+func (p *policy) destination(ctx context.Context, rcpt Path) (dest, error) {
+	addr := rcpt.Local
+	if rcpt.Domain != "" {
+		addr += "@" + rcpt.DomainKey()
 	}
-	class, err := p.addrs.Classify(ctx, dom)
+	res, _ := p.addrs.(Resolver)
+	for range 2 {
+		if res != nil {
+			r, err := res.Resolve(ctx, addr)
+			if err != nil {
+				return dest{addr: addr}, fmt.Errorf("resolve %s: %w", addr, err)
+			}
+			addr = r
+		}
+		if strings.Contains(addr, "@") {
+			break
+		}
+		// resolve.c: "Re-resolve with @$myhostname".
+		addr += "@" + p.hostname
+	}
+	at := strings.LastIndexByte(addr, '@')
+	d := dest{addr: addr, domain: strings.ToLower(strings.TrimSuffix(addr[at+1:], "."))}
+	d.routed = strings.ContainsAny(addr[:at], "@!%")
+	class, err := p.addrs.Classify(ctx, d.domain)
 	if err != nil {
-		return dom, Other, false, fmt.Errorf("classify %s: %w", dom, err)
+		return d, fmt.Errorf("classify %s: %w", d.domain, err)
 	}
-	routed := rcpt.Route != "" || strings.Contains(rcpt.Local, "@")
-	if class != VirtualAlias && class != VirtualMailbox && strings.ContainsAny(rcpt.Local, "%!") {
-		routed = true
-	}
-	return dom, class, routed, nil
+	d.class = class
+	return d, nil
 }
 
 // authDestination is permit_auth_destination's test: the recipient is in
@@ -468,11 +506,11 @@ func (p *policy) authDestination(ctx context.Context, rcpt Path) (bool, error) {
 	if rcpt.Null {
 		return false, nil
 	}
-	_, class, routed, err := p.destination(ctx, rcpt)
+	d, err := p.destination(ctx, rcpt)
 	if err != nil {
 		return false, err
 	}
-	return class != Other && !routed, nil
+	return d.class != Other && !d.routed, nil
 }
 
 func (p *policy) unauthDestination(ctx context.Context, st *checkState, code int, enh string) (decision, error) {
@@ -483,28 +521,28 @@ func (p *policy) unauthDestination(ctx context.Context, st *checkState, code int
 	if err != nil || ok {
 		return decision{}, err
 	}
-	return decision{verdict: deny, reply: Reply{code, enh, "<" + st.rcpt.Raw + ">: Relay access denied"}}, nil
+	return decision{verdict: deny, reply: Reply{code, enh, "<" + st.rcpt.Display() + ">: Relay access denied"}}, nil
 }
 
 // unlistedRecipient is reject_unlisted_recipient (and the implicit
 // smtpd_reject_unlisted_recipient = yes check): a recipient in one of our
-// domains must exist.
+// domains must exist. As smtpd_check.c check_rcpt_maps, the resolved
+// address and its class decide.
 func (p *policy) unlistedRecipient(ctx context.Context, st *checkState) (decision, error) {
-	rcpt := *st.rcpt
-	dom, class, _, err := p.destination(ctx, rcpt)
-	if err != nil || class == Other {
+	d, err := p.destination(ctx, *st.rcpt)
+	if err != nil || d.class == Other {
 		return decision{}, err
 	}
-	known, err := p.addrs.KnownRecipient(ctx, rcpt.Local+"@"+dom)
+	known, err := p.addrs.KnownRecipient(ctx, d.addr)
 	if err != nil {
-		return decision{}, fmt.Errorf("recipient %s: %w", rcpt.Local+"@"+dom, err)
+		return decision{}, fmt.Errorf("recipient %s: %w", d.addr, err)
 	}
 	if known {
 		return decision{}, nil
 	}
-	text := fmt.Sprintf("<%s>: Recipient address rejected: User unknown in %s recipient table", rcpt.Raw, class)
-	if class == VirtualAlias || class == VirtualMailbox {
-		text = fmt.Sprintf("<%s>: Recipient address rejected: User unknown in %s table", rcpt.Raw, class)
+	text := fmt.Sprintf("<%s>: Recipient address rejected: User unknown in %s recipient table", st.rcpt.Display(), d.class)
+	if d.class == VirtualAlias || d.class == VirtualMailbox {
+		text = fmt.Sprintf("<%s>: Recipient address rejected: User unknown in %s table", st.rcpt.Display(), d.class)
 	}
 	return decision{verdict: deny, reply: Reply{550, "5.1.1", text}}, nil
 }

@@ -470,10 +470,10 @@ func (s *session) rejectLog(cmd string, r Reply, rcpt *Path) {
 		if s.tx.env.ID != "" {
 			id = string(s.tx.env.ID)
 		}
-		fmt.Fprintf(&extra, " from=<%s>", s.tx.sender.Raw)
+		fmt.Fprintf(&extra, " from=<%s>", s.tx.sender.Display())
 	}
 	if rcpt != nil {
-		fmt.Fprintf(&extra, " to=<%s>", rcpt.Raw)
+		fmt.Fprintf(&extra, " to=<%s>", rcpt.Display())
 	}
 	proto := "SMTP"
 	if s.esmtp {
