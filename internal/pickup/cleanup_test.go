@@ -280,3 +280,30 @@ func TestQualifyField(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareHeaderFrom: the From: header Prepare adds follows the site's
+// header_from_format, and a message with a From: keeps its own.
+func TestPrepareHeaderFrom(t *testing.T) {
+	tests := []struct {
+		format FromFormat
+		msg    string
+		want   string
+	}{
+		{FromStandard, "Subject: s\n\nb\n", "\r\nFrom: Jane Doe <jane@example.com>\r\n"},
+		{FromObsolete, "Subject: s\n\nb\n", "\r\nFrom: jane@example.com (Jane Doe)\r\n"},
+		{FromObsolete, "From: Other <other@x.example>\n\nb\n", "\r\nFrom: Other <other@x.example>\r\n"},
+	}
+	for _, tt := range tests {
+		site := testSite
+		site.HeaderFrom = tt.format
+		sub := &Submission{Recipients: []string{"u@x.example"}, FullName: "Jane Doe"}
+		_, content, err := Prepare(sub, []byte(tt.msg), 1000, "jane", "4ABC", testNow, site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr, _, _ := strings.Cut(string(content), "\r\n\r\n")
+		if !strings.Contains(hdr+"\r\n", tt.want) || strings.Count(hdr, "\r\nFrom:") != 1 {
+			t.Errorf("format %d, %q: header\n%s\nwant one From: %q", tt.format, tt.msg, hdr, tt.want)
+		}
+	}
+}
