@@ -55,7 +55,46 @@ func domainsFrom(m *postfixconf.Main, open rewrite.Opener) (*rewrite.Domains, er
 	if d.Relay, err = list("relay_domains", true); err != nil {
 		return nil, err
 	}
+	if d.Interfaces, err = listenAddrs(m); err != nil {
+		return nil, err
+	}
+	if d.ResolveNumeric, err = m.Bool("resolve_numeric_domain"); err != nil {
+		return nil, err
+	}
 	return &d, nil
+}
+
+// listenAddrs are the addresses whose literals ("user@[192.0.2.1]")
+// are local to trivial-rewrite's resolve_local(): ownAddresses
+// (inet_interfaces, "all" being every interface address, and
+// proxy_interfaces) of the families inet_protocols enables.
+func listenAddrs(m *postfixconf.Main) ([]netip.Addr, error) {
+	ips, err := ownAddresses(m)
+	if err != nil {
+		return nil, err
+	}
+	v4, v6 := false, false
+	for _, p := range m.List("inet_protocols") {
+		switch strings.ToLower(p) {
+		case "all":
+			v4, v6 = true, true
+		case "ipv4":
+			v4 = true
+		case "ipv6":
+			v6 = true
+		}
+	}
+	var out []netip.Addr
+	for _, ip := range ips {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			continue
+		}
+		if a = a.Unmap(); a.Is4() && v4 || a.Is6() && v6 {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // myNetworks returns mynetworks, or the networks mynetworks_style names

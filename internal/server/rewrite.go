@@ -129,9 +129,10 @@ func rewriteFrom(m *postfixconf.Main, domains *rewrite.Domains, nets []netip.Pre
 		RelayRecipientMaps: maps("relay_recipient_maps"),
 	}
 	switch {
-	case domains.Local.Empty():
-		// No local domains (mydestination empty): nothing to check, and
-		// no reason to open alias files.
+	case domains.Local.Empty() && len(domains.Interfaces) == 0:
+		// No local domains (mydestination empty, and no address whose
+		// literal is local): nothing to check, and no reason to open
+		// alias files.
 	case open == nil && !m.IsSet("local_recipient_maps"):
 		// The default "proxy:unix:passwd.byname $alias_maps" without a
 		// table layer: the system users of /etc/passwd.

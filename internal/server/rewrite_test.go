@@ -30,7 +30,9 @@ func TestRewriteFrom(t *testing.T) {
 		errText string
 		check   func(t *testing.T, r *mtaRewrite)
 	}{
-		{"defaults", "mydestination =\n", open, "", func(t *testing.T, r *mtaRewrite) {
+		// No local class at all (no mydestination, no listen address whose
+		// literal would be local), so local_recipient_maps stays closed.
+		{"defaults", "mydestination =\ninet_interfaces =\n", open, "", func(t *testing.T, r *mtaRewrite) {
 			if r.rules.VirtualAlias != nil || r.rules.Canonical != nil || r.virtual != nil || r.recipients.LocalRecipientMaps != nil {
 				t.Errorf("tables opened without settings: %+v", r.rules)
 			}
@@ -115,6 +117,49 @@ func TestDomainsFromTables(t *testing.T) {
 	}
 	if _, err := domainsFrom(m, nil); err == nil || !strings.Contains(err.Error(), "not supported yet") {
 		t.Errorf("without a table layer: %v", err)
+	}
+}
+
+// TestDomainsFromInterfaces: literals of inet_interfaces and
+// proxy_interfaces addresses (of inet_protocols' families) are local,
+// and resolve_numeric_domain makes user@1.2.3.4 one of them.
+func TestDomainsFromInterfaces(t *testing.T) {
+	for _, tc := range []struct {
+		main  string
+		local []string
+		other []string
+	}{
+		{"inet_interfaces = 127.0.0.1\nproxy_interfaces = 192.0.2.7\ninet_protocols = ipv4\n",
+			[]string{"[127.0.0.1]", "[192.0.2.7]"}, []string{"[127.0.0.2]", "[IPv6:::1]", "127.0.0.1"}},
+		{"inet_interfaces = loopback-only\ninet_protocols = all\nresolve_numeric_domain = yes\n",
+			[]string{"[127.0.0.1]", "[IPv6:::1]", "127.0.0.1"}, []string{"[192.0.2.7]", "192.0.2.7"}},
+		{"inet_interfaces = loopback-only\ninet_protocols = ipv6\n",
+			[]string{"[IPv6:::1]"}, []string{"[127.0.0.1]"}},
+		// "all" is every interface address, the loopback's among them.
+		{"inet_interfaces = all\ninet_protocols = ipv4\n", []string{"[127.0.0.1]"}, []string{"[192.0.2.255]"}},
+	} {
+		m, err := postfixconf.ParseMainBytes("main.cf", []byte(tc.main))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := domainsFrom(m, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.main, err)
+		}
+		for _, dom := range tc.local {
+			if c := d.Classify(dom); c != rewrite.Local {
+				t.Errorf("%q: %s is %v, want local", tc.main, dom, c)
+			}
+		}
+		for _, dom := range tc.other {
+			if c := d.Classify(dom); c != rewrite.Default {
+				t.Errorf("%q: %s is %v, want default", tc.main, dom, c)
+			}
+		}
+	}
+	m, _ := postfixconf.ParseMainBytes("main.cf", []byte("resolve_numeric_domain = perhaps\n"))
+	if _, err := domainsFrom(m, nil); err == nil {
+		t.Error("resolve_numeric_domain = perhaps: no error")
 	}
 }
 

@@ -66,6 +66,7 @@ var paramTable = []ParamInfo{
 	{Name: "swap_bangpath", Default: "yes", Kind: KindBool, Status: impl, Doc: "rewrite site!user into user@site"},
 	{Name: "allow_percent_hack", Default: "yes", Kind: KindBool, Status: impl, Doc: "rewrite user%domain into user@domain"},
 	{Name: "resolve_dequoted_address", Default: "yes", Kind: KindBool, Status: impl, Doc: "look inside a quoted local part for @, % and ! when resolving a recipient"},
+	{Name: "resolve_numeric_domain", Default: "no", Kind: KindBool, Status: impl, Doc: "take user@ipaddress as user@[ipaddress] (local when it is one of our interface addresses)"},
 	{Name: "owner_request_special", Default: "yes", Kind: KindBool, Status: impl, Doc: "give owner- and -request addresses special treatment"},
 	{Name: "masquerade_domains", Default: "", Kind: KindList, Status: impl, Doc: "domains whose subdomains are stripped from addresses"},
 	{Name: "masquerade_classes", Default: "envelope_sender, header_sender, header_recipient", Kind: KindList, Status: impl, Doc: "addresses subject to masquerading"},
