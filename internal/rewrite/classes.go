@@ -131,7 +131,8 @@ func (d *Domains) Classify(domain string) Class {
 // virtual_mailbox_domains, relay_domains. An address literal that is
 // not a valid IPv4 or "IPv6:" address, and an all-numeric domain
 // (valid_hostname's "numeric hostname") are of the default class unless
-// ResolveNumeric turns the latter into a literal. tables says whether
+// ResolveNumeric turns the latter into a literal; so is a name with
+// two trailing dots. tables says whether
 // the lists' lookup tables are asked.
 func (d *Domains) classify(ctx context.Context, domain string, tables bool) (Class, error) {
 	if domain == "" {
@@ -144,6 +145,9 @@ func (d *Domains) classify(ctx context.Context, domain string, tables bool) (Cla
 		return l.Match(dom), nil
 	}
 	dom := Canonical(domain)
+	if dom == "" || strings.HasSuffix(dom, ".") {
+		return Default, nil // "x..": one trailing dot is stripped, not two
+	}
 	if numericHost(dom) {
 		if !d.ResolveNumeric || !validIPv4(dom) {
 			return Default, nil

@@ -92,6 +92,7 @@ func TestClassifyLiterals(t *testing.T) {
 		{&numeric, "1.2.3", Default}, // not a dotted quad
 		{&base, "1.example", Default},
 		{&base, "localhost", Local},
+		{&base, "localhost..", Default},
 	} {
 		if got := tc.d.Classify(tc.domain); got != tc.want {
 			t.Errorf("Classify(%q) numeric=%v = %v, want %v", tc.domain, tc.d.ResolveNumeric, got, tc.want)

@@ -67,6 +67,10 @@ func FuzzParsePath(f *testing.F) {
 		if p.Domain != "" && !validDomain(p.Domain) {
 			t.Fatalf("invalid domain accepted: %q", raw)
 		}
+		// The reply form is the internal form with the domain as sent.
+		if !strings.EqualFold(strings.TrimSuffix(p.Display(), "."), strings.TrimSuffix(p.Address(), ".")) {
+			t.Fatalf("Display %q and Address %q differ for %q", p.Display(), p.Address(), raw)
+		}
 	})
 }
 

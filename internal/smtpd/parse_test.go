@@ -55,6 +55,32 @@ func TestParsePath(t *testing.T) {
 	}
 }
 
+// TestPathDisplay: replies and logs name an address as Postfix's smtpd
+// does, in its internal form (smtpd.c extract_addr).
+func TestPathDisplay(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"", ""},
+		{"user@example.com", "user@example.com"},
+		{"User@Example.COM.", "User@Example.COM."}, // the domain as sent
+		{`"demo@example.test"@example.jp`, "demo@example.test@example.jp"},
+		{`"john doe"@example.com`, "john doe@example.com"},
+		{`"a\"b"@example.com`, `a"b@example.com`},
+		{"@example.jp:demo@example.test", "demo@example.test"},
+		{"@a.example,@b.example:user@d.example", "user@d.example"},
+		{"demo%example.test@example.jp", "demo%example.test@example.jp"},
+		{"postmaster", "postmaster"},
+		{"user@[IPv6:::1]", "user@[IPv6:::1]"},
+	} {
+		p, err := parsePath(tc.raw)
+		if err != nil {
+			t.Fatalf("parsePath(%q): %v", tc.raw, err)
+		}
+		if got := p.Display(); got != tc.want {
+			t.Errorf("parsePath(%q).Display() = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
+}
+
 func TestParseMailArg(t *testing.T) {
 	tests := []struct {
 		arg, raw string
