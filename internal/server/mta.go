@@ -73,16 +73,9 @@ func listenAddrs(m *postfixconf.Main) ([]netip.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
-	v4, v6 := false, false
-	for _, p := range m.List("inet_protocols") {
-		switch strings.ToLower(p) {
-		case "all":
-			v4, v6 = true, true
-		case "ipv4":
-			v4 = true
-		case "ipv6":
-			v6 = true
-		}
+	v4, v6, err := inetProtocols(m)
+	if err != nil {
+		return nil, err
 	}
 	var out []netip.Addr
 	for _, ip := range ips {
@@ -217,27 +210,30 @@ func minTLSVersion(spec string) (uint16, error) {
 	return lowest, nil
 }
 
+// inetProtocols reads inet_protocols: which of IPv4 and IPv6 are on.
+func inetProtocols(m *postfixconf.Main) (v4, v6 bool, err error) {
+	for _, p := range m.List("inet_protocols") {
+		switch p {
+		case "ipv4":
+			v4 = true
+		case "ipv6":
+			v6 = true
+		case "all":
+			v4, v6 = true, true
+		default:
+			return false, false, fmt.Errorf("%s: inet_protocols: unknown protocol %q (want all, ipv4, ipv6)", m.Pos("inet_protocols"), p)
+		}
+	}
+	return v4, v6, nil
+}
+
 // inetEndpoints returns where an inet service of master.cf listens:
 // its own host, or every inet_interfaces address, for inet_protocols.
 func inetEndpoints(m *postfixconf.Main, svc *postfixconf.Service) ([]Endpoint, error) {
 	port := strconv.Itoa(svc.Port)
-	v4, v6 := true, true
-	switch protos := m.List("inet_protocols"); {
-	case len(protos) == 1 && protos[0] == "all":
-	default:
-		v4, v6 = false, false
-		for _, p := range protos {
-			switch p {
-			case "ipv4":
-				v4 = true
-			case "ipv6":
-				v6 = true
-			case "all":
-				v4, v6 = true, true
-			default:
-				return nil, fmt.Errorf("%s: inet_protocols: unknown protocol %q (want all, ipv4, ipv6)", m.Pos("inet_protocols"), p)
-			}
-		}
+	v4, v6, err := inetProtocols(m)
+	if err != nil {
+		return nil, err
 	}
 	if svc.Host != "" {
 		return []Endpoint{{Network: "tcp", Address: net.JoinHostPort(strings.Trim(svc.Host, "[]"), port)}}, nil
