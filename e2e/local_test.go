@@ -109,7 +109,7 @@ func TestSendmailToRootThroughAlias(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		log := p.Log()
-		if strings.Contains(log, "to=<root@localhost>, relay=local,") && strings.Contains(log, "status=sent (delivered to maildir)") {
+		if strings.Contains(log, "to=<root@localhost>, orig_to=<root>, relay=local,") && strings.Contains(log, "status=sent (delivered to maildir)") {
 			break
 		}
 		if time.Now().After(deadline) {
