@@ -84,13 +84,18 @@ type fakeIMAP struct {
 	closeOnce sync.Once
 }
 
-func startFakeIMAP(t *testing.T, users map[string]string, saslIR bool) *fakeIMAP {
+// startFakeIMAP serves users; greeting, when given, replaces the
+// greeting line (set before the first connection is served).
+func startFakeIMAP(t *testing.T, users map[string]string, saslIR bool, greeting ...string) *fakeIMAP {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &fakeIMAP{ln: ln, users: users, saslIR: saslIR, logins: map[string]int{}}
+	if len(greeting) > 0 {
+		s.greeting = greeting[0]
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -213,8 +218,7 @@ func TestLogin(t *testing.T) {
 	}
 	// A server that greets with BYE or PREAUTH is not logged in to.
 	for _, g := range []string{"* BYE too busy", "* PREAUTH hello", "garbage"} {
-		s := startFakeIMAP(t, users, false)
-		s.greeting = g
+		s := startFakeIMAP(t, users, false, g)
 		if _, err := login(ctx, s.addr(), "u1@bench.test", "pw1", MechLogin, 5*time.Second); err == nil {
 			t.Errorf("greeting %q: logged in", g)
 		}

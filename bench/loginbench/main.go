@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,8 +38,16 @@ type options struct {
 	dovecotPerf bool
 }
 
+// builtBinary is the postcote binary built from this checkout, if one
+// was, for main to remove.
+var builtBinary atomic.Value
+
 func main() {
-	os.Exit(mainErr(os.Args[1:], os.Stdout, os.Stderr))
+	code := mainErr(os.Args[1:], os.Stdout, os.Stderr)
+	if bin, ok := builtBinary.Load().(string); ok {
+		os.RemoveAll(filepath.Dir(bin))
+	}
+	os.Exit(code)
 }
 
 func mainErr(args []string, stdout, stderr io.Writer) int {
@@ -177,7 +186,10 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) (failed int
 			if err := h.do(func() { bin = testenv.Binary(h) }); err != nil {
 				return 0, err
 			}
-			defer os.RemoveAll(filepath.Dir(bin))
+			// testenv builds once per process and hands the same
+			// binary to every caller: main removes it on the way
+			// out, not each run (the tests run bench more than once).
+			builtBinary.Store(bin)
 		} else if _, err := os.Stat(bin); err != nil {
 			return 0, fmt.Errorf("postcote binary: %w", err)
 		}
