@@ -291,9 +291,12 @@ func TestNullSenderDelay(t *testing.T) {
 					}
 					return false
 				})
-				if !strings.Contains(h.logs.String(), string(id)+": postmaster delay notification: ") {
-					t.Errorf("log:\n%s", h.logs.String())
-				}
+				// The notice is queued in the attempt's commit, so it
+				// may be delivered before that attempt's log lines
+				// are written: wait for them too.
+				waitFor(t, "log line", func() bool {
+					return strings.Contains(h.logs.String(), string(id)+": postmaster delay notification: ")
+				})
 				return
 			}
 			stop()
