@@ -374,6 +374,7 @@ func smtpdOptions(v *postfixconf.Main, svc *postfixconf.Service) (smtpd.Options,
 	o.DataRestrictions = restrictions("smtpd_data_restrictions")
 	o.EndOfDataRestrictions = restrictions("smtpd_end_of_data_restrictions")
 	o.NoDelayReject = !boolean("smtpd_delay_reject")
+	o.KeepUnlistedRecipients = !boolean("smtpd_reject_unlisted_recipient")
 	// The DNS of the client name lookup and the DNS-based restrictions,
 	// with their reply codes and tempfail actions.
 	o.NoPeernameLookup = !boolean("smtpd_peername_lookup")

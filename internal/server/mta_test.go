@@ -106,3 +106,26 @@ func TestUnixListenerMakesFolderAndKeepsLiveSockets(t *testing.T) {
 		t.Error("took over a socket another listener serves")
 	}
 }
+
+// The smtpd switches main.cf turns off reach smtpd.Options.
+func TestSMTPDOptionSwitches(t *testing.T) {
+	for _, tc := range []struct {
+		main               string
+		noDelay, keepUnlst bool
+	}{
+		{"", false, false},
+		{"smtpd_delay_reject = no\nsmtpd_reject_unlisted_recipient = no\n", true, true},
+	} {
+		m, err := postfixconf.ParseMainBytes("main.cf", []byte(tc.main))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := smtpdOptions(m, &postfixconf.Service{Name: "smtp", Type: "inet", MaxProc: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.NoDelayReject != tc.noDelay || o.KeepUnlistedRecipients != tc.keepUnlst {
+			t.Errorf("%q: NoDelayReject %v KeepUnlistedRecipients %v", tc.main, o.NoDelayReject, o.KeepUnlistedRecipients)
+		}
+	}
+}

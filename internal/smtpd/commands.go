@@ -254,7 +254,7 @@ func (s *session) recipientCheck(ctx context.Context, path *Path) (Reply, bool) 
 	}
 	p := s.srv.policy
 	d, err := p.evaluate(ctx, st, stages...)
-	if err == nil && d.verdict != deny {
+	if err == nil && d.verdict != deny && p.implicitUnlisted {
 		d, err = p.unlistedRecipient(ctx, st)
 		if err != nil {
 			d = decision{verdict: deny, reply: tempLookupFailure(st, stageRecipient)}

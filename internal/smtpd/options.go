@@ -120,6 +120,11 @@ type Options struct {
 	// recipient known; with NoDelayReject they run at connect, HELO/EHLO
 	// and MAIL. (Inverted so that the zero value is Postfix's default.)
 	NoDelayReject bool
+	// KeepUnlistedRecipients is smtpd_reject_unlisted_recipient = no:
+	// without an explicit reject_unlisted_recipient, a recipient in one
+	// of our domains that no table lists is accepted (and later bounced)
+	// instead of refused at RCPT (the default, as Postfix).
+	KeepUnlistedRecipients bool
 	// SenderLoginMaps is smtpd_sender_login_maps, used by
 	// reject_sender_login_mismatch; nil when not configured.
 	SenderLoginMaps Table

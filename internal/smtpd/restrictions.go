@@ -116,6 +116,8 @@ type policy struct {
 	myNetworks []netip.Prefix
 	loginMaps  Table
 	hostname   string
+	// implicitUnlisted: smtpd_reject_unlisted_recipient (default yes).
+	implicitUnlisted bool
 
 	resolver                 dnsx.Resolver
 	unknownAddressCode       int    // unknown_address_reject_code
@@ -237,7 +239,8 @@ var restrictionAliases = map[string]string{
 // unknown names and, as Postfix does, a relay/recipient pair that contains
 // nothing able to refuse relaying.
 func compilePolicy(opts *Options, addrs Addresses) (*policy, error) {
-	p := &policy{addrs: addrs, myNetworks: opts.MyNetworks, loginMaps: opts.SenderLoginMaps, hostname: strings.ToLower(opts.Hostname)}
+	p := &policy{addrs: addrs, myNetworks: opts.MyNetworks, loginMaps: opts.SenderLoginMaps, hostname: strings.ToLower(opts.Hostname),
+		implicitUnlisted: !opts.KeepUnlistedRecipients}
 	if err := p.dnsSettings(opts); err != nil {
 		return nil, err
 	}
@@ -355,7 +358,7 @@ func (p *policy) evaluate(ctx context.Context, st *checkState, stages ...stage) 
 		}
 	}
 	if st.deferIfPermit != nil {
-		if st.atRCPT && st.rcpt != nil {
+		if st.atRCPT && st.rcpt != nil && p.implicitUnlisted {
 			// As Postfix's smtpd_check_rcpt, the implicit
 			// unlisted-recipient check comes before a remembered
 			// deferral: a 5XX for an unknown user wins over a 4XX.

@@ -646,3 +646,31 @@ func TestCleanupReplyPassedOn(t *testing.T) {
 		}
 	}
 }
+
+// smtpd_reject_unlisted_recipient = no: unknown users of our domains are
+// accepted at RCPT (the later bounce is the administrator's choice), an
+// explicit reject_unlisted_recipient still refuses them, and relaying
+// stays refused.
+func TestKeepUnlistedRecipients(t *testing.T) {
+	opts := baseOptions()
+	opts.KeepUnlistedRecipients = true
+	ts := startServer(t, opts)
+	c := greet(t, ts.addr)
+	c.cmd("HELO c", "250 *")
+	c.cmd("MAIL FROM:<a@b.example>", "250 *")
+	c.cmd("RCPT TO:<nobody@example.com>", "250 2.1.5 Ok")
+	c.cmd("RCPT TO:<nobody@virtual.test>", "250 2.1.5 Ok")
+	c.cmd("RCPT TO:<x@elsewhere.example>", "454 4.7.1 <x@elsewhere.example>: Relay access denied")
+	c.cmd("QUIT", "221 *")
+
+	opts = baseOptions()
+	opts.KeepUnlistedRecipients = true
+	opts.RecipientRestrictions = []string{"reject_unlisted_recipient"}
+	ts = startServer(t, opts)
+	c = greet(t, ts.addr)
+	c.cmd("HELO c", "250 *")
+	c.cmd("MAIL FROM:<a@b.example>", "250 *")
+	c.cmd("RCPT TO:<nobody@example.com>", "550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown in local recipient table")
+	c.cmd("RCPT TO:<user@example.com>", "250 2.1.5 Ok")
+	c.cmd("QUIT", "221 *")
+}

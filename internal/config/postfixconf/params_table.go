@@ -152,7 +152,7 @@ var paramTable = []ParamInfo{
 	{Name: "default_rbl_reply", Default: "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}", Kind: KindString, Status: impl, Doc: "reply template of a DNS list rejection"},
 	{Name: "rbl_reply_maps", Default: "", Kind: KindTables, Status: impl, Doc: "reply templates per DNS list domain"},
 	{Name: "multi_recipient_bounce_reject_code", Default: "550", Kind: KindInt, Status: impl, Doc: "reply code of reject_multi_recipient_bounce"},
-	{Name: "smtpd_reject_unlisted_recipient", Default: "yes", Kind: KindBool, Status: notYet, Doc: "reject unknown recipients even without restrictions"},
+	{Name: "smtpd_reject_unlisted_recipient", Default: "yes", Kind: KindBool, Status: impl, Doc: "reject unknown recipients even without restrictions"},
 	{Name: "smtpd_reject_unlisted_sender", Default: "no", Kind: KindBool, Status: notYet, Doc: "reject unknown sender addresses in our domains"},
 	{Name: "strict_rfc821_envelopes", Default: "no", Kind: KindBool, Status: notYet, Doc: "require <> around MAIL FROM and RCPT TO addresses"},
 	{Name: "disable_vrfy_command", Default: "no", Kind: KindBool, Status: impl, Doc: "disable the VRFY command"},
