@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"postcote/internal/mailstore"
+	"postcote/internal/testenv"
 )
 
 // storeKind builds a mail store and a delivery function for a test.
@@ -62,7 +63,7 @@ func startStoreServer(t *testing.T, kind storeKind, opts Options) (*testServer, 
 func TestClientSession(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			ts, deliver := startStoreServer(t, kind, Options{TLS: selfSigned(t)})
+			ts, deliver := startStoreServer(t, kind, Options{TLS: testenv.NewTestCA(t, "imapd test CA").ServerTLS(t, "localhost", "127.0.0.1")})
 			var mu sync.Mutex
 			var exists uint32
 			existsCh := make(chan struct{}, 10)
@@ -253,7 +254,7 @@ func hasFlag(flags []imap.Flag, f imap.Flag) bool {
 // TestImplicitTLSAndLoginMechanism: imaps (TLS before the greeting) and
 // AUTHENTICATE LOGIN through go-imap's client.
 func TestImplicitTLSAndLoginMechanism(t *testing.T) {
-	ts := startServer(t, Options{TLS: selfSigned(t), AuthMechanisms: []string{"plain", "login", "cram-md5"}}, nil)
+	ts := startServer(t, Options{TLS: testenv.NewTestCA(t, "imapd test CA").ServerTLS(t, "localhost", "127.0.0.1"), AuthMechanisms: []string{"plain", "login", "cram-md5"}}, nil)
 	// The same Server on a second listener, TLS from the start.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -408,7 +409,7 @@ func attrStrings(attrs []imap.MailboxAttr) []string {
 
 // TestImplicitTLSOption: Options.ImplicitTLS makes Serve speak imaps.
 func TestImplicitTLSOption(t *testing.T) {
-	ts := startServer(t, Options{TLS: selfSigned(t), ImplicitTLS: true}, nil)
+	ts := startServer(t, Options{TLS: testenv.NewTestCA(t, "imapd test CA").ServerTLS(t, "localhost", "127.0.0.1"), ImplicitTLS: true}, nil)
 	c, err := imapclient.DialTLS(ts.addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
 	if err != nil {
 		t.Fatal(err)

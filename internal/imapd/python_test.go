@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"postcote/internal/testenv"
 )
 
 // TestPythonImaplib runs testdata/imaplib_client.py against a live server
@@ -21,7 +23,7 @@ func TestPythonImaplib(t *testing.T) {
 	}
 	for _, kind := range storeKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			ts, deliver := startStoreServer(t, kind, Options{TLS: selfSigned(t)})
+			ts, deliver := startStoreServer(t, kind, Options{TLS: testenv.NewTestCA(t, "imapd test CA").ServerTLS(t, "localhost", "127.0.0.1")})
 			deliver("alice", "INBOX", sampleMessage)
 			host, port, _ := net.SplitHostPort(ts.addr)
 			cmd := exec.Command(py, "testdata/imaplib_client.py", host, port)

@@ -2,14 +2,8 @@ package lmtpd
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"path/filepath"
 	"strings"
@@ -17,6 +11,7 @@ import (
 	"time"
 
 	"postcote/internal/mailstore"
+	"postcote/internal/testenv"
 	"postcote/internal/transport"
 )
 
@@ -195,26 +190,11 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
-func testCert(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mx.example.jp"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // TestSTARTTLS: STARTTLS is offered, the session restarts after it (LHLO
 // again, STARTTLS no longer offered), and pipelined commands after
 // STARTTLS end the session (CVE-2011-0411).
 func TestSTARTTLS(t *testing.T) {
-	ts := startServer(t, Options{TLS: &tls.Config{Certificates: []tls.Certificate{testCert(t)}}})
+	ts := startServer(t, Options{TLS: testenv.NewTestCA(t, "lmtpd test CA").ServerTLS(t, "mx.example.jp")})
 	c := dial(t, ts.addr)
 	c.line()
 	if lines := c.lhlo(); !strings.Contains(strings.Join(lines, "\n"), "250-STARTTLS") {

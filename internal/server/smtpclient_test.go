@@ -2,14 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +14,7 @@ import (
 	"postcote/internal/lookup"
 	"postcote/internal/maillog"
 	"postcote/internal/rewrite"
+	"postcote/internal/testenv"
 	"postcote/internal/transport"
 )
 
@@ -28,7 +22,7 @@ func TestSMTPAgentFromMain(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	// Any valid certificate will do as a CA bundle for loading.
-	if err := os.WriteFile(ca, selfSignedPEM(t), 0o644); err != nil {
+	if err := os.WriteFile(ca, testenv.NewTestCA(t, "postcote test CA").CertPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	policyFile := filepath.Join(dir, "tls_policy")
@@ -135,22 +129,6 @@ func TestSMTPAgentFromMain(t *testing.T) {
 			tc.check(t, a)
 		})
 	}
-}
-
-// selfSignedPEM makes a certificate to load as a CA bundle.
-func selfSignedPEM(t *testing.T) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "postcote test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 // TestSMTPDResolver: in a normal build smtpd asks the system's DNS (with

@@ -4,17 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/netip"
 	"strings"
@@ -25,6 +18,7 @@ import (
 	"postcote/internal/maillog"
 	"postcote/internal/queue"
 	"postcote/internal/sasl"
+	"postcote/internal/testenv"
 )
 
 // fakeQueue keeps messages in memory.
@@ -184,36 +178,13 @@ func startServerAuth(t testing.TB, opts Options, auth sasl.PasswordChecker) *tes
 	return ts
 }
 
-// tlsPair makes a self-signed certificate for mx.example.com and
-// 127.0.0.1, returning the server config, a client config trusting it,
-// and the certificate in PEM.
+// tlsPair makes a certificate for mx.example.com, localhost and
+// 127.0.0.1 signed by a fresh test CA, returning the server config, a
+// client config trusting the CA, and the CA certificate in PEM.
 func tlsPair(t testing.TB) (*tls.Config, *tls.Config, []byte) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "mx.example.com"},
-		DNSNames:     []string{"mx.example.com", "localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
-	client := &tls.Config{RootCAs: pool, ServerName: "mx.example.com"}
-	return server, client, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	ca := testenv.NewTestCA(t, "smtpd test CA")
+	return ca.ServerTLS(t, "mx.example.com", "localhost", "127.0.0.1"), ca.ClientTLS("mx.example.com"), ca.CertPEM
 }
 
 // client is a line-level SMTP client for tests.

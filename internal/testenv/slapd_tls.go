@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -88,6 +89,40 @@ func (ca *TestCA) Issue(t testing.TB, hosts ...string) (certPEM, keyPEM []byte) 
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})
+}
+
+// Certificate returns a server certificate for hosts, as Issue makes,
+// ready for a tls.Config: the chain holds the leaf then the CA, as a
+// server presents it.
+func (ca *TestCA) Certificate(t testing.TB, hosts ...string) tls.Certificate {
+	t.Helper()
+	certPEM, keyPEM := ca.Issue(t, hosts...)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatalf("server key pair: %v", err)
+	}
+	cert.Certificate = append(cert.Certificate, ca.Cert.Raw)
+	return cert
+}
+
+// ServerTLS returns a server-side tls.Config (TLS 1.2 or later)
+// presenting a certificate for hosts signed by the CA.
+func (ca *TestCA) ServerTLS(t testing.TB, hosts ...string) *tls.Config {
+	t.Helper()
+	return &tls.Config{Certificates: []tls.Certificate{ca.Certificate(t, hosts...)}, MinVersion: tls.VersionTLS12}
+}
+
+// Pool returns a certificate pool holding only the CA.
+func (ca *TestCA) Pool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	return pool
+}
+
+// ClientTLS returns a client-side tls.Config that trusts only the CA and
+// verifies the server as serverName.
+func (ca *TestCA) ClientTLS(serverName string) *tls.Config {
+	return &tls.Config{RootCAs: ca.Pool(), ServerName: serverName, MinVersion: tls.VersionTLS12}
 }
 
 // WriteCert writes the CA certificate as PEM into dir and returns the path

@@ -3,14 +3,8 @@ package transport
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +15,7 @@ import (
 	"postcote/internal/lmtpd"
 	"postcote/internal/mailstore"
 	"postcote/internal/queue"
+	"postcote/internal/testenv"
 )
 
 // lmtpUsers knows info@ and bob@ (Maildirs under dir); tempfail@ makes
@@ -53,21 +48,6 @@ func startLMTPD(t *testing.T, ln net.Listener, tlsCfg *tls.Config) string {
 		<-done
 	})
 	return dir
-}
-
-func selfSigned(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mx.example.jp"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"mx.example.jp"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
 
 func inboxOf(t *testing.T, dir, user string) []string {
@@ -119,7 +99,7 @@ func TestLMTPAgainstLMTPD(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var tlsCfg *tls.Config
 			if tc.serverTLS {
-				tlsCfg = selfSigned(t)
+				_, tlsCfg = testCA(t, "mx.example.jp")
 			}
 			qdir := t.TempDir()
 			var ln net.Listener
@@ -393,13 +373,9 @@ func TestLMTPDeliverFromQueue(t *testing.T) {
 // accepted, one that does not defers with 4.7.5, and a level this client
 // cannot honour defers instead of falling back to clear text.
 func TestLMTPVerify(t *testing.T) {
-	serverTLS := selfSigned(t)
-	leaf, err := x509.ParseCertificate(serverTLS.Certificates[0].Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(leaf)
+	ca := testenv.NewTestCA(t, "postcote LMTP test CA")
+	serverTLS := ca.ServerTLS(t, "mx.example.jp")
+	roots := ca.Pool()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
