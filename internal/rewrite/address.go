@@ -80,22 +80,32 @@ var ErrAliasExpansion = errors.New("alias expansion error")
 // append_dot_mydomain "user@host" becomes "user@host.$mydomain". The
 // null address stays empty.
 func (a *Addresses) Qualify(addr string) string {
-	if addr == "" {
-		return ""
+	return a.qualifyIn(addr, a.Myorigin, a.Mydomain)
+}
+
+// qualifyIn is trivial-rewrite's rewrite_tree in a context whose origin
+// ("user" becomes "user@origin") and domain (append_dot_mydomain's
+// ".domain") are given: the local context uses $myorigin and $mydomain,
+// the remote context $remote_header_rewrite_domain for both
+// (trivial-rewrite.c). The null address, and "@" alone, stay as they are;
+// so does "user@" (no domain to complete).
+func (a *Addresses) qualifyIn(addr, origin, mydomain string) string {
+	if addr == "" || addr == "@" {
+		return addr
 	}
 	if r, ok := a.routeUnqualified(addr); ok {
 		addr = r
 	}
 	local, domain := SplitAddress(addr)
 	if !strings.Contains(addr, "@") {
-		if a.Myorigin == "" {
+		if origin == "" {
 			return addr
 		}
-		return local + "@" + a.Myorigin
+		return local + "@" + origin
 	}
-	if a.AppendDotMydomain && a.Mydomain != "" && domain != "" &&
+	if a.AppendDotMydomain && mydomain != "" && domain != "" &&
 		!strings.Contains(domain, ".") && !strings.HasPrefix(domain, "[") {
-		return local + "@" + domain + "." + a.Mydomain
+		return local + "@" + domain + "." + mydomain
 	}
 	return addr
 }

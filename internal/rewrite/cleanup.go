@@ -36,9 +36,25 @@ type Queue interface {
 // duplicate results are dropped.
 //
 // The primary header block goes through CleanHeaders: header_size_limit,
-// hopcount_limit, and, for the messages RewriteHeaders allows, the same
-// qualification, canonical maps and masquerading of the header classes
-// within header_address_token_limit. The body streams through.
+// hopcount_limit, and the address headers' rewriting within
+// header_address_token_limit in one of trivial-rewrite's two contexts
+// (cleanup_envelope.c, trivial-rewrite.c), as HeaderContext decides:
+//
+//   - local (local submissions, clients in local_header_rewrite_clients):
+//     the canonical maps and masquerading of the header classes, with
+//     bang paths and the percent hack of unqualified addresses; an
+//     address no map or masquerading changes keeps its form;
+//   - remote, with RemoteHeaderDomain (remote_header_rewrite_domain)
+//     set: an incomplete address, one without a domain ("From: user"),
+//     gets "@RemoteHeaderDomain" appended (after bang path and percent
+//     swapping), "user@host" gets ".RemoteHeaderDomain" when
+//     append_dot_mydomain is on, and the canonical maps and masquerading
+//     apply as in the local context. The null address ("<>") and "@"
+//     alone stay as they are;
+//   - remote with RemoteHeaderDomain empty: no header is rewritten at
+//     all (Postfix's default for strangers' mail).
+//
+// The body streams through.
 //
 // Failures are *Error values with Postfix's replies: an alias loop or an
 // expansion over the limits "451 4.6.0 Alias expansion error", a table
@@ -57,11 +73,17 @@ type Cleanup struct {
 	TokenLimit int
 	// HopLimit is hopcount_limit (DefaultHopLimit when zero).
 	HopLimit int
-	// RewriteHeaders says whether the headers of a message are rewritten:
-	// Postfix rewrites headers only for local submissions and clients in
-	// local_header_rewrite_clients (default permit_inet_interfaces). Nil
-	// means always.
-	RewriteHeaders func(env *queue.Envelope) bool
+	// HeaderContext says whether a message's headers are rewritten in
+	// the local context (true): Postfix's smtpd_check_rewrite gives it
+	// to local submissions and to clients in local_header_rewrite_clients
+	// (default permit_inet_interfaces), the remote context to the rest.
+	// An error (a check_address_map table that cannot answer) refuses
+	// the message with a temporary failure. Nil means local always.
+	HeaderContext func(ctx context.Context, env *queue.Envelope) (local bool, err error)
+	// RemoteHeaderDomain is remote_header_rewrite_domain: the domain of
+	// incomplete header addresses in the remote context. Empty means
+	// remote clients' headers are not rewritten at all.
+	RemoteHeaderDomain string
 	// Log receives cleanup's warnings; nil logs nothing.
 	Log *maillog.Logger
 }
@@ -78,8 +100,22 @@ func (c *Cleanup) Enqueue(ctx context.Context, env *queue.Envelope, content io.R
 	if o.HopLimit <= 0 {
 		o.HopLimit = DefaultHopLimit
 	}
-	if c.rewritesHeaders() && (c.RewriteHeaders == nil || c.RewriteHeaders(env)) {
+	local := true
+	if c.HeaderContext != nil {
+		var err error
+		if local, err = c.HeaderContext(ctx, env); err != nil {
+			// smtpd_check_rewrite's answer to a table that cannot
+			// answer.
+			return c.fail(env, &Error{Code: 451, Status: "4.3.0", Text: "Temporary lookup error",
+				Log: fmt.Sprintf("local_header_rewrite_clients: %v -- message not accepted, try again later", err), Err: err})
+		}
+	}
+	switch {
+	case c.Rules == nil:
+	case local && c.rewritesHeaders():
 		o.Rewrite = c.headerAddress
+	case !local && c.RemoteHeaderDomain != "":
+		o.Rewrite = c.remoteHeaderAddress
 	}
 	if err := c.Next.Enqueue(ctx, env, CleanHeaders(ctx, content, o)); err != nil {
 		return c.fail(env, err)
@@ -125,6 +161,19 @@ func (c *Cleanup) headerAddress(ctx context.Context, class, addr string) (string
 		return routed, nil
 	}
 	return na, nil
+}
+
+// remoteHeaderAddress rewrites one header address in trivial-rewrite's
+// remote context: qualified with RemoteHeaderDomain (origin and domain
+// both), then the canonical maps and masquerading of the local context.
+func (c *Cleanup) remoteHeaderAddress(ctx context.Context, class, addr string) (string, error) {
+	r := c.Rules
+	q := r.qualifyIn(addr, c.RemoteHeaderDomain, c.RemoteHeaderDomain)
+	na, err := r.Canonicalize(ctx, class, q)
+	if err != nil {
+		return addr, err
+	}
+	return r.Masquerade.Apply(ctx, class, na)
 }
 
 // clientRoutes tells whether the recipient address the client gave

@@ -73,7 +73,7 @@ func TestCleanupEnvelope(t *testing.T) {
 		},
 	}
 	q := &memQueue{}
-	c := &Cleanup{Next: q, Rules: rules, RewriteHeaders: func(*queue.Envelope) bool { return false }}
+	c := &Cleanup{Next: q, Rules: rules, HeaderContext: func(context.Context, *queue.Envelope) (bool, error) { return false, nil }}
 	env := &queue.Envelope{Sender: "", Recipients: []queue.Recipient{
 		{Address: "group@lego.dk", OrigAddress: "group@lego.dk", DSNNotify: "FAILURE", DSNORcpt: "rfc822;group@lego.dk"},
 		{Address: "dup@lego.dk"},
@@ -102,7 +102,7 @@ func TestCleanupEnvelope(t *testing.T) {
 		t.Errorf("recipients\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if q.content != msg {
-		t.Errorf("headers rewritten though RewriteHeaders said no: %q", q.content)
+		t.Errorf("headers rewritten though HeaderContext said remote: %q", q.content)
 	}
 	if q.env.Sender != "" {
 		t.Errorf("null sender changed: %q", q.env.Sender)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,14 +18,15 @@ import (
 // mtaRewrite is the address rewriting and recipient validation of one
 // main.cf (internal/rewrite), with the tables it opened.
 type mtaRewrite struct {
-	rules       *rewrite.Addresses
-	recipients  *rewrite.Recipients
-	headerLimit int
-	tokenLimit  int // header_address_token_limit
-	hopLimit    int // hopcount_limit
-	headerPerm  func(env *queue.Envelope) bool
-	senderLogin rewrite.Table // smtpd_sender_login_maps, nil when unset
-	open        rewrite.Opener
+	rules        *rewrite.Addresses
+	recipients   *rewrite.Recipients
+	headerLimit  int
+	tokenLimit   int // header_address_token_limit
+	hopLimit     int // hopcount_limit
+	headerPerm   func(ctx context.Context, env *queue.Envelope) (bool, error)
+	remoteDomain string        // remote_header_rewrite_domain
+	senderLogin  rewrite.Table // smtpd_sender_login_maps, nil when unset
+	open         rewrite.Opener
 	// virtual is the virtual(8) agent of virtual_mailbox_maps; nil when
 	// the map is unset (the userdb decides, as before).
 	virtual *transport.VirtualMaps
@@ -147,8 +149,12 @@ func rewriteFrom(m *postfixconf.Main, domains *rewrite.Domains, nets []netip.Pre
 	}
 	r.headerLimit = int(size)
 	r.tokenLimit = integer("header_address_token_limit")
+	r.remoteDomain = m.Get("remote_header_rewrite_domain")
+	if d := r.remoteDomain; d != "" && !hostnameSyntax(d) {
+		errs = append(errs, fmt.Errorf("%s: remote_header_rewrite_domain: %q is not a domain name (letters, digits, hyphens and dots, as example.com)", m.Pos("remote_header_rewrite_domain"), d))
+	}
 	r.hopLimit = integer("hopcount_limit")
-	r.headerPerm, err = headerRewriteClients(m, nets)
+	r.headerPerm, err = headerRewriteClients(m, nets, open)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -170,7 +176,8 @@ func rewriteFrom(m *postfixconf.Main, domains *rewrite.Domains, nets []netip.Pre
 
 // cleanup returns the cleanup stage in front of q.
 func (r *mtaRewrite) cleanup(q rewrite.Queue) *rewrite.Cleanup {
-	return &rewrite.Cleanup{Next: q, Rules: r.rules, HeaderLimit: r.headerLimit, TokenLimit: r.tokenLimit, HopLimit: r.hopLimit, RewriteHeaders: r.headerPerm}
+	return &rewrite.Cleanup{Next: q, Rules: r.rules, HeaderLimit: r.headerLimit, TokenLimit: r.tokenLimit, HopLimit: r.hopLimit,
+		HeaderContext: r.headerPerm, RemoteHeaderDomain: r.remoteDomain}
 }
 
 // smtpdTables fills smtpd's table hooks: smtpd_sender_login_maps and
@@ -185,33 +192,67 @@ func (r *mtaRewrite) smtpdTables(o *smtpd.Options) {
 	}
 }
 
-// headerRewriteClients reads local_header_rewrite_clients: which
-// messages get their headers rewritten (Postfix rewrites headers of
-// local submissions always, of SMTP clients only when listed).
-// Supported: permit_inet_interfaces (the default), permit_mynetworks,
-// permit_sasl_authenticated and static:all.
-func headerRewriteClients(m *postfixconf.Main, nets []netip.Prefix) (func(*queue.Envelope) bool, error) {
-	var inet, mynets, sasl, all bool
-	for _, e := range m.List("local_header_rewrite_clients") {
-		switch e {
+// headerRewriteClients reads local_header_rewrite_clients as Postfix's
+// smtpd_check_rewrite evaluates it: the message's headers are rewritten
+// in the local context when the first matching element says so, in the
+// remote context (remote_header_rewrite_domain) otherwise. Local
+// submissions (sendmail, pickup) always get the local context. Elements,
+// case-insensitive: permit_inet_interfaces (the default: the client is
+// one of this host's interface addresses), permit_mynetworks,
+// permit_sasl_authenticated, "check_address_map type:table" or a bare
+// "type:table" (the client IP address is looked up; any result is a
+// match, so "static:all" makes every client local). Postfix's
+// permit_tls_clientcerts and permit_tls_all_clientcerts need verified
+// TLS client certificates, which postcote's smtpd does not ask for: they
+// are a configuration error, as is anything else.
+func headerRewriteClients(m *postfixconf.Main, nets []netip.Prefix, open rewrite.Opener) (func(context.Context, *queue.Envelope) (bool, error), error) {
+	const name = "local_header_rewrite_clients"
+	var inet, mynets, sasl bool
+	type addrMap struct {
+		spec  string
+		table rewrite.Table
+	}
+	var maps []addrMap
+	elems := m.List(name)
+	for i := 0; i < len(elems); i++ {
+		e := elems[i]
+		switch strings.ToLower(e) {
 		case "permit_inet_interfaces":
 			inet = true
+			continue
 		case "permit_mynetworks":
 			mynets = true
+			continue
 		case "permit_sasl_authenticated":
 			sasl = true
-		case "static:all":
-			all = true
-		default:
-			return nil, fmt.Errorf("%s: local_header_rewrite_clients: %q is not supported (use permit_inet_interfaces, permit_mynetworks, permit_sasl_authenticated or static:all)", m.Pos("local_header_rewrite_clients"), e)
+			continue
+		case "permit_tls_clientcerts", "permit_tls_all_clientcerts":
+			return nil, fmt.Errorf("%s: %s: %s is not supported: postcote's smtpd does not verify TLS client certificates (use permit_sasl_authenticated, permit_mynetworks or check_address_map)", m.Pos(name), name, e)
+		case "check_address_map":
+			if i+1 >= len(elems) {
+				return nil, fmt.Errorf("%s: %s: check_address_map needs a table (check_address_map type:table)", m.Pos(name), name)
+			}
+			i++
+			e = elems[i]
 		}
+		if !strings.Contains(e, ":") {
+			return nil, fmt.Errorf("%s: %s: %q is not supported (use permit_inet_interfaces, permit_mynetworks, permit_sasl_authenticated, check_address_map type:table or type:table)", m.Pos(name), name, e)
+		}
+		if open == nil {
+			return nil, fmt.Errorf("%s: %s: %s: %w", m.Pos(name), name, e, rewrite.ErrTableType)
+		}
+		t, err := open(e)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", m.Pos(name), name, err)
+		}
+		maps = append(maps, addrMap{e, t})
 	}
 	var local map[netip.Addr]bool
 	if inet {
 		local = map[netip.Addr]bool{}
 		addrs, err := net.InterfaceAddrs()
 		if err != nil {
-			return nil, fmt.Errorf("local_header_rewrite_clients: list interfaces: %w", err)
+			return nil, fmt.Errorf("%s: list interfaces: %w", name, err)
 		}
 		for _, a := range addrs {
 			if n, ok := a.(*net.IPNet); ok {
@@ -221,30 +262,60 @@ func headerRewriteClients(m *postfixconf.Main, nets []netip.Prefix) (func(*queue
 			}
 		}
 	}
-	return func(env *queue.Envelope) bool {
-		if all || env.Protocol == "local" || env.ClientAddr == "" {
-			return true
+	return func(ctx context.Context, env *queue.Envelope) (bool, error) {
+		if env.Protocol == "local" || env.ClientAddr == "" {
+			return true, nil
 		}
 		if sasl && env.AuthUser != "" {
-			return true
+			return true, nil
 		}
 		ip, err := netip.ParseAddr(strings.Trim(env.ClientAddr, "[]"))
-		if err != nil {
-			return false
-		}
-		ip = ip.Unmap()
-		if inet && local[ip] {
-			return true
-		}
-		if mynets {
-			for _, p := range nets {
-				if p.Contains(ip) {
-					return true
+		if err == nil {
+			ip = ip.Unmap()
+			if inet && local[ip] {
+				return true, nil
+			}
+			if mynets {
+				for _, p := range nets {
+					if p.Contains(ip) {
+						return true, nil
+					}
 				}
 			}
 		}
-		return false
+		for _, am := range maps {
+			v, err := am.table.Lookup(ctx, strings.Trim(env.ClientAddr, "[]"))
+			if err != nil {
+				return false, fmt.Errorf("%s lookup error for %s: %w", am.spec, env.ClientAddr, err)
+			}
+			if len(v) > 0 {
+				return true, nil
+			}
+		}
+		return false, nil
 	}, nil
+}
+
+// hostnameSyntax tells whether d is a domain name as Postfix's
+// valid_hostname accepts it (RFC 1035 2.3.1): dot-separated labels of
+// letters, digits and hyphens, none empty or over 63 bytes, not starting
+// or ending with a hyphen, 255 bytes at most.
+func hostnameSyntax(d string) bool {
+	if len(d) > 255 {
+		return false
+	}
+	for _, l := range strings.Split(d, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i] | 0x20
+			if !(c >= 'a' && c <= 'z' || l[i] >= '0' && l[i] <= '9' || l[i] == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // tableOpener returns the opener of main.cf's lookup tables: one

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -71,7 +72,8 @@ func TestRewriteFrom(t *testing.T) {
 		{"bad class", "canonical_classes = envelope_sender, header_bogus\n", open, "unknown class \"header_bogus\"", nil},
 		{"no table layer", "virtual_alias_maps = hash:/etc/postfix/virtual\n", nil, "table type not supported yet: hash", nil},
 		{"missing table file", "virtual_alias_maps = hash:" + filepath.Join(dir, "nope") + "\n", open, "no such file or directory", nil},
-		{"bad header rewrite clients", "local_header_rewrite_clients = check_address_map hash:/x\n", open, "not supported", nil},
+		{"bad header rewrite clients", "local_header_rewrite_clients = reject_unknown_client_hostname\n", open, "not supported", nil},
+		{"missing check_address_map table", "local_header_rewrite_clients = check_address_map hash:/nonexistent/x\n", open, "no such file", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := postfixconf.ParseMainBytes("main.cf", []byte(tc.main))
@@ -163,35 +165,119 @@ func TestDomainsFromInterfaces(t *testing.T) {
 	}
 }
 
+// TestHeaderRewriteClients: local_header_rewrite_clients as Postfix's
+// smtpd_check_rewrite evaluates it; true is the local context.
 func TestHeaderRewriteClients(t *testing.T) {
 	nets := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	reg := lookup.NewRegistry(lookup.Options{})
+	defer reg.Close()
+	open := func(spec string) (rewrite.Table, error) {
+		if spec == "fail:x" {
+			return failTable{}, nil
+		}
+		return reg.Open(spec)
+	}
 	for _, tc := range []struct {
 		setting string
 		env     queue.Envelope
 		want    bool
+		errText string // from the setting ("" when it is valid)
+		lookErr bool   // from the decision
 	}{
-		{"", queue.Envelope{Protocol: "ESMTP", ClientAddr: "127.0.0.1"}, true}, // default permit_inet_interfaces
-		{"", queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}, false},
-		{"", queue.Envelope{Protocol: "local"}, true},
-		{"permit_mynetworks", queue.Envelope{Protocol: "ESMTP", ClientAddr: "192.0.2.9"}, true},
-		{"permit_mynetworks", queue.Envelope{Protocol: "ESMTP", ClientAddr: "127.0.0.1"}, false},
-		{"permit_sasl_authenticated", queue.Envelope{Protocol: "ESMTPA", ClientAddr: "198.51.100.7", AuthUser: "u"}, true},
-		{"static:all", queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}, true},
+		{setting: "-", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "127.0.0.1"}, want: true}, // default permit_inet_interfaces
+		{setting: "-", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}},
+		{setting: "-", env: queue.Envelope{Protocol: "local"}, want: true},
+		{setting: "", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "127.0.0.1"}}, // empty: nobody
+		{setting: "", env: queue.Envelope{Protocol: "local"}, want: true},              // sendmail always
+		{setting: "PERMIT_MYNETWORKS", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "192.0.2.9"}, want: true},
+		{setting: "permit_mynetworks", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "127.0.0.1"}},
+		{setting: "permit_sasl_authenticated", env: queue.Envelope{Protocol: "ESMTPA", ClientAddr: "198.51.100.7", AuthUser: "u"}, want: true},
+		{setting: "permit_sasl_authenticated", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}},
+		{setting: "static:all", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}, want: true},
+		{setting: "check_address_map inline:{198.51.100.7=ok}", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}, want: true},
+		{setting: "check_address_map inline:{198.51.100.7=ok}", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.8"}},
+		{setting: "permit_mynetworks, inline:{2001:db8::1=ok}", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "2001:db8::1"}, want: true},
+		{setting: "fail:x", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}, lookErr: true},
+		{setting: "permit_mynetworks, fail:x", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "192.0.2.1"}, want: true}, // first match wins
+		{setting: "permit_tls_clientcerts", errText: "does not verify TLS client certificates"},
+		{setting: "permit_tls_all_clientcerts", errText: "does not verify TLS client certificates"},
+		{setting: "check_address_map", errText: "needs a table"},
+		{setting: "reject", errText: `"reject" is not supported`},
+		{setting: "permit_inet_interfaces, permit_auth_destination", errText: `"permit_auth_destination" is not supported`},
 	} {
 		main := ""
-		if tc.setting != "" {
+		if tc.setting != "-" {
 			main = "local_header_rewrite_clients = " + tc.setting + "\n"
 		}
 		m, err := postfixconf.ParseMainBytes("main.cf", []byte(main))
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := headerRewriteClients(m, nets)
+		f, err := headerRewriteClients(m, nets, open)
+		if tc.errText != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errText) || !strings.Contains(err.Error(), "local_header_rewrite_clients") {
+				t.Errorf("%q: error %v, want one with %q", tc.setting, err, tc.errText)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.setting, err)
+		}
+		got, err := f(context.Background(), &tc.env)
+		if (err != nil) != tc.lookErr || got != tc.want {
+			t.Errorf("%q with %+v: %v, %v; want %v, error %v", tc.setting, tc.env, got, err, tc.want, tc.lookErr)
+		}
+	}
+	// Without a table layer a table is an error naming the table type.
+	m, err := postfixconf.ParseMainBytes("main.cf", []byte("local_header_rewrite_clients = static:all\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := headerRewriteClients(m, nets, nil); !errors.Is(err, rewrite.ErrTableType) {
+		t.Errorf("static:all without tables: %v", err)
+	}
+}
+
+// failTable is a table that cannot answer.
+type failTable struct{}
+
+func (failTable) Lookup(context.Context, string) ([]string, error) {
+	return nil, errors.New("table unavailable")
+}
+
+// TestRemoteHeaderRewriteDomain: the setting reaches cleanup, and a
+// value that is not a domain name is a configuration error.
+func TestRemoteHeaderRewriteDomain(t *testing.T) {
+	for _, tc := range []struct{ value, want, errText string }{
+		{"", "", ""},
+		{"example.com", "example.com", ""},
+		{"Mail-1.Example.COM", "Mail-1.Example.COM", ""},
+		{"exa mple.com", "", "is not a domain name"},
+		{"user@example.com", "", "is not a domain name"},
+		{"-bad.example", "", "is not a domain name"},
+		{"a..b", "", "is not a domain name"},
+	} {
+		main := "mydestination =\nremote_header_rewrite_domain = " + tc.value + "\n"
+		m, err := postfixconf.ParseMainBytes("main.cf", []byte(main))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := f(&tc.env); got != tc.want {
-			t.Errorf("%q with %+v: %v, want %v", tc.setting, tc.env, got, tc.want)
+		domains, err := domainsFrom(m, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := rewriteFrom(m, domains, nil, nil)
+		if tc.errText != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errText) {
+				t.Errorf("%q: error %v, want %q", tc.value, err, tc.errText)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.value, err)
+		}
+		if c := r.cleanup(nil); c.RemoteHeaderDomain != tc.want || c.HeaderContext == nil {
+			t.Errorf("%q: cleanup has %q, want %q", tc.value, c.RemoteHeaderDomain, tc.want)
 		}
 	}
 }
