@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"postcote/internal/maillog"
 	"postcote/internal/mailstore"
+	"postcote/internal/testenv"
 	"postcote/internal/transport"
 )
 
@@ -75,23 +75,7 @@ func startServer(t testing.TB, opts Options) *testServer {
 // inbox returns the messages in a user's INBOX (new/).
 func (ts *testServer) inbox(t testing.TB, user string) []string {
 	t.Helper()
-	dir := filepath.Join(ts.dir, user, "Maildir", "new")
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, string(b))
-	}
-	return out
+	return testenv.MaildirNew(t, filepath.Join(ts.dir, user, "Maildir"))
 }
 
 type client struct {

@@ -50,25 +50,11 @@ func startLMTPD(t *testing.T, ln net.Listener, tlsCfg *tls.Config) string {
 	return dir
 }
 
+// inboxOf returns the messages in the INBOX (new/) of user, whose home is
+// under dir.
 func inboxOf(t *testing.T, dir, user string) []string {
 	t.Helper()
-	d := filepath.Join(dir, user, "Maildir", "new")
-	entries, err := os.ReadDir(d)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(d, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, string(b))
-	}
-	return out
+	return testenv.MaildirNew(t, filepath.Join(dir, user, "Maildir"))
 }
 
 const lmtpBody = "Subject: hi\r\nMessage-ID: <t1@example.org>\r\n\r\n.leading dot\r\nlast line without end"
