@@ -18,7 +18,11 @@
 //     those rewrites to the envelope and, streaming one header at a time
 //     (CleanHeaders), to the address headers of the message, with
 //     header_size_limit, header_address_token_limit and hopcount_limit
-//     as Postfix's cleanup enforces them. Its failures are *Error values
+//     as Postfix's cleanup enforces them. Headers are rewritten in
+//     trivial-rewrite's local context for local submissions and clients
+//     in local_header_rewrite_clients, in its remote context
+//     (remote_header_rewrite_domain completes incomplete addresses) for
+//     other clients, and not at all for them when that domain is empty. Its failures are *Error values
 //     carrying Postfix's reply ("451 4.6.0 Alias expansion error", "554
 //     5.4.0 Error: too many hops") for smtpd to give;
 //   - recipient validation at RCPT (Recipients), as
