@@ -484,11 +484,12 @@ type realPostfix struct {
 }
 
 // startPostfix writes the instance's files (the site's main.cf lines
-// after the instance's own) and starts `postfix start` in the
+// after the instance's own; services, master.cf lines, after the
+// instance's own) and starts `postfix start` in the
 // background, so the caller can set up postcote meanwhile; wait says
 // when it answers. It returns nil unless running as root with
 // /usr/sbin/postfix installed and without -short.
-func startPostfix(t *testing.T, site string) *realPostfix {
+func startPostfix(t *testing.T, site string, services ...string) *realPostfix {
 	t.Helper()
 	if testing.Short() || os.Geteuid() != 0 {
 		return nil
@@ -523,6 +524,9 @@ func startPostfix(t *testing.T, site string) *realPostfix {
 		"error unix - - n - - error", "retry unix - - n - - error", "anvil unix - - n - 1 anvil",
 		"scache unix - - n - 1 scache", "showq unix n - n - - showq", "postlog unix-dgram n - n - 1 postlogd",
 		"pickup unix n - n 60 1 pickup", "smtp unix - - n - - smtp"} {
+		masterCF += svc + "\n"
+	}
+	for _, svc := range services {
 		masterCF += svc + "\n"
 	}
 	etc := filepath.Join(dir, "etc")
