@@ -41,18 +41,24 @@ type Queue interface {
 // (cleanup_envelope.c, trivial-rewrite.c), as HeaderContext decides:
 //
 //   - local (local submissions, clients in local_header_rewrite_clients):
-//     the canonical maps and masquerading of the header classes, with
-//     bang paths and the percent hack of unqualified addresses; an
-//     address no map or masquerading changes keeps its form;
+//     an address without a domain ("From: user") gets "@$myorigin"
+//     appended, after bang path and percent swapping ("site!user" and
+//     "user%site" become "user@site"), "user@host" gets ".$mydomain"
+//     when append_dot_mydomain is on; then the canonical maps and
+//     masquerading of the header classes apply;
 //   - remote, with RemoteHeaderDomain (remote_header_rewrite_domain)
-//     set: an incomplete address, one without a domain ("From: user"),
-//     gets "@RemoteHeaderDomain" appended (after bang path and percent
-//     swapping), "user@host" gets ".RemoteHeaderDomain" when
-//     append_dot_mydomain is on, and the canonical maps and masquerading
-//     apply as in the local context. The null address ("<>") and "@"
-//     alone stay as they are;
+//     set: the same with RemoteHeaderDomain in place of both $myorigin
+//     and $mydomain ("From: user" becomes "From: user@RemoteHeaderDomain",
+//     "user@host" "user@host.RemoteHeaderDomain" with
+//     append_dot_mydomain); canonical lookups still try the bare "user"
+//     key only for $myorigin and mydestination domains;
 //   - remote with RemoteHeaderDomain empty: no header is rewritten at
 //     all (Postfix's default for strangers' mail).
+//
+// In either context the null address ("<>"), "@" alone and "user@" stay
+// as they are, and only the address is replaced: display names,
+// comments, groups and the header's folding are kept byte for byte
+// (Postfix re-folds a header it rewrote; the addresses are the same).
 //
 // The body streams through.
 //
@@ -112,10 +118,10 @@ func (c *Cleanup) Enqueue(ctx context.Context, env *queue.Envelope, content io.R
 	}
 	switch {
 	case c.Rules == nil:
-	case local && c.rewritesHeaders():
-		o.Rewrite = c.headerAddress
-	case !local && c.RemoteHeaderDomain != "":
-		o.Rewrite = c.remoteHeaderAddress
+	case local:
+		o.Rewrite = c.headerRewrite(c.Rules.Myorigin, c.Rules.Mydomain)
+	case c.RemoteHeaderDomain != "":
+		o.Rewrite = c.headerRewrite(c.RemoteHeaderDomain, c.RemoteHeaderDomain)
 	}
 	if err := c.Next.Enqueue(ctx, env, CleanHeaders(ctx, content, o)); err != nil {
 		return c.fail(env, err)
@@ -132,48 +138,23 @@ func (c *Cleanup) fail(env *queue.Envelope, err error) error {
 	return fmt.Errorf("cleanup: %w", err)
 }
 
-// rewritesHeaders tells whether any header address may change: a
-// canonical map, masquerading of a header class, or the bang path and
-// percent rewriting of unqualified addresses.
-func (c *Cleanup) rewritesHeaders() bool {
+// headerRewrite returns the rewriting of one header address in a
+// trivial-rewrite context whose origin and domain are given (the local
+// context's $myorigin and $mydomain, the remote context's
+// remote_header_rewrite_domain for both): qualified as rewrite_tree
+// does, then the canonical maps and masquerading of the header classes,
+// as Postfix's cleanup_rewrite_sender and cleanup_rewrite_recip do. An
+// address nothing changes comes back as it was.
+func (c *Cleanup) headerRewrite(origin, domain string) func(ctx context.Context, class, addr string) (string, error) {
 	r := c.Rules
-	return r != nil && (r.Canonical != nil || r.SenderCanonical != nil || r.RecipientCanonical != nil ||
-		r.Masquerade.Applies(HeaderSender) || r.Masquerade.Applies(HeaderRecipient) ||
-		r.SwapBangpath || r.PercentHack)
-}
-
-// headerAddress rewrites one header address: qualified only when a map
-// or masquerading changes it, so that other addresses stay byte for
-// byte, bang paths and the percent hack aside ("From: site!user" becomes
-// "From: user@site", as Postfix's cleanup writes it).
-func (c *Cleanup) headerAddress(ctx context.Context, class, addr string) (string, error) {
-	r := c.Rules
-	routed, _ := r.routeUnqualified(addr)
-	q := r.Qualify(addr)
-	na, err := r.Canonicalize(ctx, class, q)
-	if err != nil {
-		return addr, err
+	return func(ctx context.Context, class, addr string) (string, error) {
+		q := r.qualifyIn(addr, origin, domain)
+		na, err := r.Canonicalize(ctx, class, q)
+		if err != nil {
+			return addr, err
+		}
+		return r.Masquerade.Apply(ctx, class, na)
 	}
-	if na, err = r.Masquerade.Apply(ctx, class, na); err != nil {
-		return addr, err
-	}
-	if na == q {
-		return routed, nil
-	}
-	return na, nil
-}
-
-// remoteHeaderAddress rewrites one header address in trivial-rewrite's
-// remote context: qualified with RemoteHeaderDomain (origin and domain
-// both), then the canonical maps and masquerading of the local context.
-func (c *Cleanup) remoteHeaderAddress(ctx context.Context, class, addr string) (string, error) {
-	r := c.Rules
-	q := r.qualifyIn(addr, c.RemoteHeaderDomain, c.RemoteHeaderDomain)
-	na, err := r.Canonicalize(ctx, class, q)
-	if err != nil {
-		return addr, err
-	}
-	return r.Masquerade.Apply(ctx, class, na)
 }
 
 // clientRoutes tells whether the recipient address the client gave

@@ -249,17 +249,9 @@ func headerRewriteClients(m *postfixconf.Main, nets []netip.Prefix, open rewrite
 	}
 	var local map[netip.Addr]bool
 	if inet {
-		local = map[netip.Addr]bool{}
-		addrs, err := net.InterfaceAddrs()
-		if err != nil {
-			return nil, fmt.Errorf("%s: list interfaces: %w", name, err)
-		}
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(n.IP); ok {
-					local[ip.Unmap()] = true
-				}
-			}
+		var err error
+		if local, err = inetInterfaceAddrs(m); err != nil {
+			return nil, fmt.Errorf("%s: permit_inet_interfaces: %w", name, err)
 		}
 	}
 	return func(ctx context.Context, env *queue.Envelope) (bool, error) {
@@ -294,6 +286,41 @@ func headerRewriteClients(m *postfixconf.Main, nets []netip.Prefix, open rewrite
 		}
 		return false, nil
 	}, nil
+}
+
+// inetInterfaceAddrs are the addresses of inet_interfaces as Postfix's
+// permit_inet_interfaces sees them (own_inet_addr_list; proxy_interfaces
+// is not part of it): "all" is every interface address, "loopback-only"
+// 127.0.0.1 and ::1, other elements the addresses they name.
+func inetInterfaceAddrs(m *postfixconf.Main) (map[netip.Addr]bool, error) {
+	ifaces, err := m.InetInterfaces()
+	if err != nil {
+		return nil, err
+	}
+	out := map[netip.Addr]bool{}
+	for _, v := range ifaces {
+		switch v {
+		case "all":
+			addrs, err := net.InterfaceAddrs()
+			if err != nil {
+				return nil, fmt.Errorf("list interfaces: %w", err)
+			}
+			for _, a := range addrs {
+				if n, ok := a.(*net.IPNet); ok {
+					if ip, ok := netip.AddrFromSlice(n.IP); ok {
+						out[ip.Unmap()] = true
+					}
+				}
+			}
+		case "loopback-only", "localhost":
+			out[netip.MustParseAddr("127.0.0.1")], out[netip.IPv6Loopback()] = true, true
+		default:
+			if ip, err := netip.ParseAddr(v); err == nil {
+				out[ip.Unmap()] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 // hostnameSyntax tells whether d is a domain name as Postfix's

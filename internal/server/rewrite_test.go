@@ -183,7 +183,12 @@ func TestHeaderRewriteClients(t *testing.T) {
 		want    bool
 		errText string // from the setting ("" when it is valid)
 		lookErr bool   // from the decision
+		main    string // more of main.cf
 	}{
+		{setting: "-", main: "inet_interfaces = 192.0.2.5\n", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "192.0.2.5"}, want: true},
+		{setting: "-", main: "inet_interfaces = 192.0.2.5\n", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "127.0.0.1"}},
+		{setting: "-", main: "inet_interfaces = loopback-only\n", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "::1"}, want: true},
+		{setting: "-", main: "inet_interfaces = 127.0.0.1\nproxy_interfaces = 198.51.100.7\n", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}},
 		{setting: "-", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "127.0.0.1"}, want: true}, // default permit_inet_interfaces
 		{setting: "-", env: queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}},
 		{setting: "-", env: queue.Envelope{Protocol: "local"}, want: true},
@@ -205,9 +210,9 @@ func TestHeaderRewriteClients(t *testing.T) {
 		{setting: "reject", errText: `"reject" is not supported`},
 		{setting: "permit_inet_interfaces, permit_auth_destination", errText: `"permit_auth_destination" is not supported`},
 	} {
-		main := ""
+		main := tc.main
 		if tc.setting != "-" {
-			main = "local_header_rewrite_clients = " + tc.setting + "\n"
+			main += "local_header_rewrite_clients = " + tc.setting + "\n"
 		}
 		m, err := postfixconf.ParseMainBytes("main.cf", []byte(main))
 		if err != nil {
