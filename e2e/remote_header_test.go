@@ -14,26 +14,35 @@ import (
 // incomplete header addresses completed with remote_header_rewrite_domain
 // when that is set, and its headers left exactly as sent when it is
 // empty (Postfix's default); the envelope and the body are not touched
-// either way.
+// either way. A client that local_header_rewrite_clients lists gets
+// $myorigin instead.
 func TestRemoteHeaderRewriteDomain(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		domain string
-		want   []string
+		name    string
+		clients string // local_header_rewrite_clients
+		domain  string
+		want    []string
 	}{
-		{"set", "remote.example", []string{
+		{"set", "permit_mynetworks", "remote.example", []string{
 			"From: user@remote.example\r\n",
 			"Cc: Other <other@remote.example>, kept@elsewhere.example\r\n",
 		}},
-		{"empty", "", []string{
+		{"empty", "permit_mynetworks", "", []string{
 			"From: user\r\n",
 			"Cc: Other <other>, kept@elsewhere.example\r\n",
+		}},
+		// 127.0.0.1 is an inet_interfaces address: the local context,
+		// $myorigin, whatever the remote domain.
+		{"local client", "permit_inet_interfaces", "remote.example", []string{
+			"From: user@origin.example\r\n",
+			"Cc: Other <other@origin.example>, kept@elsewhere.example\r\n",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := testenv.NewDev(t)
 			setMain(t, p, "mynetworks", "192.0.2.0/24")
-			setMain(t, p, "local_header_rewrite_clients", "permit_mynetworks")
+			setMain(t, p, "myorigin", "origin.example")
+			setMain(t, p, "local_header_rewrite_clients", tc.clients)
 			setMain(t, p, "remote_header_rewrite_domain", tc.domain)
 			p.Start()
 
