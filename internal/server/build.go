@@ -281,7 +281,11 @@ func (s *runner) buildMTA(l *loaded, gen *generation, mbox *mailboxRole) error {
 				return fmt.Errorf("master.cf service %s (%s): %w", svc.Name, svc.Pos, err)
 			}
 		}
-		srv, err := smtpd.New(opts, cleanup, addrs, auth)
+		svcCleanup, err := rw.serviceCleanup(cleanup, view)
+		if err != nil {
+			return fmt.Errorf("master.cf service %s (%s): %w", svc.Name, svc.Pos, err)
+		}
+		srv, err := smtpd.New(opts, svcCleanup, addrs, auth)
 		if err != nil {
 			return fmt.Errorf("master.cf service %s (%s): %w", svc.Name, svc.Pos, err)
 		}

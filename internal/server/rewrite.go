@@ -180,6 +180,32 @@ func (r *mtaRewrite) cleanup(q rewrite.Queue) *rewrite.Cleanup {
 		HeaderContext: r.headerPerm, RemoteHeaderDomain: r.remoteDomain}
 }
 
+// serviceCleanup returns the cleanup an smtpd service hands its mail
+// to: shared, or, when the service's master.cf -o options change what
+// local_header_rewrite_clients decides (it is an smtpd parameter in
+// Postfix, evaluated by each smtpd with its own mynetworks), a copy
+// whose header context follows the service's view.
+func (r *mtaRewrite) serviceCleanup(shared *rewrite.Cleanup, view *postfixconf.Main) (*rewrite.Cleanup, error) {
+	changed := false
+	for _, name := range []string{"local_header_rewrite_clients", "mynetworks", "mynetworks_style", "inet_interfaces"} {
+		changed = changed || view.Overridden(name)
+	}
+	if !changed {
+		return shared, nil
+	}
+	nets, err := myNetworks(view)
+	if err != nil {
+		return nil, err
+	}
+	perm, err := headerRewriteClients(view, nets, r.open)
+	if err != nil {
+		return nil, err
+	}
+	c := *shared
+	c.HeaderContext = perm
+	return &c, nil
+}
+
 // smtpdTables fills smtpd's table hooks: smtpd_sender_login_maps and
 // the opener of check_*_access.
 func (r *mtaRewrite) smtpdTables(o *smtpd.Options) {

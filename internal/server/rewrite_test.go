@@ -286,3 +286,60 @@ func TestRemoteHeaderRewriteDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceCleanup: a master.cf -o local_header_rewrite_clients (or
+// mynetworks) gives that smtpd service its own header context; other
+// services share the main.cf one.
+func TestServiceCleanup(t *testing.T) {
+	m, err := postfixconf.ParseMainBytes("main.cf", []byte("mydestination =\nmynetworks = 192.0.2.0/24\nlocal_header_rewrite_clients = permit_mynetworks\nremote_header_rewrite_domain = example.org\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := postfixconf.ParseMasterBytes("master.cf", []byte(
+		"smtp inet n - n - - smtpd\n"+
+			"submission inet n - n - - smtpd\n  -o local_header_rewrite_clients=permit_sasl_authenticated\n"+
+			"alt inet n - n - - smtpd\n  -o mynetworks=198.51.100.0/24\n"+
+			"bad inet n - n - - smtpd\n  -o local_header_rewrite_clients=permit_tls_clientcerts\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	domains, err := domainsFrom(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	r, err := rewriteFrom(m, domains, nets, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := r.cleanup(nil)
+	stranger := &queue.Envelope{Protocol: "ESMTP", ClientAddr: "198.51.100.7"}
+	authed := &queue.Envelope{Protocol: "ESMTPA", ClientAddr: "198.51.100.7", AuthUser: "u"}
+	ours := &queue.Envelope{Protocol: "ESMTP", ClientAddr: "192.0.2.7"}
+	want := map[string][3]bool{ // stranger, authed, ours
+		"smtp":       {false, false, true},
+		"submission": {false, true, false},
+		"alt":        {true, true, false},
+	}
+	for _, svc := range master.Services {
+		c, err := r.serviceCleanup(shared, m.ForService(svc))
+		if svc.Name == "bad" {
+			if err == nil || !strings.Contains(err.Error(), "permit_tls_clientcerts") {
+				t.Errorf("bad: error %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", svc.Name, err)
+		}
+		if (c == shared) != (svc.Name == "smtp") || c.RemoteHeaderDomain != "example.org" || c.Rules != shared.Rules {
+			t.Errorf("%s: cleanup %p (shared %p), remote domain %q", svc.Name, c, shared, c.RemoteHeaderDomain)
+		}
+		for i, env := range []*queue.Envelope{stranger, authed, ours} {
+			got, err := c.HeaderContext(context.Background(), env)
+			if err != nil || got != want[svc.Name][i] {
+				t.Errorf("%s with %+v: local %v, %v; want %v", svc.Name, env, got, err, want[svc.Name][i])
+			}
+		}
+	}
+}
