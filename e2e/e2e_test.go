@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/smtp"
 	"net/textproto"
 	"os"
@@ -110,6 +111,32 @@ func smtpDial(t *testing.T, port int) *smtp.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// smtpSend sends msg (headers and body, CRLF lines) from one sender to
+// one recipient through p's port 25 and fails the test, with the server
+// log, on any refusal.
+func smtpSend(t *testing.T, p *testenv.Postcote, from, to, msg string) {
+	t.Helper()
+	c := smtpDial(t, p.Ports.SMTP)
+	defer c.Close()
+	if err := c.Mail(from); err != nil {
+		t.Fatalf("MAIL FROM: %v\nlog:\n%s", err, p.Log())
+	}
+	if err := c.Rcpt(to); err != nil {
+		t.Fatalf("RCPT TO: %v\nlog:\n%s", err, p.Log())
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatalf("DATA: %v\nlog:\n%s", err, p.Log())
+	}
+	if _, err := io.WriteString(w, msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("end of DATA: %v\nlog:\n%s", err, p.Log())
+	}
+	c.Quit()
 }
 
 func TestNoOpenRelay(t *testing.T) {

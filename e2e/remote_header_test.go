@@ -46,23 +46,8 @@ func TestRemoteHeaderRewriteDomain(t *testing.T) {
 			setMain(t, p, "remote_header_rewrite_domain", tc.domain)
 			p.Start()
 
-			c := smtpDial(t, p.Ports.SMTP)
-			defer c.Close()
-			if err := c.Mail("sender@client.example"); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Rcpt(p.User); err != nil {
-				t.Fatal(err)
-			}
-			w, err := c.Data()
-			if err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(w, "From: user\r\nTo: <%s>\r\nCc: Other <other>, kept@elsewhere.example\r\nSubject: user\r\n\r\nuser stays in the body\r\n", p.User)
-			if err := w.Close(); err != nil {
-				t.Fatalf("end of DATA: %v\nlog:\n%s", err, p.Log())
-			}
-			c.Quit()
+			smtpSend(t, p, "sender@client.example", p.User,
+				fmt.Sprintf("From: user\r\nTo: <%s>\r\nCc: Other <other>, kept@elsewhere.example\r\nSubject: user\r\n\r\nuser stays in the body\r\n", p.User))
 
 			got := messageFiles(t, maildir(p), 1)[0]
 			for _, want := range append(tc.want,

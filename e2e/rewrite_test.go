@@ -126,23 +126,8 @@ func TestGuide004CanonicalRegexp(t *testing.T) {
 	setMain(t, p, "canonical_maps", "regexp:"+re)
 	p.Start()
 
-	c := smtpDial(t, p.Ports.SMTP)
-	defer c.Close()
-	if err := c.Mail("root@host.example.com"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rcpt(p.User); err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte("From: Cron Daemon <root@host.example.com>\r\nTo: root@host.example.com\r\nSubject: cron\r\n\r\nroot@host.example.com stays in the body\r\n"))
-	if err := w.Close(); err != nil {
-		t.Fatalf("%v\n%s", err, p.Log())
-	}
-	c.Quit()
+	smtpSend(t, p, "root@host.example.com", p.User,
+		"From: Cron Daemon <root@host.example.com>\r\nTo: root@host.example.com\r\nSubject: cron\r\n\r\nroot@host.example.com stays in the body\r\n")
 	msg := messageFiles(t, maildir(p), 1)[0]
 	for _, want := range []string{
 		"Return-Path: <root+host@example.com>",
