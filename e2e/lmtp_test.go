@@ -206,24 +206,12 @@ transport_maps = inline:{ inet.example.jp=lmtp:inet:%s }
 		"to=<nobody@example.jp>, relay=pf.example.net[private/dovecot-lmtp]",
 		"status=bounced (host pf.example.net[private/dovecot-lmtp] said: 550 5.1.1 <nobody@example.jp> User doesn't exist: nobody@example.jp (in reply to RCPT TO command))",
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		log := real.log()
-		missing := ""
-		for _, w := range want {
-			if !strings.Contains(log, w) {
-				missing = w
-				break
-			}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("lmtpd log:\n%s", srvLog.String())
 		}
-		if missing == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Postfix's log lacks %q:\n%s\nlmtpd log:\n%s", missing, log, srvLog.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
+	waitText(t, 30*time.Second, real.log, want...)
 	if !strings.Contains(srvLog.String(), "saved mail to INBOX") {
 		t.Errorf("lmtpd log:\n%s", srvLog.String())
 	}

@@ -60,10 +60,28 @@ func messageFiles(t *testing.T, dir string, n int) []string {
 // waitLog waits until the server's log has a line containing want.
 func waitLog(t *testing.T, p *testenv.Postcote, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.Log(), want) {
+	waitText(t, 10*time.Second, p.Log, want)
+}
+
+// waitText polls read until its text contains every one of want, and
+// fails the test with the text (and what is missing) after timeout.
+func waitText(t *testing.T, timeout time.Duration, read func() string, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		text := read()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the log after 10 s:\n%s", want, p.Log())
+			t.Fatalf("no %q after %v in:\n%s", missing, timeout, text)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -179,24 +179,7 @@ func (m *mta) maildir() string {
 // waitLog waits until the log contains every string.
 func (m *mta) waitLog(timeout time.Duration, want ...string) {
 	m.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		log := m.Log()
-		missing := ""
-		for _, w := range want {
-			if !strings.Contains(log, w) {
-				missing = w
-				break
-			}
-		}
-		if missing == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("log lacks %q after %v:\n%s", missing, timeout, log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitText(m.t, timeout, m.Log, want...)
 }
 
 // needLoopback2 skips when 127.0.0.2 cannot be bound (not Linux's 127/8).
