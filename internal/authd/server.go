@@ -197,23 +197,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.stopReading()
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-	}
-	s.mu.Lock()
-	for c := range s.conns {
-		c.abort()
-	}
-	s.mu.Unlock()
-	<-done
-	return ctx.Err()
+	return netx.Drain(ctx, &s.wg, func() {
+		s.mu.Lock()
+		for c := range s.conns {
+			c.abort()
+		}
+		s.mu.Unlock()
+	})
 }
 
 // serverConn is one auth client connection.

@@ -329,21 +329,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sess.interrupt()
 	}
 	s.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	return netx.Drain(ctx, &s.wg, func() {
 		s.mu.Lock()
 		for sess := range s.sessions {
 			sess.conn.Close()
 		}
 		s.mu.Unlock()
-		<-done
-		return ctx.Err()
-	}
+	})
 }
 
 // acquireUserIP counts a logged-in session of user from ip; false when

@@ -163,21 +163,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sess.kickIfIdle()
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	return netx.Drain(ctx, &s.wg, func() {
 		s.mu.Lock()
 		for sess := range s.sessions {
 			sess.conn().Close()
 		}
 		s.mu.Unlock()
-		<-done
-		return ctx.Err()
-	}
+	})
 }

@@ -275,22 +275,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.kickAll()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-	}
-	if !s.force.Swap(true) {
-		close(s.forced)
-	}
-	s.kickAll()
-	<-done
-	return ctx.Err()
+	return netx.Drain(ctx, &s.wg, func() {
+		if !s.force.Swap(true) {
+			close(s.forced)
+		}
+		s.kickAll()
+	})
 }
 
 func (s *Server) kickAll() {
